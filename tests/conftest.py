@@ -1,0 +1,23 @@
+"""Shared test configuration: hypothesis profiles and float64 for exact mathematics."""
+
+import os
+
+import jax
+import pytest
+from hypothesis import HealthCheck, settings
+
+# JAX compiles on the first call of each shape, so hypothesis deadlines are meaningless here.
+settings.register_profile(
+    "dev", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci", deadline=None, max_examples=40, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture
+def x64():
+    """Run the test body with JAX float64 enabled (never flipped globally)."""
+    with jax.enable_x64(True):
+        yield

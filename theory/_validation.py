@@ -1,0 +1,102 @@
+"""Argument checks shared by every topic.
+
+Each check runs on concrete (non-traced) values before any JAX tracing, and raises a
+``ValueError`` or ``TypeError`` that names the parameter and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax
+import numpy as np
+
+__all__ = [
+    "is_traced",
+    "check_real",
+    "check_int",
+    "check_simplex",
+    "check_choice",
+]
+
+
+def is_traced(x) -> bool:
+    """True when ``x`` is a JAX tracer (its value is unknown until run time)."""
+    return isinstance(x, jax.core.Tracer)
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    a = "-inf" if low is None else f"{low:g}"
+    b = "inf" if high is None else f"{high:g}"
+    return f"{lo}{a}, {b}{hi}"
+
+
+def check_real(
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+) -> float:
+    """Return ``value`` as a Python float after checking it lies in the stated interval."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | np.ndarray | np.generic):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    arr = np.asarray(value)
+    if arr.ndim != 0:
+        raise TypeError(f"{name} must be a scalar, got an array of shape {arr.shape}")
+    v = float(arr)
+    rng = _interval(low, high, low_open, high_open)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{name} must be a finite number in {rng}, got {v}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name} must lie in {rng}, got {v}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ValueError(f"{name} must lie in {rng}, got {v}")
+    return v
+
+
+def check_int(name: str, value, *, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as a Python int after checking ``low <= value <= high``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v}")
+    return v
+
+
+def check_simplex(name: str, p, *, atol: float = 1e-9, ndim: int | None = None) -> np.ndarray:
+    """Return ``p`` as float64 after checking each row is a probability vector.
+
+    Rows must have non-negative finite entries summing to one within ``atol``.
+    """
+    arr = np.asarray(p, dtype=np.float64)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be a probability vector, got a scalar")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if arr.shape[-1] < 1:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must have non-negative entries (a probability vector)")
+    err = np.max(np.abs(arr.sum(axis=-1) - 1.0))
+    if err > atol:
+        raise ValueError(f"{name} must sum to 1 along its last axis (within {atol:g}); off by {err:.3g}")
+    return arr
+
+
+def check_choice(name: str, value, allowed) -> object:
+    """Check ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(map(str, allowed))}, got {value!r}")
+    return value
