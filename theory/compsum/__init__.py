@@ -6,6 +6,18 @@ References:
     Extensions*, NeurIPS 2023.
 """
 
+from theory.compsum.adversarial import (
+    adversarial_bound,
+    adversarial_calibration_constant,
+    adversarial_conditional_min,
+    adversarial_margin_loss_lower,
+    adversarial_zero_one_linear,
+    chain_slacks,
+    minimum_nu,
+    ramp,
+    smooth_adversarial_loss_linear,
+    smooth_term_linear,
+)
 from theory.compsum.bounds import (
     consistency_bound,
     consistency_transform,
@@ -36,4 +48,14 @@ __all__ = [
     "min_conditional_risk",
     "surrogate_regret",
     "zero_one_regret",
+    "ramp",
+    "adversarial_zero_one_linear",
+    "adversarial_margin_loss_lower",
+    "smooth_term_linear",
+    "smooth_adversarial_loss_linear",
+    "adversarial_conditional_min",
+    "adversarial_calibration_constant",
+    "adversarial_bound",
+    "minimum_nu",
+    "chain_slacks",
 ]

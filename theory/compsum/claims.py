@@ -1,0 +1,271 @@
+"""Claims of the comp-sum topic: each ties a closed form to an independent measurement.
+
+Every claim here is registered with :mod:`theory.verify` on import. Inputs that the prediction
+needs (per-sample regrets, the (tau, n) of each sample) travel in ``Measurement.inputs``.
+
+References:
+    Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288); Mao, Mohri, Zhong, NeurIPS 2023.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+from theory.compsum.bounds import consistency_bound, consistency_transform, sqrt_bound_constant
+from theory.compsum.losses import comp_sum_loss
+
+from theory.compsum.risks import surrogate_regret, zero_one_regret
+from theory.compsum.simulate import excess_errors, make_linear_problem, sample_nested_instances, train_linear
+from theory.verify import Claim, Measurement, agrees, holds, numpy_rng, rate, register
+
+ICML = "Mao-Mohri-Zhong ICML 2023"
+NEURIPS = "Mao-Mohri-Zhong NeurIPS 2023"
+F64 = jnp.float64
+
+
+def _by_group(fn, values, tau, n):
+    """Apply ``fn(values, tau=, n_classes=)`` separately on each (tau, n) group of samples."""
+    values, tau, n = (np.asarray(a, np.float64) for a in (values, tau, n))
+    out = np.empty_like(values)
+    for t_, n_ in {(a, int(b)) for a, b in zip(tau.ravel(), n.ravel(), strict=True)}:
+        sel = (tau == t_) & (n == n_)
+        out[sel] = fn(values[sel], tau=t_, n_classes=n_)
+    return out
+
+
+def _transform_lower(cfg):
+    """T_{tau,n} at the zero-one regrets, evaluated at ``max(t - 1e-12, 0)`` (spec P1: the slope of
+    T is infinite at t = 1 for tau < 1, so a 1e-16 error in sum(p) would move it by ~1e-8)."""
+    return _by_group(consistency_transform, np.maximum(cfg["dc01"] - 1e-12, 0.0), cfg["tau"], cfg["n"])
+
+
+def _bound_upper(cfg):
+    return _by_group(consistency_bound, cfg["eps_tau"], cfg["tau"], cfg["n"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Tightness constructions (spec P3), used as samples by several claims.
+
+
+def _tight_cases(tau: float, n: int, ts, big: float = 40.0):
+    """(P, H) of the instances where the bound is attained: two-label ones for tau <= 1 and the
+    all-tied 'spread' ones p = (a, ..., a, a - t), h = 0 (tight for MAE when t <= 1/(n-1))."""
+    P, H = [], []
+    for t in ts:
+        if tau <= 1.0:
+            P.append(np.r_[(1 + t) / 2, (1 - t) / 2, np.zeros(n - 2)])
+            H.append(np.r_[0.0, 0.0, -big * np.ones(n - 2)])
+        a = (1 + t) / n
+        if a - t >= 0:
+            P.append(np.r_[a * np.ones(n - 1), a - t])
+            H.append(np.zeros(n))
+    return np.array(P), np.array(H)
+
+
+# ---------------------------------------------------------------------------------------------
+# compsum.cross_entropy
+
+
+def _ce_measure(key, cfg):
+    with jax.enable_x64(True):
+        k1, k2, k3 = jax.random.split(key, 3)
+        shape = (cfg["batch"], cfg["n_classes"])
+        logits = jax.random.normal(k1, shape, F64) * jnp.exp(jax.random.uniform(k2, shape[:1] + (1,), F64, -3, 9.3))
+        labels = jax.random.randint(k3, shape[:1], 0, cfg["n_classes"])
+        loss = comp_sum_loss(logits, labels, tau=1.0)
+        return Measurement.exact(loss, inputs={"logits": np.asarray(logits), "labels": np.asarray(labels)},
+                                 note="comp_sum_loss(tau=1) on logits of scale up to 1e4, float64")
+
+
+def _ce_predict(cfg):
+    with jax.enable_x64(True):
+        logp = jax.nn.log_softmax(jnp.asarray(cfg["logits"]), axis=-1)
+        return -np.take_along_axis(np.asarray(logp), cfg["labels"][:, None], axis=-1)[:, 0]
+
+
+CROSS_ENTROPY = Claim(
+    id="compsum.cross_entropy",
+    topic="compsum",
+    reference=f"{ICML}, Eq. (2), tau = 1",
+    statement="The comp-sum loss at tau = 1 is the softmax cross-entropy -log S_y(h), for logits of any scale.",
+    predict=_ce_predict,
+    measure=_ce_measure,
+    compare=agrees(0, atol=1e-12, rtol=1e-12, reason="float64 round-off of two log-sum-exp evaluations"),
+    configs={"smoke": {"batch": 512, "n_classes": 7}, "default": {"batch": 8192, "n_classes": 10}},
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# compsum.bound_pointwise and compsum.bound_distribution  (Theorem 3.1)
+
+
+def _regret_samples(key, cfg, ms):
+    """Excess-error pairs of random finite-X instances (one compile per (n, m) shape; tau is traced)
+    plus the single-point tight instances of spec P3 (computed in NumPy)."""
+    out = {"eps_tau": [], "eps_01": [], "tau": [], "n": []}
+
+    def add(e_tau, e_01, tau, n):
+        out["eps_tau"].append(np.asarray(e_tau))
+        out["eps_01"].append(np.asarray(e_01))
+        out["tau"].append(np.full(out["eps_tau"][-1].shape, tau))
+        out["n"].append(np.full(out["eps_tau"][-1].shape, n))
+
+    with jax.enable_x64(True):
+        for i, m in enumerate(ms):
+            nested = sample_nested_instances(jax.random.fold_in(key, i), n_cases=cfg["cases"], m=m,
+                                             n_classes=cfg["ns"], dtype=F64)
+            for (n, (pi, P, H)), tau in itertools.product(nested.items(), cfg["taus"]):
+                add(*excess_errors(pi, P, H, tau), tau, n)
+    for tau, n in itertools.product(cfg["taus"], cfg["ns"]):
+        P, H = _tight_cases(tau, n, cfg["tight_ts"])
+        add(surrogate_regret(H, P, tau=tau), zero_one_regret(H, P), tau, n)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _pointwise_measure(key, cfg):
+    s = _regret_samples(key, cfg, [1])
+    return Measurement.exact(s["eps_tau"], inputs={"dc01": s["eps_01"], "tau": s["tau"], "n": s["n"]},
+                             note="surrogate conditional regret of random and tight (p, h)")
+
+
+BOUND_POINTWISE = Claim(
+    id="compsum.bound_pointwise",
+    topic="compsum",
+    reference=f"{ICML}, Thm 3.1 (pointwise form)",
+    statement="T_{tau,n}(DeltaC_01(h,p)) <= DeltaC_tau(h,p) for every p in the simplex and every logit vector h.",
+    predict=_transform_lower,
+    measure=_pointwise_measure,
+    compare=holds(">=", atol=1e-9, reason="float64 round-off of the conditional risks (spec P1)"),
+    configs={
+        "smoke": {"taus": [0.0, 1.0, 1.5, 1.97, 2.0, 3.0], "ns": [2, 3], "cases": 2000,
+                  "tight_ts": [0.05, 0.2, 0.5, 0.9]},
+        "default": {"taus": [0.0, 0.5, 1.0, 1.5, 1.97, 2.0, 3.0], "ns": [2, 3, 5, 10], "cases": 20000,
+                    "tight_ts": [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]},
+        "paper": {"taus": [0.0, 0.5, 1.0, 1.5, 1.97, 2.0, 3.0], "ns": [2, 3, 5, 10], "cases": 100000,
+                  "tight_ts": [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9]},
+    },
+)
+
+
+def _distribution_measure(key, cfg):
+    s = _regret_samples(key, cfg, cfg["ms"])
+    return Measurement.exact(s["eps_01"], inputs={"eps_tau": s["eps_tau"], "tau": s["tau"], "n": s["n"]},
+                             note="zero-one excess error of random finite-X distributions and hypotheses")
+
+
+BOUND_DISTRIBUTION = Claim(
+    id="compsum.bound_distribution",
+    topic="compsum",
+    reference=f"{ICML}, Thm 3.1",
+    statement="R_01(h) - R*_01(H) + M_01(H) <= Gamma_{tau,n}(R_tau(h) - R*_tau(H) + M_tau(H)) for complete "
+    "symmetric H, on random finite-X distributions and hypotheses.",
+    predict=_bound_upper,
+    measure=_distribution_measure,
+    compare=holds("<=", atol=1e-9, reason="float64 round-off of the expected regrets"),
+    configs={
+        "smoke": {"taus": [0.0, 1.0, 1.5, 2.0], "ns": [2, 3], "ms": [2, 5], "cases": 1000, "tight_ts": [0.1, 0.5]},
+        "default": {"taus": [0.0, 0.5, 1.0, 1.5, 2.0, 3.0], "ns": [2, 3, 5], "ms": [2, 5], "cases": 10000,
+                    "tight_ts": [0.05, 0.2, 0.5, 0.9]},
+    },
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# compsum.trained_linear  (Theorem 3.1 along training trajectories)
+
+
+def _trained_measure(key, cfg):
+    with jax.enable_x64(True):
+        k_data, k_train = jax.random.split(key)
+        X, pi, P = make_linear_problem(k_data, m=cfg["m"], n_classes=cfg["n_classes"], dtype=F64)
+        e_tau, e_01 = train_linear(k_train, X, pi, P, taus=cfg["taus"], n_seeds=cfg["seeds"], steps=cfg["steps"],
+                                   record_every=cfg["record_every"])
+    e_tau, e_01 = np.asarray(e_tau), np.asarray(e_01)
+    taus = np.broadcast_to(np.asarray(cfg["taus"])[:, None, None, None], e_tau.shape)
+    return Measurement.exact(e_01.ravel(), inputs={"eps_tau": e_tau.ravel(), "tau": taus.ravel(),
+                                                   "n": np.full(e_tau.size, cfg["n_classes"])},
+                             note="(eps_tau, eps_01) of linear models along clipped GD on the population risk")
+
+
+TRAINED_LINEAR = Claim(
+    id="compsum.trained_linear",
+    topic="compsum",
+    reference=f"{ICML}, Thm 3.1",
+    statement="Every iterate of gradient descent on a linear model (a complete symmetric class) has "
+    "eps_01 <= Gamma_{tau,n}(eps_tau), for each tau.",
+    predict=_bound_upper,
+    measure=_trained_measure,
+    compare=holds("<=", atol=1e-9, reason="float64 round-off of the expected regrets"),
+    configs={
+        "smoke": {"m": 100, "n_classes": 3, "taus": [0.0, 1.0, 1.5, 2.0], "seeds": 2, "steps": 300,
+                  "record_every": 10},
+        "default": {"m": 200, "n_classes": 3, "taus": [0.0, 0.5, 1.0, 1.5, 2.0, 3.0], "seeds": 5, "steps": 1500,
+                    "record_every": 10},
+        "paper": {"m": 2000, "n_classes": 10, "taus": [0.0, 0.5, 1.0, 1.5, 2.0, 3.0], "seeds": 20, "steps": 5000,
+                  "record_every": 10},
+    },
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# compsum.sqrt_rate and compsum.sqrt_bound  (square-root corollary)
+
+
+def _rate_measure(key, cfg):
+    eps = np.geomspace(cfg["eps_min"], cfg["eps_max"], cfg["points"])
+    return Measurement.exact(consistency_bound(eps, tau=cfg["tau"], n_classes=cfg["n"]), inputs={"eps": eps},
+                             note="Gamma from the stable transform, inverted by bisection")
+
+
+SQRT_RATE = Claim(
+    id="compsum.sqrt_rate",
+    topic="compsum",
+    reference=f"{ICML}, Cor. of Thm 3.1 (square-root bounds)",
+    statement="Near zero, Gamma_{tau,n}(eps) grows like eps^(1/2) (log-log slope 1/2 on [1e-8, 1e-4]).",
+    predict=lambda cfg: 0.5,
+    measure=_rate_measure,
+    compare=rate(0.01, x="eps", k_se=0,
+                 reason="the O(t^2) correction to T(t) ~ c t^2 bends the slope by < 1e-4 on this range"),
+    configs={"smoke": {"tau": 1.0, "n": 3, "eps_min": 1e-8, "eps_max": 1e-4, "points": 9},
+             "default": {"tau": 1.0, "n": 10, "eps_min": 1e-8, "eps_max": 1e-4, "points": 41}},
+)
+
+
+def _sqrt_measure(key, cfg):
+    eps_list, taus, ns = [], [], []
+    for tau, n in itertools.product(cfg["taus"], cfg["ns"]):
+        top = float(consistency_transform(1.0, tau=tau, n_classes=n))
+        e = np.geomspace(1e-8, top, cfg["points"])
+        eps_list.append(e)
+        taus.append(np.full(e.shape, tau))
+        ns.append(np.full(e.shape, n))
+    eps, tau, n = (np.concatenate(a) for a in (eps_list, taus, ns))
+    return Measurement.exact(_by_group(consistency_bound, eps, tau, n), inputs={"eps": eps, "tau": tau, "n": n})
+
+
+def _sqrt_predict(cfg):
+    const = _by_group(lambda e, tau, n_classes: np.full(e.shape, sqrt_bound_constant(tau=tau, n_classes=n_classes)),
+                      cfg["eps"], cfg["tau"], cfg["n"])
+    return np.sqrt(const * cfg["eps"])
+
+
+SQRT_BOUND = Claim(
+    id="compsum.sqrt_bound",
+    topic="compsum",
+    reference=f"{ICML}, Cor. of Thm 3.1 (square-root bounds)",
+    statement="Gamma_{tau,n}(eps) <= sqrt(2^tau (2-tau) eps) for tau in [0,1] and <= sqrt(2 n^(tau-1) eps) for "
+    "tau in (1,2), on all of [0, T(1)].",
+    predict=_sqrt_predict,
+    measure=_sqrt_measure,
+    compare=holds("<=", rtol=1e-12, reason="float64 round-off (the ratio tends to 1 as eps -> 0)"),
+    configs={"smoke": {"taus": [0.0, 0.5, 1.0, 1.5, 1.9], "ns": [2, 10], "points": 60},
+             "default": {"taus": [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 1.9], "ns": [2, 3, 10], "points": 400}},
+)
+
+
+register(CROSS_ENTROPY, BOUND_POINTWISE, BOUND_DISTRIBUTION, TRAINED_LINEAR, SQRT_RATE, SQRT_BOUND)

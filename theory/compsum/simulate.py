@@ -1,0 +1,229 @@
+r"""JAX simulators for the comp-sum H-consistency bounds.
+
+Two simulators, both pure functions of an explicit key, jitted, vmapped over replicates and
+device-agnostic (float32 by default, any float dtype on request):
+
+* :func:`sample_instances` draws finite-X distributions (weights :math:`\pi`, conditional label
+  distributions :math:`P`) and hypotheses (logits :math:`H`) as in the spec's P1 protocol: Dirichlet
+  rows with mixed concentrations, Gaussian logits at several scales, and exact ties injected;
+  :func:`excess_errors` turns them into the pairs :math:`(\epsilon_\tau, \epsilon_{0-1})`.
+* :func:`train_linear` trains linear scores :math:`h(x) = Wx + b` by clipped full-batch gradient
+  descent on the exact population comp-sum risk of a misspecified finite-X distribution
+  (``lax.scan`` over steps, ``vmap`` over seeds and :math:`\tau`), recording the excess-error pairs
+  along the way.
+
+References:
+    Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1; the protocols are the spec's P1
+    and P2.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from theory._validation import check_int, check_real
+from theory.compsum.losses import _phi_of_w
+
+__all__ = ["sample_instances", "sample_nested_instances", "excess_errors", "train_linear", "make_linear_problem"]
+
+_ALPHAS = (0.1, 0.5, 1.0, 5.0)
+_SIGMAS = (0.01, 0.3, 1.0, 3.0)
+
+
+def _predict(h):
+    """Highest-index argmax (the tie-breaking rule of the theory)."""
+    n = h.shape[-1]
+    return n - 1 - jnp.argmax(h[..., ::-1], axis=-1)
+
+
+def _min_risk(p, tau):
+    """Closed-form :math:`C^*_\\tau(p)` (complete H) with ``tau`` traced; NaN-free in every branch."""
+    tiny = jnp.finfo(p.dtype).tiny
+    entropy = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.maximum(p, tiny)), 0.0), axis=-1)
+    mid = (tau < 2.0) & (tau != 1.0)
+    t_mid = jnp.where(mid, tau, 0.0)
+    norm = jnp.sum(jnp.where(p > 0, jnp.maximum(p, tiny) ** (1.0 / (2.0 - t_mid)), 0.0), axis=-1)
+    power = (norm ** (2.0 - t_mid) - 1.0) / (1.0 - t_mid)
+    t_hi = jnp.where(tau >= 2.0, tau, 3.0)
+    linear = (1.0 - jnp.max(p, axis=-1)) / (t_hi - 1.0)
+    return jnp.where(tau == 1.0, entropy, jnp.where(tau < 2.0, power, linear))
+
+
+def _conditional_risk(h, p, tau):
+    w = jax.nn.logsumexp(h, axis=-1, keepdims=True) - h
+    losses = _phi_of_w(jnp.maximum(w, 0.0), 1.0 - tau)
+    return jnp.sum(jnp.where(p > 0, p * losses, 0.0), axis=-1)
+
+
+@jax.jit
+def excess_errors(pi, P, H, tau):
+    r"""The pointwise-infimum excess errors :math:`(\epsilon_\tau, \epsilon_{0-1})` of ``H``.
+
+    .. math::
+
+        \epsilon_\tau = \sum_i \pi_i\,[C_\tau(h_i, p_i) - C^*_\tau(p_i)], \qquad
+        \epsilon_{0-1} = \sum_i \pi_i\,[\max_y p_{iy} - p_{i\hat y(h_i)}].
+
+    For complete symmetric H these equal :math:`R - R^*(H) + M(H)` for the surrogate and the
+    zero-one loss, the two sides of the H-consistency bound.
+
+    Args:
+        pi: ``[..., m]`` weights of the m inputs; P: ``[..., m, n]`` label distributions;
+        H: ``[..., m, n]`` logits; tau: comp-sum parameter (scalar or broadcastable, traced).
+
+    Returns:
+        ``(eps_tau, eps_01)`` with the leading shape.
+    """
+    tau = jnp.asarray(tau, P.dtype)
+    d_tau = _conditional_risk(H, P, tau[..., None]) - _min_risk(P, tau[..., None])
+    yhat = _predict(H)
+    d_01 = jnp.max(P, axis=-1) - jnp.take_along_axis(P, yhat[..., None], axis=-1)[..., 0]
+    return jnp.sum(pi * d_tau, axis=-1), jnp.sum(pi * d_01, axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=("n_cases", "m_pad", "n_pad", "dtype"))
+def _draw(key, n_cases, m_pad, n_pad, dtype):
+    """Raw draws at the largest sizes; :func:`_restrict` cuts them down without recompiling the sampler."""
+    k_pi, k_alpha, k_p, k_sig, k_h, k_tie, k_pos = jax.random.split(key, 7)
+    w = jax.random.exponential(k_pi, (n_cases, m_pad), dtype)  # Dirichlet(1) weights, unnormalised
+    alpha = jnp.asarray(_ALPHAS, dtype)[jax.random.randint(k_alpha, (n_cases, m_pad), 0, len(_ALPHAS))]
+    g = jax.random.gamma(k_p, alpha[..., None] * jnp.ones(n_pad, dtype), dtype=dtype)
+    sigma = jnp.asarray(_SIGMAS, dtype)[jax.random.randint(k_sig, (n_cases, m_pad), 0, len(_SIGMAS))]
+    H = sigma[..., None] * jax.random.normal(k_h, (n_cases, m_pad, n_pad), dtype)
+    tie = jax.random.bernoulli(k_tie, 0.1, (n_cases, m_pad))
+    u = jax.random.uniform(k_pos, (n_cases, m_pad), dtype)
+    return w, g, H, tie, u
+
+
+@functools.partial(jax.jit, static_argnames=("m", "n"))
+def _restrict(w, g, H, tie, u, m, n):
+    """The first m inputs and n classes; sub-vectors of independent gammas renormalised are exactly
+    Dirichlet, so the restriction has the stated distribution."""
+    pi = w[:, :m] / jnp.sum(w[:, :m], axis=-1, keepdims=True)
+    g = g[:, :m, :n]
+    total = jnp.sum(g, axis=-1, keepdims=True)
+    P = jnp.where(total > 0, g / jnp.where(total > 0, total, 1.0), 1.0 / n)  # all-zero draws at tiny alpha
+    H = H[:, :m, :n]
+    # On 10% of the rows, copy the max logit to a random coordinate: an exact tie.
+    pos = jnp.minimum(jnp.floor(u[:, :m] * n).astype(jnp.int32), n - 1)
+    onehot = jax.nn.one_hot(pos, n, dtype=bool)
+    H = jnp.where(tie[:, :m, None] & onehot, jnp.max(H, axis=-1, keepdims=True), H)
+    return pi, P, H
+
+
+def sample_instances(key, *, n_cases, m=1, n_classes, dtype=jnp.float32):
+    r"""Random finite-X distributions and hypotheses ``(pi [c, m], P [c, m, n], H [c, m, n])``.
+
+    Rows of P are Dirichlet(alpha) with alpha drawn from {0.1, 0.5, 1, 5}; logits are
+    N(0, sigma^2) with sigma from {0.01, 0.3, 1, 3}; 10% of rows get an exact tie at the max.
+    ``m = 1`` gives single-input (pointwise) instances.
+
+    References:
+        The spec's P1 protocol for Mao, Mohri, Zhong, ICML 2023, Theorem 3.1.
+    """
+    n_cases = check_int("n_cases", n_cases, low=1)
+    m = check_int("m", m, low=1)
+    n_classes = check_int("n_classes", n_classes, low=2)
+    return sample_nested_instances(key, n_cases=n_cases, m=m, n_classes=(n_classes,), dtype=dtype)[n_classes]
+
+
+def sample_nested_instances(key, *, n_cases, m=1, n_classes, dtype=jnp.float32):
+    """:func:`sample_instances` for several class counts at once, from one draw.
+
+    The instances for ``n`` classes use the first ``n`` classes of the draw for ``max(n_classes)``
+    (renormalised), so each is exactly distributed as :func:`sample_instances` says, the sampler
+    compiles once, and the instances are nested across ``n``.
+
+    Returns:
+        ``{n: (pi, P, H)}`` for each ``n`` in ``n_classes``.
+    """
+    n_cases = check_int("n_cases", n_cases, low=1)
+    m = check_int("m", m, low=1)
+    ns = [check_int("n_classes", n, low=2) for n in n_classes]
+    draws = _draw(key, n_cases, m, max(ns), jnp.dtype(dtype))
+    return {n: _restrict(*draws, m, n) for n in ns}
+
+
+def make_linear_problem(key, *, m=200, n_classes=3, dim=2, wiggle=0.5, dtype=jnp.float32):
+    r"""The P2 distribution: ``m`` points ``x ~ N(0, 1.5^2 I)``, weights ``pi ~ Dir(5)`` and
+    ``p(y|x) = softmax(x W_t + b_t + wiggle sin(3 x_1) g)`` (misspecified for linear scores).
+
+    Returns ``(X [m, dim], pi [m], P [m, n])``.
+    """
+    m = check_int("m", m, low=1)
+    n_classes = check_int("n_classes", n_classes, low=2)
+    dim = check_int("dim", dim, low=1)
+    wiggle = check_real("wiggle", wiggle, low=0.0)
+    kx, kpi, kw, kb, kg = jax.random.split(key, 5)
+    X = 1.5 * jax.random.normal(kx, (m, dim), dtype)
+    pi = jax.random.dirichlet(kpi, 5.0 * jnp.ones(m, dtype)).astype(dtype)
+    logits = (X @ jax.random.normal(kw, (dim, n_classes), dtype) + jax.random.normal(kb, (n_classes,), dtype)
+              + wiggle * jnp.sin(3.0 * X[:, :1]) * jax.random.normal(kg, (n_classes,), dtype))
+    return X, pi, jax.nn.softmax(logits, axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "record_every"))
+def _train(keys, taus, init_scales, X, pi, P, lr, steps, record_every):
+    m, n = P.shape
+    dim = X.shape[1]
+
+    def risk(params, tau):
+        W, b = params
+        return jnp.sum(pi * _conditional_risk(X @ W + b, P, tau))
+
+    def one_run(key, tau, scale):
+        kw, kb = jax.random.split(key)
+        params = (scale * jax.random.normal(kw, (dim, n), X.dtype), scale * jax.random.normal(kb, (n,), X.dtype))
+
+        def step(params, _):
+            g = jax.grad(risk)(params, tau)
+            gnorm = jnp.sqrt(sum(jnp.sum(x * x) for x in g))
+            eta = lr / jnp.maximum(1.0, gnorm)
+            return jax.tree_util.tree_map(lambda p_, g_: p_ - eta * g_, params, g), None
+
+        def block(params, _):
+            params, _ = jax.lax.scan(step, params, None, length=record_every)
+            W, b = params
+            return params, excess_errors(pi, P, X @ W + b, tau)
+
+        _, (eps_tau, eps_01) = jax.lax.scan(block, params, None, length=steps // record_every)
+        return eps_tau, eps_01
+
+    grid = jax.vmap(jax.vmap(jax.vmap(one_run, (0, None, None)), (None, None, 0)), (None, 0, None))
+    return grid(keys, taus, init_scales)
+
+
+def train_linear(key, X, pi, P, *, taus, n_seeds=5, init_scales=(0.3, 3.0), steps=1500, record_every=10,
+                 lr=0.3):
+    r"""Train linear scores on the exact population comp-sum risk and record excess-error pairs.
+
+    Full-batch gradient descent with clipped steps ``lr / max(1, ||g||)`` from random inits, one
+    run per (tau, init scale, seed), all in one jitted ``lax.scan`` vmapped over the three axes.
+
+    Args:
+        key: PRNG key; X, pi, P: the finite-X distribution (see :func:`make_linear_problem`).
+        taus: comp-sum parameters to train with (traced: one compile serves them all).
+        n_seeds: random initialisations per (tau, scale).
+        init_scales: standard deviations of the initial weights.
+        steps: gradient steps; record_every: steps between recorded pairs.
+        lr: the clipped step size.
+
+    Returns:
+        ``(eps_tau, eps_01)``, each ``[len(taus), len(init_scales), n_seeds, steps // record_every]``.
+
+    References:
+        Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1 applied to every iterate.
+    """
+    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    record_every = check_int("record_every", record_every, low=1)
+    steps = check_int("steps", steps, low=record_every)
+    lr = check_real("lr", lr, low=0.0, low_open=True)
+    taus = jnp.asarray(taus, X.dtype)
+    if taus.ndim != 1 or bool(jnp.any(~(taus >= 0))):
+        raise ValueError("taus must be a 1-D sequence of values >= 0")
+    scales = jnp.asarray(init_scales, X.dtype)
+    keys = jax.random.split(key, n_seeds)
+    return _train(keys, taus, scales, X, pi, P, jnp.asarray(lr, X.dtype), steps, record_every)

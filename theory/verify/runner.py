@@ -1,0 +1,126 @@
+"""The runner: measure, predict and compare each claim with one seed, timing compile and run apart."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+
+import jax
+import numpy as np
+
+from theory.verify.claim import Claim, _check_scale, claim_key
+from theory.verify.report import Report
+from theory.verify.compare import Verdict
+
+__all__ = ["run", "run_claim"]
+
+
+class _CompileClock:
+    """Sums JAX's compile-phase durations (trace, lowering, backend compile) reported while active."""
+
+    _lock = threading.Lock()
+    _installed = False
+    _total = 0.0
+
+    @classmethod
+    def _listener(cls, event: str, duration: float, **_) -> None:
+        if event.startswith("/jax/core/compile/"):
+            cls._total += duration
+
+    @classmethod
+    def read(cls) -> float:
+        with cls._lock:
+            if not cls._installed:
+                jax.monitoring.register_event_duration_secs_listener(cls._listener)
+                cls._installed = True
+        return cls._total
+
+
+def _block(tree) -> None:
+    for leaf in jax.tree_util.tree_leaves(tree):
+        if isinstance(leaf, jax.Array):
+            leaf.block_until_ready()
+
+
+def run_claim(claim: Claim, *, scale: str = "default", seed: int = 0) -> Verdict:
+    """Run one claim and return its :class:`Verdict` (an exception becomes a failed verdict)."""
+    _check_scale(scale)
+    config = claim.config(scale)
+    c0, t0 = _CompileClock.read(), time.perf_counter()
+    try:
+        measurement = claim.measure(claim_key(seed, claim.id), config)
+        _block(dataclasses.astuple(measurement))
+        prediction = np.asarray(claim.predict({**config, **measurement.inputs}), dtype=np.float64)
+        verdict = claim.compare(prediction, measurement)
+        error = None
+    except Exception as exc:  # a broken claim fails; it never takes the report down with it
+        error = "".join(traceback.format_exception_only(exc)).strip()
+        verdict = Verdict("", claim.compare.kind, False, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan,
+                          0, 0, "the claim raised: " + error)
+    total = time.perf_counter() - t0
+    compile_s = min(_CompileClock.read() - c0, total)
+    return dataclasses.replace(
+        verdict,
+        claim_id=claim.id,
+        topic=claim.topic,
+        reference=claim.reference,
+        statement=claim.statement,
+        seconds_compile=compile_s,
+        seconds_run=total - compile_s,
+        error=error,
+    )
+
+
+def environment() -> dict:
+    """Versions and devices, recorded in every report."""
+    import theory
+
+    return {
+        "theory": theory.__version__,
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "devices": [str(d) for d in jax.devices()],
+    }
+
+
+def run(
+    claims: Iterable[Claim],
+    *,
+    scale: str = "default",
+    seed: int = 0,
+    progress: Callable[[int, int, Claim, Verdict | None], None] | None = None,
+) -> Report:
+    """Run ``claims`` at ``scale`` with ``seed`` and return a :class:`Report`.
+
+    The same seed gives the same verdicts: each claim's key is the seed folded with its id, so a
+    claim's randomness does not depend on which other claims run.
+
+    Args:
+        claims: the claims to run (for instance ``theory.verify.claims(["compsum"])``).
+        scale: ``"smoke"``, ``"default"`` or ``"paper"``.
+        seed: the run seed.
+        progress: optional ``callback(index, total, claim, verdict_or_None)`` called before
+            (``None``) and after each claim.
+    """
+    _check_scale(scale)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    todo = list(claims)
+    verdicts = []
+    t0 = time.perf_counter()
+    for i, claim in enumerate(todo):
+        if progress is not None:
+            progress(i, len(todo), claim, None)
+        v = run_claim(claim, scale=scale, seed=int(seed))
+        verdicts.append(v)
+        if progress is not None:
+            progress(i, len(todo), claim, v)
+    return Report(verdicts=verdicts, scale=scale, seed=int(seed), seconds=time.perf_counter() - t0,
+                  environment=environment())
