@@ -25,6 +25,22 @@ from theory.compsum.bounds import (
     sqrt_bound_constant,
     transform_at_one,
 )
+from theory.compsum.box import box_minimizer_softmax, min_conditional_risk_box, t0_threshold
+from theory.compsum.exact import (
+    bounded_logistic_transform,
+    characterization_transform,
+    characterization_transform_tau,
+    exact_transform,
+    tightness_example,
+)
+from theory.compsum.gaps import (
+    LinearRisk,
+    best_linear_risk,
+    minimizability_gap_intercept,
+    minimizability_gap_linear,
+    mutual_information,
+    zero_one_gap_intercept,
+)
 from theory.compsum.losses import comp_sum_loss, comp_sum_phi, comp_sum_psi
 from theory.compsum.risks import (
     conditional_risk,

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
+from theory.compsum import adversarial
 from theory.compsum.bounds import consistency_bound, consistency_transform, sqrt_bound_constant
 from theory.compsum.losses import comp_sum_loss
 
@@ -268,4 +269,38 @@ SQRT_BOUND = Claim(
 )
 
 
-register(CROSS_ENTROPY, BOUND_POINTWISE, BOUND_DISTRIBUTION, TRAINED_LINEAR, SQRT_RATE, SQRT_BOUND)
+# ---------------------------------------------------------------------------------------------
+# compsum.adversarial_smoothing  (smooth adversarial comp-sum losses, reconstructed)
+
+
+def _adversarial_measure(key, cfg):
+    gains, terms, taus = [], [], []
+    for i, tau in enumerate(cfg["taus"]):
+        args = dict(n_cases=cfg["cases"], tau=tau, n_classes=cfg["n"], rho=cfg["rho"], gamma=cfg["gammas"])
+        k = jax.random.fold_in(key, i)
+        _, right0 = adversarial.chain_slacks(k, nu=0.0, **args)  # l~_sm(nu=0) - l~_lower
+        _, right1 = adversarial.chain_slacks(k, nu=1.0, **args)  # same cases, nu = 1
+        gains.append(-right0)  # l~_lower - l^tau(h/rho): what the adversary gains over the clean loss
+        terms.append(right1 - right0)  # sup_x' ||Dbar(x') - Dbar(x)||_2
+        taus.append(np.full(cfg["cases"], tau))
+    return Measurement.exact(np.concatenate(gains), inputs={"smooth_term": np.concatenate(terms),
+                                                            "tau": np.concatenate(taus)},
+                             note="adversarial rho-margin comp-sum loss (searched) minus the clean loss")
+
+
+ADVERSARIAL_SMOOTHING = Claim(
+    id="compsum.adversarial_smoothing",
+    topic="compsum",
+    reference=f"{ICML}, Sec. 6 (smooth adversarial comp-sum loss; reconstructed)",
+    statement="The adversarial rho-margin comp-sum loss exceeds the clean loss l^tau(h/rho) by at most "
+    "nu * sup ||Dbar_h(x') - Dbar_h(x)||_2 with nu = sqrt(n-1)/rho, so the smooth loss upper-bounds it.",
+    predict=lambda cfg: adversarial.minimum_nu(cfg["n"], cfg["rho"]) * cfg["smooth_term"],
+    measure=_adversarial_measure,
+    compare=holds("<=", atol=1e-12, reason="float64 round-off"),
+    configs={"smoke": {"taus": [0.0, 1.0, 2.0], "n": 3, "rho": 1.0, "gammas": [0.05, 0.3, 1.0], "cases": 500},
+             "default": {"taus": [0.0, 0.5, 1.0, 1.5, 2.0], "n": 3, "rho": 1.0, "gammas": [0.05, 0.3, 1.0],
+                         "cases": 3000}},
+)
+
+
+register(CROSS_ENTROPY, BOUND_POINTWISE, BOUND_DISTRIBUTION, TRAINED_LINEAR, SQRT_RATE, SQRT_BOUND, ADVERSARIAL_SMOOTHING)

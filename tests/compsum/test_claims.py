@@ -1,0 +1,115 @@
+"""Every comp-sum claim passes at smoke scale, and planted wrong predictions are rejected.
+
+The smoke run happens once (module fixture) and records each claim's measurement; the planted
+variants are then judged by the same engine on the same measurement, so each check is a real
+``run_claim`` with only the prediction changed.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from theory import verify
+from theory.compsum import bounds
+from theory.compsum.claims import _by_group
+
+CLAIMS = {c.id: c for c in verify.claims("compsum")}
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    measured = {}
+
+    def recording(claim):
+        def measure(key, cfg):
+            measured[claim.id] = claim.measure(key, cfg)
+            return measured[claim.id]
+
+        return dataclasses.replace(claim, measure=measure)
+
+    report = verify.run([recording(c) for c in CLAIMS.values()], scale="smoke", seed=0)
+    return report, measured
+
+
+def judge(smoke, claim_id, predict):
+    """The verdict on ``claim_id`` with ``predict`` swapped in, on the recorded smoke measurement."""
+    _, measured = smoke
+    variant = dataclasses.replace(CLAIMS[claim_id], predict=predict, measure=lambda key, cfg: measured[claim_id])
+    return verify.run_claim(variant, scale="smoke")
+
+
+def scaled(claim_id, factor):
+    original = CLAIMS[claim_id].predict
+    return lambda cfg: factor * np.asarray(original(cfg))
+
+
+# ---- planted wrong predictions, each a plausible mistake -------------------------------------------
+
+
+def _binary_transform_for_all_n(cfg):  # PE1/PE2: forgetting the n-dependence of tau > 1
+    t = np.maximum(cfg["dc01"] - 1e-12, 0.0)
+    return _by_group(bounds.consistency_transform, t, cfg["tau"], np.full(t.shape, 2))
+
+
+def _sqrt_eps_for_logistic(cfg):  # PE3: Gamma_1 = sqrt(eps), the factor 2 dropped
+    right = _by_group(bounds.consistency_bound, cfg["eps_tau"], cfg["tau"], cfg["n"])
+    return np.where(cfg["tau"] == 1.0, np.sqrt(cfg["eps_tau"]), right)
+
+
+def _transform_instead_of_inverse(cfg):  # T used where Gamma = T^-1 belongs
+    return _by_group(bounds.consistency_transform, np.minimum(cfg["eps_tau"], 1.0), cfg["tau"], cfg["n"])
+
+
+def _small_t_constant_globally(cfg):  # PE9: 2(2-tau) n^(tau-1) used as a global constant for tau > 1
+    def const(e, tau, n_classes):
+        if tau > 1:
+            c = 1.0 / bounds.small_t_constant(tau=tau, n_classes=n_classes)
+        else:
+            c = bounds.sqrt_bound_constant(tau=tau, n_classes=n_classes)
+        return np.full(e.shape, c)
+
+    return np.sqrt(_by_group(const, cfg["eps"], cfg["tau"], cfg["n"]) * cfg["eps"])
+
+
+def _log2_cross_entropy(cfg):
+    return CLAIMS["compsum.cross_entropy"].predict(cfg) / np.log(2.0)
+
+
+PLANTED = {
+    "compsum.cross_entropy": [scaled("compsum.cross_entropy", 1.25), _log2_cross_entropy],
+    "compsum.bound_pointwise": [scaled("compsum.bound_pointwise", 1.25), _binary_transform_for_all_n],
+    "compsum.bound_distribution": [scaled("compsum.bound_distribution", 0.75), _sqrt_eps_for_logistic],
+    "compsum.trained_linear": [_transform_instead_of_inverse],
+    "compsum.sqrt_rate": [lambda cfg: 1.0, scaled("compsum.sqrt_rate", 1.25)],
+    "compsum.sqrt_bound": [_small_t_constant_globally],
+    "compsum.adversarial_smoothing": [lambda cfg: 0.0 * cfg["smooth_term"]],
+}
+
+
+def test_every_claim_passes_at_smoke_scale(smoke):
+    report, _ = smoke
+    failed = {v.claim_id: (v.reason, v.error) for v in report.verdicts if not v.passed}
+    assert not failed, failed
+    assert len(report.verdicts) == len(CLAIMS) >= 6
+
+
+def test_every_claim_has_a_planted_error():
+    assert set(PLANTED) == set(CLAIMS), set(CLAIMS) ^ set(PLANTED)
+
+
+@pytest.mark.parametrize("claim_id,index", [(c, i) for c, fs in PLANTED.items() for i in range(len(fs))])
+def test_planted_prediction_is_rejected(smoke, claim_id, index):
+    v = judge(smoke, claim_id, PLANTED[claim_id][index])
+    assert not v.passed, v
+
+
+@pytest.mark.parametrize("claim_id", [c.id for c in CLAIMS.values() if c.compare.kind == "agrees"])
+@pytest.mark.parametrize("factor", [0.75, 1.25])
+def test_agrees_claims_reject_a_25_percent_perturbation(smoke, claim_id, factor):
+    assert not judge(smoke, claim_id, scaled(claim_id, factor)).passed
+
+
+def test_the_original_prediction_passes_on_the_recorded_measurement(smoke):
+    for claim_id, claim in CLAIMS.items():
+        assert judge(smoke, claim_id, claim.predict).passed, claim_id

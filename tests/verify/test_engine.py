@@ -1,0 +1,196 @@
+"""The verification engine itself: comparisons that pass and fail, the runner, the report, the CLI."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from theory import cli, verify
+from theory.verify import Claim, Measurement, agrees, holds, rate
+
+
+def _mc_mean(key, cfg):
+    """A true Monte Carlo claim: the mean of Uniform(0, 1) draws."""
+    rng = verify.numpy_rng(key)
+    return Measurement.from_replicates(rng.uniform(size=cfg["reps"]))
+
+
+MEAN = Claim(
+    id="demo.mean",
+    topic="demo",
+    reference="textbook",
+    statement="E[U] = 1/2 for U ~ Uniform(0, 1).",
+    predict=lambda cfg: 0.5,
+    measure=_mc_mean,
+    compare=agrees(4),
+    configs={"smoke": {"reps": 2000}, "default": {"reps": 20000}},
+)
+
+
+def test_true_claim_passes():
+    v = verify.run_claim(MEAN, scale="smoke")
+    assert v.passed and v.kind == "agrees" and v.claim_id == "demo.mean"
+    assert v.ci_low < 0.5 < v.ci_high
+    assert v.margin > 0 and v.worst < 1
+
+
+@pytest.mark.parametrize("wrong", [0.45, 0.55, 0.5 * 1.25])
+def test_wrong_prediction_fails(wrong):
+    v = verify.run_claim(dataclasses.replace(MEAN, predict=lambda cfg: wrong), scale="smoke")
+    assert not v.passed and v.worst > 1
+
+
+def test_agrees_allowance_is_added_to_the_statistical_margin():
+    m = Measurement.exact(1.0)
+    assert not agrees(4)(1.001, m).passed
+    assert agrees(4, atol=2e-3, reason="stated")(1.001, m).passed
+    assert agrees(4, rtol=2e-3)(1.001, m).passed
+
+
+def test_agrees_nan_fails():
+    assert not agrees(4, atol=1.0)(0.0, Measurement.exact(np.nan)).passed
+
+
+def test_holds_with_one_violating_sample_fails():
+    est = np.linspace(0, 1, 1001)
+    bound = est + 0.1
+    assert holds("<=")(bound, Measurement.exact(est)).passed
+    bad = bound.copy()
+    bad[517] = est[517] - 1e-6
+    v = holds("<=")(bad, Measurement.exact(est))
+    assert not v.passed and v.worst == pytest.approx(-1e-6)
+    assert v.estimate == est[517]
+    assert holds("<=", atol=2e-6)(bad, Measurement.exact(est)).passed
+
+
+def test_holds_greater_equal_direction():
+    assert holds(">=")(np.zeros(3), Measurement.exact([0.0, 1.0, 2.0])).passed
+    assert not holds(">=")(np.ones(3), Measurement.exact([0.0, 1.0, 2.0])).passed
+    with pytest.raises(ValueError, match="relation"):
+        holds("<")
+
+
+def test_rate_inside_and_outside_the_band():
+    ns = np.array([100, 200, 400, 800, 1600, 3200])
+    rng = np.random.default_rng(0)
+    reps = 400
+    values = ns[None, :] ** -0.5 * (1 + 0.05 * rng.standard_normal((reps, len(ns))))
+    meas = Measurement.from_replicates(values, inputs={"n": ns})
+    ok = rate(0.02)(-0.5, meas)
+    assert ok.passed and ok.ci_low < -0.5 < ok.ci_high
+    assert not rate(0.02)(-1.0, meas).passed
+    assert not rate(0.02)(-0.5 * 1.25, meas).passed
+
+
+def test_rate_on_exact_points_uses_residuals():
+    eps = np.geomspace(1e-6, 1e-2, 9)
+    meas = Measurement.exact(np.sqrt(eps), inputs={"eps": eps})
+    assert rate(0.01, x="eps", k_se=0)(0.5, meas).passed
+    assert not rate(0.01, x="eps", k_se=0)(0.52, meas).passed
+
+
+def test_rate_needs_its_abscissae():
+    with pytest.raises(ValueError, match="inputs"):
+        rate(0.1)(1.0, Measurement.exact([1.0, 2.0]))
+
+
+def test_confidence_interval():
+    m = Measurement.from_replicates(np.arange(10.0))
+    lo, hi = m.confidence_interval(0.95)
+    assert lo < 4.5 < hi
+    lo99, hi99 = m.confidence_interval(0.99)
+    assert lo99 < lo and hi99 > hi
+    with pytest.raises(ValueError, match="level"):
+        m.confidence_interval(1.5)
+
+
+def test_inputs_reach_the_prediction():
+    claim = Claim("demo.inputs", "demo", "r", "s", predict=lambda cfg: 2 * cfg["x"],
+                  measure=lambda key, cfg: Measurement.exact(np.arange(3.0) * 2, inputs={"x": np.arange(3.0)}),
+                  compare=agrees(0, atol=1e-15))
+    assert verify.run_claim(claim, scale="smoke").passed
+
+
+def test_a_raising_claim_is_a_failed_verdict():
+    def boom(key, cfg):
+        raise RuntimeError("simulator exploded")
+
+    v = verify.run_claim(dataclasses.replace(MEAN, measure=boom), scale="smoke")
+    assert not v.passed and "simulator exploded" in v.error
+
+
+def test_run_is_deterministic_given_the_seed():
+    a = verify.run([MEAN], scale="smoke", seed=3)
+    b = verify.run([MEAN], scale="smoke", seed=3)
+    c = verify.run([MEAN], scale="smoke", seed=4)
+    assert a.verdicts[0].estimate == b.verdicts[0].estimate
+    assert a.verdicts[0].estimate != c.verdicts[0].estimate
+
+
+def test_scale_configs_fall_back_to_smaller_scales():
+    assert MEAN.config("paper") == {"reps": 20000}
+    with pytest.raises(ValueError, match="scale"):
+        MEAN.config("huge")
+    with pytest.raises(ValueError, match="scale"):
+        verify.run([MEAN], scale="huge")
+    with pytest.raises(ValueError, match="seed"):
+        verify.run([MEAN], seed=-1)
+
+
+def test_report_json_and_markdown(tmp_path):
+    report = verify.run([MEAN, dataclasses.replace(MEAN, id="demo.wrong", predict=lambda cfg: 0.7)], scale="smoke")
+    assert not report.passed and [v.claim_id for v in report.failed] == ["demo.wrong"]
+    data = json.loads(report.to_json(tmp_path / "r.json"))
+    assert json.loads((tmp_path / "r.json").read_text()) == data
+    assert [v["claim_id"] for v in data["verdicts"]] == ["demo.mean", "demo.wrong"]
+    assert [v["passed"] for v in data["verdicts"]] == [True, False]
+    for key in ("kind", "prediction", "estimate", "ci_low", "ci_high", "margin", "reason", "seconds_compile",
+                "seconds_run", "reference", "statement"):
+        assert key in data["verdicts"][0]
+    assert data["scale"] == "smoke" and data["seed"] == 0 and "jax" in data["environment"]
+    md = report.to_markdown(tmp_path / "r.md")
+    assert "| demo.mean |" in md and "FAIL" in md
+    assert "demo.mean" in report.table() and "1/2 claims passed" in report.summary()
+
+
+def test_registry_rejects_duplicates_and_unknown_topics():
+    with pytest.raises(TypeError):
+        verify.register("not a claim")
+    with pytest.raises(ValueError, match="unknown topic"):
+        verify.claims(["nope"])
+    ids = [c.id for c in verify.claims("compsum")]
+    assert len(ids) == len(set(ids)) >= 6
+    claim = verify.claims("compsum")[0]
+    verify.register(claim)  # the same object again is fine
+    with pytest.raises(ValueError, match="twice"):
+        verify.register(dataclasses.replace(claim))
+
+
+def test_claims_are_frozen_dataclasses_with_the_public_fields():
+    for c in verify.claims():
+        assert dataclasses.is_dataclass(c)
+        for field in ("id", "topic", "reference", "statement", "predict", "measure", "compare"):
+            assert getattr(c, field) is not None
+        assert c.compare.kind in ("agrees", "holds", "rate")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            c.id = "x"
+
+
+def test_cli_exit_codes(monkeypatch, capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["verify", "nope"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        cli.main(["verify", "--scale", "huge"])
+    assert e.value.code == 2
+    assert cli.main(["list", "compsum"]) == 0
+    assert "compsum.cross_entropy" in capsys.readouterr().out
+
+    monkeypatch.setattr(verify, "claims", lambda topics=None: [MEAN])
+    assert cli.main(["verify", "compsum", "--scale", "smoke", "--json", str(tmp_path / "ok.json")]) == 0
+    assert json.loads((tmp_path / "ok.json").read_text())["verdicts"][0]["passed"]
+    wrong = dataclasses.replace(MEAN, predict=lambda cfg: 0.5 * 1.25)
+    monkeypatch.setattr(verify, "claims", lambda topics=None: [MEAN, wrong])
+    assert cli.main(["verify", "compsum", "--scale", "smoke", "--markdown", str(tmp_path / "r.md")]) == 1
+    assert "FAIL" in (tmp_path / "r.md").read_text()
