@@ -80,7 +80,15 @@ def _a_minus_one(t: np.ndarray, tau: float) -> np.ndarray:
 
 
 def _binary_logistic(t: np.ndarray) -> np.ndarray:
-    return 0.5 * ((1 + t) * np.log1p(t) + special.xlogy(1 - t, 1 - t))
+    """``((1+t)log(1+t) + (1-t)log(1-t))/2``; the series ``sum_k t^{2k} / (2k(2k-1))`` near 0,
+    where the two terms cancel."""
+    out = np.empty_like(t)
+    small = t < _SERIES_T
+    k = np.arange(1, _SERIES_TERMS + 1)
+    out[small] = (t[small, None] ** (2 * k)[None, :] / (2 * k * (2 * k - 1))[None, :]).sum(axis=1)
+    tl = t[~small]
+    out[~small] = 0.5 * ((1 + tl) * np.log1p(tl) + special.xlogy(1 - tl, 1 - tl))
+    return out
 
 
 def _transform(t: np.ndarray, tau: float, n: int) -> np.ndarray:

@@ -52,17 +52,22 @@ def _dphi_da(w, a):
     return jnp.where(small, series, exact)
 
 
+def _differences(logits, labels):
+    """``d_k = h_k - h_y`` with ``d_y = 0`` exactly, and ``w = logsumexp(d) = -log S_y``."""
+    n = logits.shape[-1]
+    onehot = labels[..., None] == jnp.arange(n)
+    h_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
+    d = jnp.where(onehot, jnp.zeros((), logits.dtype), logits - h_y)
+    return d, jax.nn.logsumexp(d, axis=-1), onehot
+
+
 def neg_log_softmax_at(logits, labels):
     """``w = logsumexp(h) - h_y = -log S_y(h)``, computed from differences ``h_k - h_y``.
 
     Working with differences keeps the loss exactly shift invariant and finite for logits of any
     magnitude; an infinite true-class logit gives ``w = 0``.
     """
-    n = logits.shape[-1]
-    onehot = labels[..., None] == jnp.arange(n)
-    h_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
-    d = jnp.where(onehot, jnp.zeros((), logits.dtype), logits - h_y)
-    return jax.nn.logsumexp(d, axis=-1)
+    return _differences(logits, labels)[1]
 
 
 @jax.custom_jvp
@@ -76,10 +81,9 @@ def _comp_sum_jvp(primals, tangents):
     # S_y^{tau-1} = inf (tau < 1, huge margins) times an exact zero gives 0, not NaN.
     logits, labels, a = primals
     dlogits, _, da = tangents
-    w = neg_log_softmax_at(logits, labels)
+    d, w, onehot = _differences(logits, labels)
     loss = _phi_of_w(w, a)
-    onehot = (labels[..., None] == jnp.arange(logits.shape[-1])).astype(logits.dtype)
-    direction = jax.nn.softmax(logits, axis=-1) - onehot
+    direction = jnp.exp(d - w[..., None]) - onehot.astype(logits.dtype)  # S - e_y, since S_k = e^{d_k - w}
     scale = jnp.exp(a * w)[..., None]
     grad = jnp.where(direction == 0, jnp.zeros((), logits.dtype), scale * direction)
     dlda = jnp.where(jnp.isfinite(loss), _dphi_da(w, a), jnp.zeros((), logits.dtype))
