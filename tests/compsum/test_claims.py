@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from theory import verify
-from theory.compsum import bounds
+from theory.compsum import bounds, gaps
 from theory.compsum.claims import _by_group
+from theory.compsum.losses import comp_sum_psi
 
 CLAIMS = {c.id: c for c in verify.claims("compsum")}
 
@@ -72,6 +73,29 @@ def _small_t_constant_globally(cfg):  # PE9: 2(2-tau) n^(tau-1) used as a global
     return np.sqrt(_by_group(const, cfg["eps"], cfg["tau"], cfg["n"]) * cfg["eps"])
 
 
+def _binary_transform_on_grid(cfg):  # the n-free binary T_{tau,2} used for every n
+    return _by_group(bounds.consistency_transform, cfg["t"], cfg["tau"], np.full(cfg["t"].shape, 2))
+
+
+def _quadratic_transform(cfg):  # the small-t approximation T ~ c t^2 used on all of [0, 1]
+    c = _by_group(lambda t, tau, n_classes: np.full(t.shape, bounds.small_t_constant(tau=tau, n_classes=n_classes)),
+                  cfg["t"], cfg["tau"], cfg["n"])
+    return c * cfg["t"] ** 2
+
+
+def _gce_risk_at_cross_entropy_minimiser(cfg):  # PE6: C* evaluated at S = p
+    return np.array([float(np.sum(p * comp_sum_psi(p, tau=t))) for t, p in zip(cfg["tau"], cfg["p"], strict=True)])
+
+
+def _mutual_information_for_every_tau(cfg):  # the logistic identity M = I(X;Y) assumed for all tau
+    return np.array([gaps.mutual_information(pi, P) for pi, P in cfg["dist"]])
+
+
+def _box_threshold_single_lambda(cfg):  # PE5-like: e^{-Lambda} where the box gives e^{-2 Lambda}
+    q = (cfg["n"] - 2) * np.exp(-cfg["lam"])
+    return q / (2 + q)
+
+
 def _log2_cross_entropy(cfg):
     return CLAIMS["compsum.cross_entropy"].predict(cfg) / np.log(2.0)
 
@@ -84,6 +108,13 @@ PLANTED = {
     "compsum.sqrt_rate": [lambda cfg: 1.0, scaled("compsum.sqrt_rate", 1.25)],
     "compsum.sqrt_bound": [_small_t_constant_globally],
     "compsum.adversarial_smoothing": [lambda cfg: 0.0 * cfg["smooth_term"]],
+    "compsum.transform_characterization": [_binary_transform_on_grid],
+    "compsum.tightness": [_quadratic_transform],
+    "compsum.exact_transform": [_quadratic_transform],
+    "compsum.gce_not_tight": [_binary_transform_on_grid],
+    "compsum.min_conditional_risk": [_gce_risk_at_cross_entropy_minimiser],
+    "compsum.gap_intercept": [_mutual_information_for_every_tau],
+    "compsum.box_flat_segment": [_box_threshold_single_lambda],
 }
 
 

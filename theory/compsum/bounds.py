@@ -55,28 +55,32 @@ def _check_tau_n(tau, n_classes) -> tuple[float, int]:
 
 
 def _half_sum_minus_one(t: np.ndarray, r: float) -> np.ndarray:
-    """``m(t) = ((1+t)^r + (1-t)^r)/2 - 1``, accurate to a few ulps for every ``t in [0, 1]``.
-
-    Uses the even binomial series ``sum_k binom(r, 2k) t^{2k}`` for small ``t``, where the direct
-    formula loses every digit.
-    """
-    out = np.empty_like(t)
-    small = t < _SERIES_T
-    ts = t[small]
-    k = np.arange(1, _SERIES_TERMS + 1)
-    coef = special.binom(r, 2 * k)
-    out[small] = (coef[None, :] * ts[:, None] ** (2 * k)[None, :]).sum(axis=1)
-    tl = t[~small]
-    with np.errstate(divide="ignore"):  # log1p(-1) = -inf gives the exact expm1(-inf) = -1
-        out[~small] = 0.5 * (np.expm1(r * np.log1p(tl)) + np.expm1(r * np.log1p(-tl)))
-    return out
+    """``m(t) = ((1+t)^r + (1-t)^r)/2 - 1`` by its even binomial series ``sum_k binom(r, 2k) t^{2k}``
+    (used where ``t`` and ``r t`` are small, where the direct formula loses every digit)."""
+    total = np.zeros_like(t)
+    term = np.ones_like(t)
+    t2 = t * t
+    for k in range(1, _SERIES_TERMS + 1):  # term_k = binom(r, 2k) t^{2k}, by its ratio recurrence
+        term = term * (r - 2 * k + 2) * (r - 2 * k + 1) / ((2 * k - 1) * 2 * k) * t2
+        total += term
+    return total
 
 
 def _a_minus_one(t: np.ndarray, tau: float) -> np.ndarray:
-    """``A_tau(t) - 1`` for ``tau < 2`` (stable near ``t = 0``)."""
+    """``A_tau(t) - 1`` for ``tau < 2``, stable near ``t = 0`` and for ``tau -> 2`` (``r = 1/(2-tau)`` large).
+
+    Where ``r t`` is small the binomial series of ``m(t)`` is used; elsewhere the log form
+    ``log A = log(1+t) + (2-tau) log((1 + q^r)/2)`` with ``q = (1-t)/(1+t)``, which cannot overflow.
+    """
     r = 1.0 / (2.0 - tau)
-    m = _half_sum_minus_one(t, r)
-    return np.expm1((2.0 - tau) * np.log1p(m))
+    out = np.empty_like(t)
+    series = (t < _SERIES_T) & (r * t < 5.0)
+    out[series] = np.expm1((2.0 - tau) * np.log1p(_half_sum_minus_one(t[series], r)))
+    tl = t[~series]
+    with np.errstate(divide="ignore"):  # q^r = 0 at t = 1
+        q_r = np.exp(r * (np.log1p(-tl) - np.log1p(tl)))
+    out[~series] = np.expm1(np.log1p(tl) + (2.0 - tau) * (np.log1p(q_r) - np.log(2.0)))
+    return out
 
 
 def _binary_logistic(t: np.ndarray) -> np.ndarray:

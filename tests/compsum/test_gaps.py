@@ -1,0 +1,247 @@
+"""Minimizability gaps: TV6 (MG1, MG3, TVLIN), P7, I12 and planted error PE7."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import optimize
+
+from theory.compsum import (
+    best_linear_risk,
+    comp_sum_phi,
+    comp_sum_psi,
+    conditional_risk,
+    min_conditional_risk,
+    minimizability_gap_intercept,
+    minimizability_gap_linear,
+    mutual_information,
+    predict,
+    zero_one_gap_intercept,
+)
+from theory.compsum.gaps import _linear_objective
+
+TAUS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
+MG1_PI = np.array([0.5, 0.5])
+MG1_P = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+TVLIN_X = np.array([-1.0, 0.0, 1.0])
+TVLIN_PI = np.full(3, 1 / 3)
+TVLIN_P = np.array([[0.8, 0.15, 0.05], [0.2, 0.6, 0.2], [0.05, 0.15, 0.8]])
+
+
+# ------------------------------------------------------------------------------------------------
+# MG1: intercept-only, stochastic labels
+# ------------------------------------------------------------------------------------------------
+
+MG1 = [  # tau, C*(pbar), M(H_const), M(H_const, Lambda = 0.5)
+    (0.0, 1.9723949877, 0.3498146379, 0.3498146379),
+    (0.5, 1.4429689326, 0.2694390914, 0.2599327672),
+    (1.0, 1.0805276266, 0.2306454879, 0.1897315280),
+    (1.5, 0.8252659876, 0.2383459087, 0.1342872036),
+    (2.0, 0.6, 0.25, 0.0910438318),
+    (3.0, 0.3, 0.125, 0.0358739301),
+]
+
+
+@pytest.mark.parametrize("tau,cstar_bar,gap,gap_box", MG1)
+def test_mg1_intercept_gaps(tau, cstar_bar, gap, gap_box):
+    pbar = MG1_PI @ MG1_P
+    np.testing.assert_allclose(pbar, [0.4, 0.25, 0.35])
+    assert float(min_conditional_risk(pbar, tau=tau)) == pytest.approx(cstar_bar, abs=1e-10)
+    assert minimizability_gap_intercept(MG1_PI, MG1_P, tau=tau) == pytest.approx(gap, abs=1e-10)
+    assert minimizability_gap_intercept(MG1_PI, MG1_P, tau=tau, box=0.5) == pytest.approx(gap_box, abs=1e-10)
+
+
+def test_mg1_zero_one_gap_and_mutual_information():
+    assert zero_one_gap_intercept(MG1_PI, MG1_P) == pytest.approx(0.25, abs=1e-15)
+    mi = mutual_information(MG1_PI, MG1_P)
+    assert mi == pytest.approx(0.2306454879, abs=1e-10)
+    assert mi == pytest.approx(minimizability_gap_intercept(MG1_PI, MG1_P, tau=1.0), abs=1e-12)
+
+
+def test_pe7_gap_not_monotone_in_tau_for_stochastic_labels():
+    gaps = [minimizability_gap_intercept(MG1_PI, MG1_P, tau=tau) for tau in (1.0, 1.5, 2.0)]
+    claim_non_increasing = all(a >= b for a, b in zip(gaps, gaps[1:]))
+    assert not claim_non_increasing  # the planted claim "M_tau non-increasing in tau" is rejected
+    assert gaps[0] == pytest.approx(0.230645, abs=1e-6) and gaps[1] == pytest.approx(0.238346, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# MG3: deterministic labels, bounded intercepts
+# ------------------------------------------------------------------------------------------------
+
+MG3 = {  # spec values for tau in (0, 0.5, 1, 1.5, 2)
+    0.5: [1.2642411177, 0.8291375681, 0.5471675747, 0.3633467399, 0.2427835514],
+    1.0: [1.7293294335, 1.2096211282, 0.8590675224, 0.6195441372, 0.4536527088],
+    2.0: [1.9633687222, 1.4277997929, 1.0626359889, 0.8096448039, 0.6313298226],
+}
+# tau = 3: the spec's closed form Phi(2) - Phi(2 e^{-2 Lambda}) (0.1103997769, 0.2541179597, 0.4097319467)
+# assumes b = 0 is the best bounded intercept for the uniform marginal; Psi_3 is concave, so the
+# vertex b = (Lambda, -Lambda, -Lambda) is better and the true gaps are smaller.
+MG3_TAU3 = {0.5: 0.0956638137, 1.0: 0.2026677647, 2.0: 0.3100876105}
+MG3_TAU3_SPEC = {0.5: 0.1103997769, 1.0: 0.2541179597, 2.0: 0.4097319467}
+
+
+@pytest.mark.parametrize("lam", list(MG3))
+def test_mg3_deterministic_gaps(lam):
+    pi, P = np.full(3, 1 / 3), np.eye(3)
+    got = [minimizability_gap_intercept(pi, P, tau=tau, box=lam) for tau in TAUS]
+    np.testing.assert_allclose(got[:5], MG3[lam], atol=1e-10)
+    closed = [float(comp_sum_phi(2.0, tau=tau) - comp_sum_phi(2 * math.exp(-2 * lam), tau=tau)) for tau in TAUS[:5]]
+    np.testing.assert_allclose(got[:5], closed, atol=1e-11)
+    assert got[5] == pytest.approx(MG3_TAU3[lam], abs=1e-10)
+    assert all(a > b for a, b in zip(got, got[1:]))  # P7: strictly decreasing in tau (deterministic)
+
+
+@pytest.mark.parametrize("lam", list(MG3_TAU3))
+def test_mg3_tau3_spec_value_is_not_the_infimum(lam):
+    uniform = np.full(3, 1 / 3)
+    at_zero = float(comp_sum_psi(1 / 3, tau=3.0))  # the risk of b = 0, assumed optimal by the spec
+    vertex = float(conditional_risk(np.array([lam, -lam, -lam]), uniform, tau=3.0))
+    assert vertex < at_zero - 0.01
+    deterministic = float(comp_sum_phi(2 * math.exp(-2 * lam), tau=3.0))
+    assert at_zero - deterministic == pytest.approx(MG3_TAU3_SPEC[lam], abs=1e-10)
+    assert vertex - deterministic == pytest.approx(MG3_TAU3[lam], abs=1e-10)
+
+
+# ------------------------------------------------------------------------------------------------
+# TVLIN: linear scores with free bias
+# ------------------------------------------------------------------------------------------------
+
+TVLIN = [  # tau, R*(H_lin), E C*, M(H_lin), M(H_const)
+    (0.0, 1.4976978067, 1.4392304845, 0.0584673221, 0.5569176551),
+    (0.5, 1.0730047280, 1.0292929792, 0.0437117488, 0.4318522036),
+    (1.0, 0.7558434589, 0.7253364814, 0.0305069776, 0.3707308471),
+]
+
+
+@pytest.mark.parametrize("tau,risk,expected_cstar,gap_lin,gap_const", TVLIN)
+def test_tvlin(tau, risk, expected_cstar, gap_lin, gap_const):
+    fit = best_linear_risk(TVLIN_X, TVLIN_PI, TVLIN_P, tau=tau)
+    assert fit.risk == pytest.approx(risk, abs=1e-9)
+    assert fit.converged and not fit.upper_estimate
+    assert float(TVLIN_PI @ min_conditional_risk(TVLIN_P, tau=tau)) == pytest.approx(expected_cstar, abs=1e-10)
+    gap = minimizability_gap_linear(TVLIN_X, TVLIN_PI, TVLIN_P, tau=tau)
+    assert gap == pytest.approx(gap_lin, abs=1e-9)
+    assert minimizability_gap_intercept(TVLIN_PI, TVLIN_P, tau=tau) == pytest.approx(gap_const, abs=1e-10)
+    assert gap <= minimizability_gap_intercept(TVLIN_PI, TVLIN_P, tau=tau)  # P7 nesting
+
+
+def test_tvlin_zero_one_gap_is_zero():
+    h = TVLIN_X[:, None] * np.array([-1.0, 0.0, 1.0]) + np.array([0.0, 0.5, 0.0])
+    risk01 = float(TVLIN_PI @ (1 - TVLIN_P[np.arange(3), predict(h)]))
+    assert risk01 == pytest.approx(0.266667, abs=1e-6)
+    assert risk01 == pytest.approx(float(TVLIN_PI @ (1 - TVLIN_P.max(axis=1))), abs=1e-15)
+
+
+def test_tvlin_against_cvxpy():
+    """C3: two CLARABEL solves (tau = 1 log-sum-exp; tau = 0.5 exp of a convex function)."""
+    cp = pytest.importorskip("cvxpy")
+    X = TVLIN_X[:, None]
+    for tau in (1.0, 0.5):
+        W, b = cp.Variable((1, 3)), cp.Variable(3)
+        terms = []
+        for i in range(3):
+            h = X[i] @ W + b
+            for y in range(3):
+                w = cp.log_sum_exp(h) - h[y]
+                loss = w if tau == 1.0 else (cp.exp((1 - tau) * w) - 1) / (1 - tau)
+                terms.append(TVLIN_PI[i] * TVLIN_P[i, y] * loss)
+        prob = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms))))
+        prob.solve(solver=cp.CLARABEL)
+        assert best_linear_risk(TVLIN_X, TVLIN_PI, TVLIN_P, tau=tau).risk == pytest.approx(prob.value, abs=1e-7)
+
+
+def test_non_convex_tau_is_flagged_as_upper_estimate():
+    fit = best_linear_risk(TVLIN_X, TVLIN_PI, TVLIN_P, tau=1.5, starts=3)
+    assert fit.upper_estimate
+    assert fit.weights.shape == (1, 3) and fit.bias.shape == (3,)
+    h = TVLIN_X[:, None] @ fit.weights + fit.bias
+    assert float(TVLIN_PI @ conditional_risk(h, TVLIN_P, tau=1.5)) == pytest.approx(fit.risk, abs=1e-12)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.5, 1.0, 1.5, 3.0])
+def test_linear_objective_gradient(tau):
+    rng = np.random.default_rng(1)
+    X, pi, P = rng.standard_normal((4, 2)), rng.dirichlet(np.ones(4)), rng.dirichlet(np.ones(3), size=4)
+    theta = rng.standard_normal(9)
+    err = optimize.check_grad(
+        lambda th: _linear_objective(th, X, pi, P, tau)[0], lambda th: _linear_objective(th, X, pi, P, tau)[1], theta
+    )
+    assert err < 1e-6
+
+
+# ------------------------------------------------------------------------------------------------
+# I12: gap properties
+# ------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def finite_distribution(draw, deterministic=False):
+    m, n = draw(st.integers(1, 4)), draw(st.integers(2, 5))
+    w = np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=m, max_size=m)))
+    pi = w / w.sum()
+    if deterministic:
+        P = np.eye(n)[draw(st.lists(st.integers(0, n - 1), min_size=m, max_size=m))]
+    else:
+        P = np.array(draw(st.lists(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n), min_size=m, max_size=m)))
+        P[:, 0] += 1e-3
+        P = P / P.sum(axis=1, keepdims=True)
+    return pi, P
+
+
+@given(dist=finite_distribution(), tau=st.floats(0.0, 4.0), lam=st.one_of(st.none(), st.floats(0.0, 3.0)))
+def test_i12_gaps_nonnegative_and_logistic_is_mutual_information(dist, tau, lam):
+    pi, P = dist
+    assert minimizability_gap_intercept(pi, P, tau=tau, box=lam) >= -1e-10
+    assert zero_one_gap_intercept(pi, P) >= -1e-15
+    assert minimizability_gap_intercept(pi, P, tau=1.0) == pytest.approx(mutual_information(pi, P), abs=1e-12)
+
+
+@given(dist=finite_distribution(deterministic=True), lam=st.one_of(st.none(), st.floats(0.05, 3.0)))
+def test_i12_deterministic_gap_non_increasing_in_tau(dist, lam):
+    pi, P = dist
+    gaps = [minimizability_gap_intercept(pi, P, tau=tau, box=lam) for tau in np.linspace(0.0, 4.0, 9)]
+    assert all(a >= b - 1e-10 for a, b in zip(gaps, gaps[1:]))
+
+
+@settings(max_examples=15)
+@given(dist=finite_distribution(), tau=st.sampled_from([0.0, 0.5, 1.0]), seed=st.integers(0, 100))
+def test_i12_linear_gap_below_intercept_gap(dist, tau, seed):
+    pi, P = dist
+    X = np.random.default_rng(seed).standard_normal((pi.size, 2))
+    gap_lin = minimizability_gap_linear(X, pi, P, tau=tau, starts=1)
+    assert -1e-8 <= gap_lin <= minimizability_gap_intercept(pi, P, tau=tau) + 1e-8
+
+
+# ------------------------------------------------------------------------------------------------
+# bad inputs
+# ------------------------------------------------------------------------------------------------
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="tau"):
+        minimizability_gap_intercept(MG1_PI, MG1_P, tau=-1.0)
+    with pytest.raises(ValueError, match="pi"):
+        minimizability_gap_intercept([0.6, 0.6], MG1_P, tau=1.0)
+    with pytest.raises(ValueError, match="pi"):
+        mutual_information([], np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="P"):
+        minimizability_gap_intercept(MG1_PI, [[0.5, 0.6, 0.0], [1.0, 0.0, 0.0]], tau=1.0)
+    with pytest.raises(ValueError, match="P"):
+        zero_one_gap_intercept([1.0], MG1_P)  # one weight, two rows
+    with pytest.raises(ValueError, match="P"):
+        zero_one_gap_intercept([1.0], [[1.0]])  # one class
+    with pytest.raises(ValueError, match="box"):
+        minimizability_gap_intercept(MG1_PI, MG1_P, tau=1.0, box=-0.1)
+    with pytest.raises(ValueError, match="X"):
+        best_linear_risk([], TVLIN_PI, TVLIN_P, tau=1.0)
+    with pytest.raises(ValueError, match="X"):
+        best_linear_risk([1.0, 2.0], TVLIN_PI, TVLIN_P, tau=1.0)
+    with pytest.raises(ValueError, match="X"):
+        best_linear_risk([1.0, np.nan, 0.0], TVLIN_PI, TVLIN_P, tau=1.0)
+    with pytest.raises(ValueError, match="starts"):
+        best_linear_risk(TVLIN_X, TVLIN_PI, TVLIN_P, tau=1.0, starts=0)
+    with pytest.raises(ValueError, match="tau"):
+        minimizability_gap_linear(TVLIN_X, TVLIN_PI, TVLIN_P, tau=float("nan"))
