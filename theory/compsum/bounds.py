@@ -54,32 +54,45 @@ def _check_tau_n(tau, n_classes) -> tuple[float, int]:
     return check_real("tau", tau, low=0.0), check_int("n_classes", n_classes, low=2)
 
 
-def _half_sum_minus_one(t: np.ndarray, r: float) -> np.ndarray:
+def _half_sum_minus_one(t: np.ndarray, r: float, rm1: float) -> np.ndarray:
     """``m(t) = ((1+t)^r + (1-t)^r)/2 - 1`` by its even binomial series ``sum_k binom(r, 2k) t^{2k}``
-    (used where ``t`` and ``r t`` are small, where the direct formula loses every digit)."""
+    (used where ``t`` and ``r t`` are small, where the direct formula loses every digit). ``rm1`` is
+    ``r - 1`` computed without cancellation, so ``m`` keeps its relative precision as ``tau -> 1``."""
     total = np.zeros_like(t)
     term = np.ones_like(t)
     t2 = t * t
-    for k in range(1, _SERIES_TERMS + 1):  # term_k = binom(r, 2k) t^{2k}, by its ratio recurrence
-        term = term * (r - 2 * k + 2) * (r - 2 * k + 1) / ((2 * k - 1) * 2 * k) * t2
+    for k in range(1, _SERIES_TERMS + 1):  # term_k = binom(r, 2k) t^{2k}: ratio (r-2k+2)(r-2k+1)/((2k-1)2k) t^2
+        term = term * (rm1 - (2 * k - 3)) * (rm1 - (2 * k - 2)) / ((2 * k - 1) * 2 * k) * t2
         total += term
     return total
 
 
 def _a_minus_one(t: np.ndarray, tau: float) -> np.ndarray:
-    """``A_tau(t) - 1`` for ``tau < 2``, stable near ``t = 0`` and for ``tau -> 2`` (``r = 1/(2-tau)`` large).
+    """``A_tau(t) - 1`` for ``tau < 2`` with full relative precision for every ``t`` and ``tau``.
 
-    Where ``r t`` is small the binomial series of ``m(t)`` is used; elsewhere the log form
-    ``log A = log(1+t) + (2-tau) log((1 + q^r)/2)`` with ``q = (1-t)/(1+t)``, which cannot overflow.
+    Three regimes (``r = 1/(2-tau)``): the binomial series where ``t`` and ``r t`` are small; the
+    form ``m = ((1+t) expm1((r-1) log(1+t)) + (1-t) expm1((r-1) log(1-t)))/2``, which keeps the
+    factor ``r - 1`` explicit (no cancellation as ``tau -> 1``); and, where ``r t`` is large
+    (``tau -> 2``), ``log A = log(1+t) + (2-tau) log((1 + q^r)/2)`` with ``q = (1-t)/(1+t)``, which
+    cannot overflow.
     """
     r = 1.0 / (2.0 - tau)
+    rm1 = (tau - 1.0) / (2.0 - tau)
     out = np.empty_like(t)
-    series = (t < _SERIES_T) & (r * t < 5.0)
-    out[series] = np.expm1((2.0 - tau) * np.log1p(_half_sum_minus_one(t[series], r)))
-    tl = t[~series]
+    large = r * t >= 5.0
+    series = (t < _SERIES_T) & ~large
+    middle = ~series & ~large
+    m = np.empty_like(t)
+    m[series] = _half_sum_minus_one(t[series], r, rm1)
+    tm = t[middle]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # (1-t)^r - (1-t) -> 0 at t = 1
+        low = np.where(tm < 1.0, (1 - tm) * np.expm1(rm1 * np.log1p(-tm)), 0.0)
+    m[middle] = 0.5 * ((1 + tm) * np.expm1(rm1 * np.log1p(tm)) + low)
+    out[~large] = np.expm1((2.0 - tau) * np.log1p(m[~large]))
+    tl = t[large]
     with np.errstate(divide="ignore"):  # q^r = 0 at t = 1
         q_r = np.exp(r * (np.log1p(-tl) - np.log1p(tl)))
-    out[~series] = np.expm1(np.log1p(tl) + (2.0 - tau) * (np.log1p(q_r) - np.log(2.0)))
+    out[large] = np.expm1(np.log1p(tl) + (2.0 - tau) * (np.log1p(q_r) - np.log(2.0)))
     return out
 
 
@@ -97,7 +110,7 @@ def _binary_logistic(t: np.ndarray) -> np.ndarray:
 
 def _transform(t: np.ndarray, tau: float, n: int) -> np.ndarray:
     flat = np.atleast_1d(t).ravel()
-    if abs(tau - 1.0) < 1e-8:  # the 1/(1-tau) factor amplifies round-off; the error here is O(|tau-1|)
+    if tau == 1.0:
         out = _binary_logistic(flat)
     elif tau < 1.0:
         out = -(2.0 ** (1.0 - tau) / (1.0 - tau)) * _a_minus_one(flat, tau)
