@@ -45,7 +45,7 @@ def check_real(
     allow_inf: bool = False,
 ) -> float:
     """Return ``value`` as a Python float after checking it lies in the stated interval."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | np.ndarray | np.generic):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | np.ndarray | np.generic | jax.Array):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     arr = np.asarray(value)
     if arr.ndim != 0:

@@ -58,7 +58,12 @@ def _differences(logits, labels):
     onehot = labels[..., None] == jnp.arange(n)
     h_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
     d = jnp.where(onehot, jnp.zeros((), logits.dtype), logits - h_y)
-    return d, jax.nn.logsumexp(d, axis=-1), onehot
+    # When y is an argmax (all other d_k <= 0), log1p(sum_{k != y} e^{d_k}) keeps full relative
+    # precision for small w; logsumexp(d) = log(1 + small) only has absolute precision.
+    others = jnp.where(onehot, -jnp.inf, d)
+    confident = jnp.max(others, axis=-1) <= 0
+    small_w = jnp.log1p(jnp.sum(jnp.exp(jnp.minimum(others, 0.0)), axis=-1))
+    return d, jnp.where(confident, small_w, jax.nn.logsumexp(d, axis=-1)), onehot
 
 
 def neg_log_softmax_at(logits, labels):
@@ -82,11 +87,12 @@ def _comp_sum_jvp(primals, tangents):
     logits, labels, a = primals
     dlogits, _, da = tangents
     d, w, onehot = _differences(logits, labels)
-    loss = _phi_of_w(w, a)
-    direction = jnp.exp(d - w[..., None]) - onehot.astype(logits.dtype)  # S - e_y, since S_k = e^{d_k - w}
+    loss = _comp_sum(logits, labels, a)
+    # S - e_y, with S_k = e^{d_k - w} and S_y - 1 = expm1(-w) (no cancellation for confident predictions)
+    direction = jnp.where(onehot, jnp.expm1(-w)[..., None], jnp.exp(d - w[..., None]))
     scale = jnp.exp(a * w)[..., None]
     grad = jnp.where(direction == 0, jnp.zeros((), logits.dtype), scale * direction)
-    dlda = jnp.where(jnp.isfinite(loss), _dphi_da(w, a), jnp.zeros((), logits.dtype))
+    dlda = jnp.where(jnp.isfinite(loss), jnp.nan_to_num(_dphi_da(w, a)), jnp.zeros((), logits.dtype))
     tangent = jnp.sum(grad * dlogits, axis=-1) + dlda * da
     return loss, tangent
 
@@ -131,7 +137,8 @@ def comp_sum_loss(logits, labels, *, tau):
     if labels.shape != logits.shape[:-1]:
         raise ValueError(f"labels must have shape {logits.shape[:-1]} (logits.shape[:-1]), got {labels.shape}")
     n = logits.shape[-1]
-    if not is_traced(labels) and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= n):
+    concrete = None if is_traced(labels) else np.asarray(labels)
+    if concrete is not None and concrete.size and (concrete.min() < 0 or concrete.max() >= n):
         raise ValueError(f"labels must lie in {{0, ..., {n - 1}}} (n = {n} classes)")
     a = jnp.asarray(1.0 - tau, dtype=logits.dtype)
     return _comp_sum(logits, labels, a)
@@ -160,7 +167,7 @@ def comp_sum_psi(s, *, tau):
     s = np.asarray(s, dtype=np.float64)
     if np.any(~((s >= 0) & (s <= 1))):
         raise ValueError("s must lie in [0, 1] (a softmax value)")
-    with np.errstate(divide="ignore", over="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # s = 0: w = inf, the loss is inf
         return _phi_of_w(-np.log(s), 1.0 - tau, xp=np)
 
 

@@ -45,7 +45,7 @@ def _min_risk(p, tau):
     entropy = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.maximum(p, tiny)), 0.0), axis=-1)
     mid = (tau < 2.0) & (tau != 1.0)
     t_mid = jnp.where(mid, tau, 0.0)
-    norm = jnp.sum(jnp.where(p > 0, jnp.maximum(p, tiny) ** (1.0 / (2.0 - t_mid)), 0.0), axis=-1)
+    norm = jnp.sum(jnp.where(p > 0, jnp.maximum(p, tiny) ** (1.0 / (2.0 - t_mid[..., None])), 0.0), axis=-1)
     power = (norm ** (2.0 - t_mid) - 1.0) / (1.0 - t_mid)
     t_hi = jnp.where(tau >= 2.0, tau, 3.0)
     linear = (1.0 - jnp.max(p, axis=-1)) / (t_hi - 1.0)
@@ -78,7 +78,7 @@ def excess_errors(pi, P, H, tau):
         ``(eps_tau, eps_01)`` with the leading shape.
     """
     tau = jnp.asarray(tau, P.dtype)
-    d_tau = _conditional_risk(H, P, tau[..., None]) - _min_risk(P, tau[..., None])
+    d_tau = _conditional_risk(H, P, tau[..., None, None]) - _min_risk(P, tau[..., None])
     yhat = _predict(H)
     d_01 = jnp.max(P, axis=-1) - jnp.take_along_axis(P, yhat[..., None], axis=-1)[..., 0]
     return jnp.sum(pi * d_tau, axis=-1), jnp.sum(pi * d_01, axis=-1)
