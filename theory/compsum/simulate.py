@@ -27,7 +27,14 @@ import jax.numpy as jnp
 from theory._validation import check_int, check_real
 from theory.compsum.losses import _phi_of_w
 
-__all__ = ["sample_instances", "sample_nested_instances", "excess_errors", "train_linear", "make_linear_problem"]
+__all__ = [
+    "sample_instances",
+    "sample_nested_instances",
+    "excess_errors",
+    "train_linear",
+    "make_linear_problem",
+    "make_gaussian_mixture",
+]
 
 _ALPHAS = (0.1, 0.5, 1.0, 5.0)
 _SIGMAS = (0.01, 0.3, 1.0, 3.0)
@@ -147,6 +154,31 @@ def sample_nested_instances(key, *, n_cases, m=1, n_classes, dtype=jnp.float32):
     return {n: _restrict(*draws, m, n) for n in ns}
 
 
+def make_gaussian_mixture(key, *, m=500, n_classes=3, dim=2, scale=1.5, noise=1.0, dtype=jnp.float32):
+    r"""Synthetic Gaussian-mixture data with its exact class posterior.
+
+    Class means :math:`\mu_k \sim N(0, \text{scale}^2 I)`, labels uniform, :math:`x = \mu_y +
+    \text{noise}\,N(0, I)`. The posterior is linear in ``x``:
+    :math:`p(y|x) = \operatorname{softmax}_y((\mu_y \cdot x - \lVert\mu_y\rVert^2/2)/\text{noise}^2)`.
+    The ``m`` sampled points with uniform weights and their exact posteriors form a finite-X
+    distribution on which the excess errors are exact.
+
+    Returns:
+        ``(X [m, dim], pi [m], P [m, n], labels [m])``: points, weights ``1/m``, posteriors, sampled labels.
+    """
+    m = check_int("m", m, low=1)
+    n_classes = check_int("n_classes", n_classes, low=2)
+    dim = check_int("dim", dim, low=1)
+    scale = check_real("scale", scale, low=0.0)
+    noise = check_real("noise", noise, low=0.0, low_open=True)
+    k_mu, k_y, k_x = jax.random.split(key, 3)
+    mu = scale * jax.random.normal(k_mu, (n_classes, dim), dtype)
+    labels = jax.random.randint(k_y, (m,), 0, n_classes)
+    X = mu[labels] + noise * jax.random.normal(k_x, (m, dim), dtype)
+    P = jax.nn.softmax((X @ mu.T - 0.5 * jnp.sum(mu * mu, axis=-1)) / noise**2, axis=-1)
+    return X, jnp.full((m,), 1.0 / m, dtype), P, labels
+
+
 def make_linear_problem(key, *, m=200, n_classes=3, dim=2, wiggle=0.5, dtype=jnp.float32):
     r"""The P2 distribution: ``m`` points ``x ~ N(0, 1.5^2 I)``, weights ``pi ~ Dir(5)`` and
     ``p(y|x) = softmax(x W_t + b_t + wiggle sin(3 x_1) g)`` (misspecified for linear scores).
@@ -166,13 +198,13 @@ def make_linear_problem(key, *, m=200, n_classes=3, dim=2, wiggle=0.5, dtype=jnp
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "record_every"))
-def _train(keys, taus, init_scales, X, pi, P, lr, steps, record_every):
+def _train(keys, taus, init_scales, X, pi, P, P_train, lr, steps, record_every):
     m, n = P.shape
     dim = X.shape[1]
 
     def risk(params, tau):
         W, b = params
-        return jnp.sum(pi * _conditional_risk(X @ W + b, P, tau))
+        return jnp.sum(pi * _conditional_risk(X @ W + b, P_train, tau))
 
     def one_run(key, tau, scale):
         kw, kb = jax.random.split(key)
@@ -197,7 +229,7 @@ def _train(keys, taus, init_scales, X, pi, P, lr, steps, record_every):
 
 
 def train_linear(key, X, pi, P, *, taus, n_seeds=5, init_scales=(0.3, 3.0), steps=1500, record_every=10,
-                 lr=0.3):
+                 lr=0.3, labels=None):
     r"""Train linear scores on the exact population comp-sum risk and record excess-error pairs.
 
     Full-batch gradient descent with clipped steps ``lr / max(1, ||g||)`` from random inits, one
@@ -210,6 +242,8 @@ def train_linear(key, X, pi, P, *, taus, n_seeds=5, init_scales=(0.3, 3.0), step
         init_scales: standard deviations of the initial weights.
         steps: gradient steps; record_every: steps between recorded pairs.
         lr: the clipped step size.
+        labels: optional sampled labels ``[m]``: train on the empirical risk of ``(X, labels)``
+            instead of the population risk; the recorded pairs are always the population ones.
 
     Returns:
         ``(eps_tau, eps_01)``, each ``[len(taus), len(init_scales), n_seeds, steps // record_every]``.
@@ -226,4 +260,11 @@ def train_linear(key, X, pi, P, *, taus, n_seeds=5, init_scales=(0.3, 3.0), step
         raise ValueError("taus must be a 1-D sequence of values >= 0")
     scales = jnp.asarray(init_scales, X.dtype)
     keys = jax.random.split(key, n_seeds)
-    return _train(keys, taus, scales, X, pi, P, jnp.asarray(lr, X.dtype), steps, record_every)
+    if labels is None:
+        P_train = P
+    else:
+        labels = jnp.asarray(labels)
+        if labels.shape != P.shape[:1] or not jnp.issubdtype(labels.dtype, jnp.integer):
+            raise ValueError(f"labels must be integers of shape {P.shape[:1]} (one per input), got {labels.shape}")
+        P_train = jax.nn.one_hot(labels, P.shape[1], dtype=P.dtype)
+    return _train(keys, taus, scales, X, pi, P, P_train, jnp.asarray(lr, X.dtype), steps, record_every)
