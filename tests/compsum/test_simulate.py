@@ -8,6 +8,7 @@ from scipy import stats
 
 from theory.compsum import consistency_bound, surrogate_regret, zero_one_regret
 from theory.compsum.simulate import (
+    make_gaussian_mixture,
     excess_errors,
     make_linear_problem,
     sample_instances,
@@ -293,3 +294,54 @@ def test_train_bad_inputs(problem, kwargs, exc, match):
 def test_linear_problem_bad_inputs(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_linear_problem(jax.random.PRNGKey(0), **kwargs)
+
+
+# ---- Gaussian-mixture data and training on sampled labels ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    with jax.enable_x64(True):
+        return make_gaussian_mixture(jax.random.key(5), m=300, n_classes=3, dim=2, dtype=jnp.float64)
+
+
+def test_gaussian_mixture_posterior_is_bayes(mixture):
+    X, pi, P, labels = (np.asarray(a) for a in mixture)
+    assert X.shape == (300, 2) and pi.shape == (300,) and P.shape == (300, 3) and labels.shape == (300,)
+    np.testing.assert_allclose(pi, 1 / 300)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-12)
+    # Recover the means from the posterior's linear logits and compare with Bayes' rule on densities.
+    with jax.enable_x64(True):
+        mu = 1.5 * jax.random.normal(jax.random.split(jax.random.key(5), 3)[0], (3, 2), jnp.float64)
+    mu = np.asarray(mu)
+    dens = np.exp(-0.5 * ((X[:, None, :] - mu[None]) ** 2).sum(-1))
+    np.testing.assert_allclose(P, dens / dens.sum(1, keepdims=True), rtol=1e-10)
+    # sampled labels follow the posterior on average: their log-likelihood beats a shuffled assignment
+    assert np.log(P[np.arange(300), labels]).mean() > np.log(P[np.arange(300), np.roll(labels, 7)]).mean()
+
+
+def test_train_on_sampled_labels_satisfies_the_bound(mixture):
+    X, pi, P, labels = mixture
+    with jax.enable_x64(True):
+        e_tau, e_01 = train_linear(jax.random.key(6), X, pi, P, taus=[0.0, 1.0], n_seeds=2, steps=100,
+                                   record_every=10, labels=labels)
+    e_tau, e_01 = np.asarray(e_tau), np.asarray(e_01)
+    assert e_tau.shape == (2, 2, 2, 10)
+    for i, tau in enumerate([0.0, 1.0]):
+        assert np.all(e_01[i] <= consistency_bound(e_tau[i], tau=tau, n_classes=3) + 1e-9)
+    assert e_tau[1, :, :, -1].mean() < e_tau[1, :, :, 0].mean()  # logistic excess risk goes down
+
+
+def test_train_on_labels_rejects_bad_labels(mixture, x64):
+    X, pi, P, labels = mixture
+    with pytest.raises(ValueError, match="labels"):
+        train_linear(jax.random.key(0), X, pi, P, taus=[1.0], labels=labels[:-1])
+    with pytest.raises(ValueError, match="labels"):
+        train_linear(jax.random.key(0), X, pi, P, taus=[1.0], labels=np.asarray(labels, float))
+
+
+@pytest.mark.parametrize("kwargs,match", [({"m": 0}, "m"), ({"n_classes": 1}, "n_classes"), ({"noise": 0.0}, "noise"),
+                                          ({"scale": -1.0}, "scale")])
+def test_gaussian_mixture_bad_inputs(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_gaussian_mixture(jax.random.key(0), **kwargs)
