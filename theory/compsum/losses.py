@@ -53,17 +53,21 @@ def _dphi_da(w, a):
 
 
 def _differences(logits, labels):
-    """``d_k = h_k - h_y`` with ``d_y = 0`` exactly, and ``w = logsumexp(d) = -log S_y``."""
+    """``d_k = h_k - h_y`` with ``d_y = 0`` exactly, and ``w = logsumexp(d) = -log S_y``.
+
+    With ``m = max_k d_k >= 0`` and ``s = sum_{k != y} e^{d_k - m}``,
+    ``w = m + log1p(expm1(-m) + s)``: one pass of exponentials, and for a confident prediction
+    (``m = 0``) ``w = log1p(s)`` keeps full relative precision where ``log(1 + s)`` would not.
+    """
     n = logits.shape[-1]
     onehot = labels[..., None] == jnp.arange(n)
     h_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
-    d = jnp.where(onehot, jnp.zeros((), logits.dtype), logits - h_y)
-    # When y is an argmax (all other d_k <= 0), log1p(sum_{k != y} e^{d_k}) keeps full relative
-    # precision for small w; logsumexp(d) = log(1 + small) only has absolute precision.
-    others = jnp.where(onehot, -jnp.inf, d)
-    confident = jnp.max(others, axis=-1) <= 0
-    small_w = jnp.log1p(jnp.sum(jnp.exp(jnp.minimum(others, 0.0)), axis=-1))
-    return d, jnp.where(confident, small_w, jax.nn.logsumexp(d, axis=-1)), onehot
+    zero = jnp.zeros((), logits.dtype)
+    d = jnp.where(onehot, zero, logits - h_y)
+    m = jnp.max(d, axis=-1)
+    m = jnp.where(jnp.isfinite(m), m, zero)  # an infinite logit: let the sum carry the infinity
+    s = jnp.sum(jnp.where(onehot, zero, jnp.exp(d - m[..., None])), axis=-1)
+    return d, m + jnp.log1p(jnp.expm1(-m) + s), onehot
 
 
 def neg_log_softmax_at(logits, labels):
