@@ -194,3 +194,38 @@ def test_cli_exit_codes(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(verify, "claims", lambda topics=None: [MEAN, wrong])
     assert cli.main(["verify", "compsum", "--scale", "smoke", "--markdown", str(tmp_path / "r.md")]) == 1
     assert "FAIL" in (tmp_path / "r.md").read_text()
+
+
+def test_theory_verify_compsum_exits_1_when_one_prediction_is_perturbed(monkeypatch, capsys):
+    """The acceptance check: the real compsum claims, one of them with a 25%-off prediction."""
+    from theory.verify import claim as registry
+
+    original = registry._REGISTRY["compsum.cross_entropy"]
+    wrong = dataclasses.replace(original, predict=lambda cfg: 1.25 * original.predict(cfg))
+    monkeypatch.setitem(registry._REGISTRY, "compsum.cross_entropy", wrong)
+    assert cli.main(["verify", "compsum", "--scale", "smoke"]) == 1
+    out = capsys.readouterr().out
+    n = len(verify.claims("compsum"))
+    assert "FAIL compsum.cross_entropy" in out and f"{n - 1}/{n} claims passed" in out
+
+
+def test_console_script_is_installed():
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("theory") or str(Path(sys.executable).parent / "theory")
+    proc = subprocess.run([exe, "list", "compsum"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "compsum.bound_pointwise" in proc.stdout
+    proc = subprocess.run([exe, "verify", "nope"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown topic" in proc.stderr
+
+
+def test_compsum_claims_are_deterministic_given_the_seed():
+    ids = ["compsum.bound_pointwise", "compsum.gap_intercept", "compsum.adversarial_smoothing"]
+    chosen = [c for c in verify.claims("compsum") if c.id in ids]
+    runs = [verify.run(chosen, scale="smoke", seed=s) for s in (7, 7)]
+    strip = ("seconds_compile", "seconds_run")
+    a, b = ([{k: v for k, v in d.items() if k not in strip} for d in r.to_dict()["verdicts"]] for r in runs)
+    assert a == b
