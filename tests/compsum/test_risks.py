@@ -18,7 +18,6 @@ from theory.compsum import (
     surrogate_regret,
     zero_one_regret,
 )
-from theory.compsum.risks import uniform_risk
 
 TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 _TAU_ST = st.one_of(st.sampled_from([0.0, 1.0, 2.0]), st.floats(0.0, 4.0))
@@ -122,7 +121,6 @@ def test_min_risk_vertices_and_uniform(tau, n):
     assert np.all(np.abs(min_conditional_risk(eye, tau=tau)) <= 1e-15)
     uniform = np.full(n, 1.0 / n)
     psi = comp_sum_psi(1.0 / n, tau=tau)
-    np.testing.assert_allclose(uniform_risk(n, tau), psi, rtol=1e-15)
     # Psi(1/n) is the risk of uniform (all tied) scores ...
     np.testing.assert_allclose(conditional_risk(np.zeros(n), uniform, tau=tau), psi, rtol=1e-12)
     if tau <= 2.0:

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import special
 
 from theory._validation import check_real, check_simplex
-from theory.compsum.losses import _loss_matrix_np, comp_sum_psi
+from theory.compsum.losses import _loss_matrix_np
 
 __all__ = [
     "predict",
@@ -152,8 +152,3 @@ def zero_one_regret(logits, p) -> np.ndarray:
     h, p = _check_pair(logits, p)
     yhat = predict(h)
     return p.max(axis=-1) - np.take_along_axis(p, yhat[..., None], axis=-1)[..., 0]
-
-
-def uniform_risk(n: int, tau: float) -> float:
-    """:math:`\\Psi_\\tau(1/n)`, the risk of uniform scores (internal helper for tests and claims)."""
-    return float(comp_sum_psi(1.0 / n, tau=tau))
