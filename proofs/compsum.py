@@ -454,7 +454,7 @@ def check_s5_stationarity(smallest: bool = False) -> dict:
         on_simplex = sp.expand_log((value - closed).subs(ps[2], 1 - ps[0] - ps[1]), force=True)
         assert _is_zero(on_simplex), f"Lagrange value - closed form at tau = {tv}: {sp.simplify(on_simplex)}"
         for pt in points:
-            exact = sp.N(value.subs(dict(zip(ps, pt))), 30)
+            exact = sp.N(value.subs(dict(zip(ps, pt, strict=True))), 30)
             lib = float(min_conditional_risk(np.array([float(x) for x in pt]), tau=float(tv)))
             worst = max(worst, _rel(lib, exact))
             assert _close(lib, exact, 1e-13), f"min_conditional_risk({pt}, tau={tv}) = {lib}, Lagrange {exact}"
@@ -521,14 +521,17 @@ def check_s6_gradient_identity(smallest: bool = False) -> dict:
     worst_exact = worst_lib = 0.0
     with jax.enable_x64(True):
         for h_val, y, table in cases:
-            sub = dict(zip(hs, h_val))
+            sub = dict(zip(hs, h_val, strict=True))
             h_arr = jnp.asarray([float(x) for x in h_val], dtype=jnp.float64)
+            def grad_at(tt, y=y, h_arr=h_arr):
+                return jax.grad(lambda h: comp_sum_loss(h, jnp.asarray(y), tau=tt))(h_arr)
+
             grads_lib = np.asarray(  # one traced-tau call for all tau values
-                jax.vmap(lambda tt, y=y: jax.grad(lambda h: comp_sum_loss(h, jnp.asarray(y), tau=tt))(h_arr))(
+                jax.vmap(grad_at)(
                     jnp.asarray([float(tv) for tv in _TAUS], dtype=jnp.float64)
                 )
             )
-            for tv, grad_lib in zip(_TAUS, grads_lib):
+            for tv, grad_lib in zip(_TAUS, grads_lib, strict=True):
                 loss = _phi_sym(sum(sp.exp(hs[k] - hs[y]) for k in range(3) if k != y), tv)
                 for k in range(3):
                     g = sp.diff(loss, hs[k]).subs(sub)

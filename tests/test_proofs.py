@@ -8,9 +8,8 @@ minimizer ``S = p`` (spec PE6) fails C1, and ``T(1)`` without the ``n^{tau-1}`` 
 import numpy as np
 import pytest
 
-from theory.compsum import min_conditional_risk
-
 from proofs import compsum as proofs_compsum
+from theory.compsum import min_conditional_risk
 
 
 @pytest.mark.parametrize("check", proofs_compsum.CHECKS, ids=lambda c: c.__name__)

@@ -313,7 +313,7 @@ def test_smooth_loss_decomposition_matches_jax_comp_sum(x64):
 
 
 def test_linf_dimension_limit():
-    W, b = np.ones((3, 17)), np.zeros(3)
+    W, _b = np.ones((3, 17)), np.zeros(3)
     with pytest.raises(ValueError, match="d"):
         smooth_term_linear(W, 0, gamma=0.1, q=math.inf)
     with pytest.raises(ValueError, match="dim"):

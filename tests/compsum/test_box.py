@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy import optimize
 
@@ -79,7 +79,7 @@ def golden_reference(p, tau, lam):
 TV4 = [1.89695014983179, 1.38459445460898, 1.02965301406457, 0.767117199406205, 0.5, 0.25]
 
 
-@pytest.mark.parametrize("tau,expected", list(zip(TAUS, TV4)))
+@pytest.mark.parametrize("tau,expected", list(zip(TAUS, TV4, strict=True)))
 def test_tv4_complete_cstar(tau, expected):
     assert float(min_conditional_risk([0.5, 0.3, 0.2], tau=tau)) == pytest.approx(expected, abs=1e-13)
     # box = inf is the complete case, through the box entry point too

@@ -1,5 +1,6 @@
 """Minimizability gaps: TV6 (MG1, MG3, TVLIN), P7, I12 and planted error PE7."""
 
+import itertools
 import math
 
 import numpy as np
@@ -62,7 +63,7 @@ def test_mg1_zero_one_gap_and_mutual_information():
 
 def test_pe7_gap_not_monotone_in_tau_for_stochastic_labels():
     gaps = [minimizability_gap_intercept(MG1_PI, MG1_P, tau=tau) for tau in (1.0, 1.5, 2.0)]
-    claim_non_increasing = all(a >= b for a, b in zip(gaps, gaps[1:]))
+    claim_non_increasing = all(a >= b for a, b in itertools.pairwise(gaps))
     assert not claim_non_increasing  # the planted claim "M_tau non-increasing in tau" is rejected
     assert gaps[0] == pytest.approx(0.230645, abs=1e-6) and gaps[1] == pytest.approx(0.238346, abs=1e-6)
 
@@ -91,7 +92,7 @@ def test_mg3_deterministic_gaps(lam):
     closed = [float(comp_sum_phi(2.0, tau=tau) - comp_sum_phi(2 * math.exp(-2 * lam), tau=tau)) for tau in TAUS[:5]]
     np.testing.assert_allclose(got[:5], closed, atol=1e-11)
     assert got[5] == pytest.approx(MG3_TAU3[lam], abs=1e-10)
-    assert all(a > b for a, b in zip(got, got[1:]))  # P7: strictly decreasing in tau (deterministic)
+    assert all(a > b for a, b in itertools.pairwise(got))  # P7: strictly decreasing in tau (deterministic)
 
 
 @pytest.mark.parametrize("lam", list(MG3_TAU3))
@@ -203,7 +204,7 @@ def test_i12_gaps_nonnegative_and_logistic_is_mutual_information(dist, tau, lam)
 def test_i12_deterministic_gap_non_increasing_in_tau(dist, lam):
     pi, P = dist
     gaps = [minimizability_gap_intercept(pi, P, tau=tau, box=lam) for tau in np.linspace(0.0, 4.0, 9)]
-    assert all(a >= b - 1e-10 for a, b in zip(gaps, gaps[1:]))
+    assert all(a >= b - 1e-10 for a, b in itertools.pairwise(gaps))
 
 
 @settings(max_examples=15)

@@ -8,8 +8,8 @@ from scipy import stats
 
 from theory.compsum import consistency_bound, surrogate_regret, zero_one_regret
 from theory.compsum.simulate import (
-    make_gaussian_mixture,
     excess_errors,
+    make_gaussian_mixture,
     make_linear_problem,
     sample_instances,
     sample_nested_instances,
@@ -80,7 +80,7 @@ def test_sample_injects_ten_percent_ties(instances):
 
 def test_sample_is_deterministic_given_key(instances):
     again = sample_instances(jax.random.PRNGKey(0), n_cases=N_CASES, m=M, n_classes=N)
-    for a, b in zip(instances, again):
+    for a, b in zip(instances, again, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
     other = sample_instances(jax.random.PRNGKey(5), n_cases=N_CASES, m=M, n_classes=N)
     assert not np.array_equal(instances[2], np.asarray(other[2]))
@@ -88,7 +88,7 @@ def test_sample_is_deterministic_given_key(instances):
 
 def test_single_n_is_nested_draw_with_one_n(instances):
     single = sample_nested_instances(jax.random.PRNGKey(0), n_cases=N_CASES, m=M, n_classes=(N,))[N]
-    for a, b in zip(instances, single):
+    for a, b in zip(instances, single, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
 
 
@@ -220,7 +220,7 @@ def test_train_linear_is_deterministic(problem, trained):
     X, pi, P = problem
     again = train_linear(jax.random.PRNGKey(1), X, pi, P, taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
                          steps=STEPS, record_every=EVERY)
-    for a, b in zip(trained, again):
+    for a, b in zip(trained, again, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
     other = train_linear(jax.random.PRNGKey(2), X, pi, P, taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
                          steps=STEPS, record_every=EVERY)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from theory._validation import check_int, check_real, check_simplex
 from theory.compsum.losses import _phi_of_w

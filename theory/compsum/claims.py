@@ -15,13 +15,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
 from theory.compsum import adversarial, box, exact, gaps
 from theory.compsum.bounds import consistency_bound, consistency_transform, sqrt_bound_constant
 from theory.compsum.losses import comp_sum_loss
-
 from theory.compsum.risks import min_conditional_risk, surrogate_regret, zero_one_regret
-from theory.compsum.simulate import excess_errors, make_gaussian_mixture, make_linear_problem, sample_nested_instances, train_linear
+from theory.compsum.simulate import (
+    excess_errors,
+    make_gaussian_mixture,
+    make_linear_problem,
+    sample_nested_instances,
+    train_linear,
+)
 from theory.verify import Claim, Measurement, agrees, holds, numpy_rng, rate, register
 
 ICML = "Mao-Mohri-Zhong ICML 2023"
@@ -537,6 +541,19 @@ BOX_FLAT_SEGMENT = Claim(
 )
 
 
-register(CROSS_ENTROPY, BOUND_POINTWISE, BOUND_DISTRIBUTION, TRAINED_LINEAR, SQRT_RATE, SQRT_BOUND, ADVERSARIAL_SMOOTHING,
-         TRANSFORM_CHARACTERIZATION, TIGHTNESS, EXACT_TRANSFORM, GCE_NOT_TIGHT, MIN_CONDITIONAL_RISK, GAP_INTERCEPT,
-         BOX_FLAT_SEGMENT)
+register(
+    CROSS_ENTROPY,
+    BOUND_POINTWISE,
+    BOUND_DISTRIBUTION,
+    TRAINED_LINEAR,
+    SQRT_RATE,
+    SQRT_BOUND,
+    ADVERSARIAL_SMOOTHING,
+    TRANSFORM_CHARACTERIZATION,
+    TIGHTNESS,
+    EXACT_TRANSFORM,
+    GCE_NOT_TIGHT,
+    MIN_CONDITIONAL_RISK,
+    GAP_INTERCEPT,
+    BOX_FLAT_SEGMENT,
+)

@@ -14,8 +14,8 @@ import jax
 import numpy as np
 
 from theory.verify.claim import Claim, _check_scale, claim_key
-from theory.verify.report import Report
 from theory.verify.compare import Verdict
+from theory.verify.report import Report
 
 __all__ = ["run", "run_claim"]
 
