@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["save", "main", "plt"]
+__all__ = ["save", "regenerate", "main", "plt"]
 
 
 def _jsonable(x):
@@ -39,17 +39,27 @@ def save(fig, data: dict, out_dir: str | Path, name: str) -> list[Path]:
     return [png, js]
 
 
+def regenerate(topic: str, names: list[str] | None = None, *, out_dir, scale: str, seed: int):
+    """Yield ``(name, paths)`` for each figure ``names`` (all by default) of ``topic``, as it is written."""
+    from theory.verify import SCALES
+
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
+    figures = importlib.import_module(f"theory.{topic}.figures").FIGURES
+    for name in names or list(figures):
+        yield name, figures[name](out_dir=out_dir, scale=scale, seed=seed)
+
+
 def main(topic: str, names: list[str] | None = None, argv: list[str] | None = None) -> list[Path]:
     """Command-line entry of an ``experiments/`` script: regenerate ``names`` of ``topic``."""
+    from theory.verify import SCALES
+
     parser = argparse.ArgumentParser(description=f"Regenerate {topic} figures (PNG + JSON).")
-    parser.add_argument("--scale", default="default", choices=("smoke", "default", "paper"))
+    parser.add_argument("--scale", default="default", choices=SCALES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "figures")
     args = parser.parse_args(argv)
-    figures = importlib.import_module(f"theory.{topic}.figures").FIGURES
-    paths = []
-    for name in names or list(figures):
-        paths += figures[name](out_dir=args.out, scale=args.scale, seed=args.seed)
+    paths = [p for _, ps in regenerate(topic, names, out_dir=args.out, scale=args.scale, seed=args.seed) for p in ps]
     for p in paths:
         print(p)
     return paths

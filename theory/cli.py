@@ -7,7 +7,6 @@ topic or scale).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from theory import verify
+from theory._figures import regenerate
+from theory.verify.report import COLUMNS
 
 __all__ = ["main"]
 
@@ -54,7 +55,7 @@ def _topics(parser, names) -> list[str]:
 
 def _table(report: verify.Report) -> Table:
     table = Table(title=f"theory verify: scale {report.scale}, seed {report.seed}")
-    for col in ("claim", "reference", "kind", "prediction", "measurement (95% CI)", "verdict", "s"):
+    for col in COLUMNS:
         table.add_column(col, overflow="fold")
     for row, v in zip(report.rows(), report.verdicts, strict=True):
         style = "green" if v.passed else "bold red"
@@ -86,12 +87,10 @@ def _verify(args, parser, out: Console, err: Console) -> int:
 
 
 def _figures(args, parser, out: Console, err: Console) -> int:
-    args.out.mkdir(parents=True, exist_ok=True)
     for topic in _topics(parser, args.topics):
-        module = importlib.import_module(f"theory.{topic}.figures")
-        for name, make in module.FIGURES.items():
-            err.print(f"{topic}.{name} ...", highlight=False)
-            for path in make(out_dir=args.out, scale=args.scale, seed=args.seed):
+        for name, paths in regenerate(topic, out_dir=args.out, scale=args.scale, seed=args.seed):
+            err.print(f"{topic}.{name} done", highlight=False)
+            for path in paths:
                 out.print(str(path), highlight=False)
     return 0
 

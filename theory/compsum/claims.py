@@ -57,19 +57,19 @@ def _bound_upper(cfg):
 # Tightness constructions (spec P3), used as samples by several claims.
 
 
-def _tight_cases(tau: float, n: int, ts, big: float = 40.0):
-    """(P, H) of the instances where the bound is attained: two-label ones for tau <= 1 and the
-    all-tied 'spread' ones p = (a, ..., a, a - t), h = 0 (tight for MAE when t <= 1/(n-1))."""
-    P, H = [], []
+def _tight_cases(tau: float, n: int, ts):
+    """(P, H) of near-tight probes: the two-label constructions (tight for tau <= 1) and, for every
+    tau, the all-tied construction p = (a, ..., a, a - t), h = 0 (tight for MAE when t <= 1/(n-1))."""
+    cases = []
     for t in ts:
         if tau <= 1.0:
-            P.append(np.r_[(1 + t) / 2, (1 - t) / 2, np.zeros(n - 2)])
-            H.append(np.r_[0.0, 0.0, -big * np.ones(n - 2)])
-        a = (1 + t) / n
-        if a - t >= 0:
-            P.append(np.r_[a * np.ones(n - 1), a - t])
-            H.append(np.zeros(n))
-    return np.array(P), np.array(H)
+            cases.append(exact.tightness_example(t, tau=tau, n_classes=n))
+        if t <= 1.0 / (n - 1):
+            cases.append(exact.tightness_example(t, tau=2.0, n_classes=n))
+    if not cases:
+        return np.zeros((0, n)), np.zeros((0, n))
+    H, P = (np.array(a) for a in zip(*cases, strict=True))
+    return P, H
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,7 +128,8 @@ def _regret_samples(key, cfg, ms):
                 add(*excess_errors(pi, P, H, tau), tau, n)
     for tau, n in itertools.product(cfg["taus"], cfg["ns"]):
         P, H = _tight_cases(tau, n, cfg["tight_ts"])
-        add(surrogate_regret(H, P, tau=tau), zero_one_regret(H, P), tau, n)
+        if len(P):
+            add(surrogate_regret(H, P, tau=tau), zero_one_regret(H, P), tau, n)
     return {k: np.concatenate(v) for k, v in out.items()}
 
 

@@ -47,13 +47,23 @@ def _predict(h):
 
 
 def _min_risk(p, tau):
-    """Closed-form :math:`C^*_\\tau(p)` (complete H) with ``tau`` traced; NaN-free in every branch."""
+    """Closed-form :math:`C^*_\\tau(p)` (complete H) with ``tau`` traced; NaN-free in every branch.
+
+    The power branch is ``expm1((2-tau) L)/(1-tau)`` with ``L = log sum_y p_y^r`` taken as
+    ``log1p(sum_y p_y expm1((r-1) log p_y))`` (no cancellation as ``tau -> 1``) or, when that sum is
+    below ``-1/2`` (``tau -> 2``), as a log-sum-exp: the same evaluation as the float64 reference
+    :func:`theory.compsum.risks.min_conditional_risk`.
+    """
     tiny = jnp.finfo(p.dtype).tiny
-    entropy = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.maximum(p, tiny)), 0.0), axis=-1)
+    logp = jnp.where(p > 0, jnp.log(jnp.maximum(p, tiny)), -jnp.inf)
+    entropy = -jnp.sum(jnp.where(p > 0, p * logp, 0.0), axis=-1)
     mid = (tau < 2.0) & (tau != 1.0)
     t_mid = jnp.where(mid, tau, 0.0)
-    norm = jnp.sum(jnp.where(p > 0, jnp.maximum(p, tiny) ** (1.0 / (2.0 - t_mid[..., None])), 0.0), axis=-1)
-    power = (norm ** (2.0 - t_mid) - 1.0) / (1.0 - t_mid)
+    rm1 = ((t_mid - 1.0) / (2.0 - t_mid))[..., None]
+    m = jnp.sum(jnp.where(p > 0, p * jnp.expm1(rm1 * jnp.where(p > 0, logp, 0.0)), 0.0), axis=-1)
+    lse = jax.nn.logsumexp(logp / (2.0 - t_mid[..., None]), axis=-1)
+    log_sum = jnp.where(m > -0.5, jnp.log1p(jnp.maximum(m, -0.5)), lse)
+    power = jnp.expm1((2.0 - t_mid) * log_sum) / (1.0 - t_mid)
     t_hi = jnp.where(tau >= 2.0, tau, 3.0)
     linear = (1.0 - jnp.max(p, axis=-1)) / (t_hi - 1.0)
     return jnp.where(tau == 1.0, entropy, jnp.where(tau < 2.0, power, linear))
