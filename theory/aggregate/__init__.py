@@ -1,0 +1,1 @@
+"""Learning from aggregate responses (topic ``theory.aggregate``)."""

@@ -1,0 +1,1 @@
+"""Claims of the ``aggregate`` topic (registered with ``theory.verify``)."""

@@ -1,0 +1,5 @@
+"""Figures of the ``aggregate`` topic."""
+
+__all__ = ["FIGURES"]
+
+FIGURES = {}

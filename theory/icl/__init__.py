@@ -1,0 +1,1 @@
+"""In-context learning with linear self-attention (topic ``theory.icl``)."""

@@ -1,0 +1,1 @@
+"""Claims of the ``icl`` topic (registered with ``theory.verify``)."""

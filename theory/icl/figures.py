@@ -1,0 +1,5 @@
+"""Figures of the ``icl`` topic."""
+
+__all__ = ["FIGURES"]
+
+FIGURES = {}

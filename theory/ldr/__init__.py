@@ -1,0 +1,1 @@
+"""Label-distributionally robust losses (topic ``theory.ldr``)."""

@@ -1,0 +1,1 @@
+"""Claims of the ``ldr`` topic (registered with ``theory.verify``)."""

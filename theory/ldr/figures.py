@@ -1,0 +1,5 @@
+"""Figures of the ``ldr`` topic."""
+
+__all__ = ["FIGURES"]
+
+FIGURES = {}

@@ -1,0 +1,1 @@
+"""Top-K sparse softmax gating MoE (topic ``theory.moe``)."""

@@ -1,0 +1,1 @@
+"""Claims of the ``moe`` topic (registered with ``theory.verify``)."""

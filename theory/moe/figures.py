@@ -1,0 +1,5 @@
+"""Figures of the ``moe`` topic."""
+
+__all__ = ["FIGURES"]
+
+FIGURES = {}
