@@ -1,0 +1,311 @@
+r"""JAX simulators: in-context regression prompts, Adam pre-training of the LSA layer, Monte-Carlo risks.
+
+* :func:`sample_tasks` draws prompts: covariates :math:`x = L_x z` (:math:`L_x L_x^\top = \Sigma_x`),
+  weights :math:`w = L_w u`, linear noisy targets, or ReLU single-index targets
+  :math:`f(x) = a\,\mathrm{relu}(v^\top x)` (:math:`v` uniform on the sphere, :math:`a = \pm1`).
+* :func:`train_lsa` trains both :math:`(d+1)\times(d+1)` matrices of the LSA with Adam (written
+  here, no optax) on fresh prompts at every step, minimising the Rao-Blackwellised conditional risk
+  (spec A2.4); ``lax.scan`` over steps inside one ``jit``, ``vmap`` over seeds. The noise variance,
+  covariance factors and learning rates are traced, so one compile serves a sweep over them.
+* :func:`lsa_risk` and :func:`gd_step_argmin` are Monte-Carlo estimators on fresh prompts.
+
+All keys are derived by ``jax.random.split`` only (spec A7: mixing ``fold_in`` and ``split`` on one
+parent key can alias streams). Default dtype float32.
+
+References:
+    Mahankali, Hashimoto, Ma, ICLR 2024 (arXiv 2307.03576); training protocol of spec A3.1.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theory._validation import check_choice, check_int, check_real
+from theory.icl.lsa import context_readout, make_prompt
+from theory.icl.optimum import check_covariance
+
+__all__ = ["TARGETS", "sample_tasks", "conditional_risk", "train_lsa", "lsa_risk", "gd_step_argmin",
+           "gd_risk_coefficients", "adam_init", "adam_update"]
+
+TARGETS = ("linear", "relu")
+
+
+def _factors(d, cov_x, cov_w, target):
+    sx = np.eye(d) if cov_x is None else check_covariance("cov_x", cov_x, d)
+    sw = np.eye(d) if cov_w is None else check_covariance("cov_w", cov_w, d)
+    if target == "relu" and (cov_x is not None and not np.allclose(sx, np.eye(d))):
+        raise ValueError("target='relu' requires isotropic covariates (cov_x = I)")
+    return sx, np.linalg.cholesky(sx), np.linalg.cholesky(sw)
+
+
+def sample_tasks(key, batch, n, d, noise_var, chol_x, chol_w, target="linear", dtype=jnp.float32):
+    r"""Draw ``batch`` prompts: ``(X (B,n,d), y (B,n), task)``.
+
+    ``task`` is ``w (B, d)`` for linear targets and ``(a (B,), v (B, d))`` for ReLU targets.
+    ``noise_var``, ``chol_x`` and ``chol_w`` may be traced; ``batch, n, d, target`` are static.
+    """
+    kx, kw, ke, ka = jax.random.split(key, 4)
+    X = jax.random.normal(kx, (batch, n, d), dtype) @ jnp.asarray(chol_x, dtype).T
+    noise = jnp.sqrt(jnp.asarray(noise_var, dtype)) * jax.random.normal(ke, (batch, n), dtype)
+    if target == "linear":
+        w = jax.random.normal(kw, (batch, d), dtype) @ jnp.asarray(chol_w, dtype).T
+        return X, jnp.einsum("bnd,bd->bn", X, w) + noise, w
+    v = jax.random.normal(kw, (batch, d), dtype)
+    v = v / jnp.linalg.norm(v, axis=-1, keepdims=True)
+    a = jnp.where(jax.random.bernoulli(ka, 0.5, (batch,)), 1.0, -1.0).astype(dtype)
+    return X, a[:, None] * jax.nn.relu(jnp.einsum("bnd,bd->bn", X, v)) + noise, (a, v)
+
+
+def conditional_risk(g, task, noise_var, cov_x, target="linear"):
+    r"""Rao-Blackwellised risk :math:`E[(g^\top x_q - y_q)^2\mid\text{context, task}]` (spec A2.4).
+
+    Linear: :math:`(g-w)^\top\Sigma_x(g-w) + \sigma^2`; ReLU (:math:`\Sigma_x = I`, :math:`\lVert v\rVert = 1`):
+    :math:`\lVert g\rVert^2 - a\,g^\top v + 1/2 + \sigma^2`.
+    """
+    if target == "linear":
+        r = g - task
+        return jnp.einsum("bi,ij,bj->b", r, cov_x, r) + noise_var
+    a, v = task
+    return jnp.sum(g * g, -1) - a * jnp.sum(g * v, -1) + 0.5 + noise_var
+
+
+def adam_init(params):
+    """Adam state ``(m, v, t)`` with zero moments."""
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    return zeros, zeros, jnp.zeros((), jnp.int32)
+
+
+def adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
+    r"""One bias-corrected Adam step :math:`\theta \leftarrow \theta - \mathrm{lr}\,\hat m/(\sqrt{\hat v}+\epsilon)`."""
+    m, v, t = state
+    t = t + 1
+    m = jax.tree.map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
+    v = jax.tree.map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
+    c1 = 1 - b1 ** t.astype(jnp.float32)
+    c2 = 1 - b2 ** t.astype(jnp.float32)
+    new = jax.tree.map(lambda p, m_, v_: p - lr * (m_ / c1) / (jnp.sqrt(v_ / c2) + eps), params, m, v)
+    return new, (m, v, t)
+
+
+def _init_params(key, d, scale, dtype):
+    k1, k2 = jax.random.split(key)
+    W_KQ = scale * jax.random.normal(k1, (d + 1, d + 1), dtype)
+    W_PV = (scale * jax.random.normal(k2, (d + 1, d + 1), dtype)).at[d, d].set(1.0)  # c = 1 (spec A7)
+    return W_KQ, W_PV
+
+
+@functools.partial(jax.jit, static_argnames=("n", "d", "steps", "batch", "target", "dtype"))
+def _train(keys, noise_var, chol_x, chol_w, lr, lr_final, init_scale, *, n, d, steps, batch, target, dtype):
+    cov_x = (chol_x @ chol_x.T).astype(dtype)
+
+    def one_seed(key):
+        k_init, k_data = jax.random.split(key)
+        params = _init_params(k_init, d, init_scale, dtype)
+
+        def loss_fn(p, X, y, task):
+            Z = make_prompt(X, y, jnp.zeros_like(X[:, 0]))
+            g = context_readout(p[0], p[1], Z)
+            return jnp.mean(conditional_risk(g, task, noise_var, cov_x, target))
+
+        def step(carry, inp):
+            p, state = carry
+            t, k = inp
+            X, y, task = sample_tasks(k, batch, n, d, noise_var, chol_x, chol_w, target, dtype)
+            loss, grads = jax.value_and_grad(loss_fn)(p, X, y, task)
+            rate = lr_final + 0.5 * (lr - lr_final) * (1 + jnp.cos(jnp.pi * t / steps))
+            p, state = adam_update(p, grads, state, rate.astype(dtype))
+            return (p, state), loss
+
+        ts = jnp.arange(steps, dtype=dtype)
+        (params, _), losses = jax.lax.scan(step, (params, adam_init(params)), (ts, jax.random.split(k_data, steps)))
+        return params, losses
+
+    return jax.vmap(one_seed)(keys)
+
+
+def train_lsa(key, *, n, d, steps, batch, n_seeds=1, noise_var=0.0, cov_x=None, cov_w=None, target="linear",
+              lr=1e-2, lr_final=1e-4, init_scale=0.3, dtype=jnp.float32):
+    r"""Pre-train the full LSA layer with Adam (cosine-decayed learning rate) on fresh prompts.
+
+    Per step: ``batch`` prompts, loss = mean Rao-Blackwellised conditional risk, one Adam step
+    (:math:`\beta = (0.9, 0.999)`, :math:`\epsilon = 10^{-8}`). Initialisation: entries
+    :math:`N(0, \text{init\_scale}^2)` except :math:`c = W_{PV}[d, d] = 1` (avoids the rank-one trap,
+    spec A7).
+
+    Args:
+        key: PRNG key (``n_seeds`` independent runs are split from it).
+        n: context length (static).
+        d: dimension (static).
+        steps: number of Adam steps (static).
+        batch: prompts per step (static).
+        n_seeds: number of independent runs (vmapped).
+        noise_var: :math:`\sigma^2` (traced).
+        cov_x: covariate covariance (identity if None; must be ``I`` for ReLU targets).
+        cov_w: weight covariance (identity if None).
+        target: ``"linear"`` or ``"relu"``.
+        lr: initial learning rate (cosine decay).
+        lr_final: final learning rate.
+        init_scale: init standard deviation.
+        dtype: float dtype of the simulation.
+
+    Returns:
+        ``(W_KQ, W_PV, losses)`` with shapes ``(S, d+1, d+1)``, ``(S, d+1, d+1)``, ``(S, steps)``.
+
+    References:
+        Spec A3.1 (empirical protocol).
+    """
+    n, d = check_int("n", n, low=1), check_int("d", d, low=1)
+    steps, batch = check_int("steps", steps, low=1), check_int("batch", batch, low=1)
+    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    s2 = check_real("noise_var", noise_var, low=0.0)
+    check_choice("target", target, TARGETS)
+    for name, val in (("lr", lr), ("lr_final", lr_final), ("init_scale", init_scale)):
+        check_real(name, val, low=0.0, low_open=True)
+    _, lx, lw = _factors(d, cov_x, cov_w, target)
+    keys = jax.random.split(key, n_seeds)
+    W_KQ, W_PV, losses = (lambda r: (r[0][0], r[0][1], r[1]))(
+        _train(keys, jnp.asarray(s2, dtype), jnp.asarray(lx, dtype), jnp.asarray(lw, dtype), jnp.asarray(lr, dtype),
+               jnp.asarray(lr_final, dtype), jnp.asarray(init_scale, dtype), n=n, d=d, steps=steps, batch=batch,
+               target=target, dtype=dtype))
+    return W_KQ, W_PV, losses
+
+
+@functools.partial(jax.jit, static_argnames=("n", "d", "chunks", "chunk", "target", "dtype"))
+def _risk(key, W_KQ, W_PV, ref_gamma, noise_var, chol_x, chol_w, *, n, d, chunks, chunk, target, dtype):
+    cov_x = (chol_x @ chol_x.T).astype(dtype)
+
+    def body(acc, k):
+        X, y, task = sample_tasks(k, chunk, n, d, noise_var, chol_x, chol_w, target, dtype)
+        Z = make_prompt(X, y, jnp.zeros_like(X[:, 0]))
+        v = jnp.einsum("bn,bnd->bd", y, X) / n
+        r_ref = conditional_risk(v @ ref_gamma, task, noise_var, cov_x, target)
+
+        def per_seed(wkq, wpv):
+            r = conditional_risk(context_readout(wkq, wpv, Z), task, noise_var, cov_x, target)
+            return jnp.stack([jnp.sum(r), jnp.sum(r * r), jnp.sum(r - r_ref), jnp.sum((r - r_ref) ** 2)])
+
+        part = jax.vmap(per_seed)(W_KQ, W_PV).astype(jnp.float32)
+        ref = jnp.stack([jnp.sum(r_ref), jnp.sum(r_ref * r_ref)]).astype(jnp.float32)
+        return acc, (part, ref)
+
+    _, (parts, refs) = jax.lax.scan(body, 0, jax.random.split(key, chunks))
+    return parts, refs
+
+
+def lsa_risk(key, W_KQ, W_PV, *, n, n_prompts, noise_var=0.0, cov_x=None, cov_w=None, target="linear",
+             ref_gamma=None, chunk=8192, dtype=jnp.float32):
+    r"""Monte-Carlo pre-training risk of trained layers on fresh prompts (Rao-Blackwellised, spec A2.4).
+
+    The same prompts serve every layer and the reference y-linear predictor :math:`v^\top\Gamma_{ref}x_q`
+    (common random numbers), so ``diff`` estimates :math:`R(\text{layer}) - R(\Gamma_{ref})` sharply.
+
+    Args:
+        key: PRNG key.
+        W_KQ: ``(S, d+1, d+1)`` stack of key-query matrices.
+        W_PV: ``(S, d+1, d+1)`` stack of projection-value matrices.
+        n: context length.
+        n_prompts: number of evaluation prompts (rounded up to a multiple of ``chunk``).
+        noise_var: :math:`\sigma^2`.
+        cov_x: covariate covariance (identity if None).
+        cov_w: weight covariance (identity if None).
+        target: ``"linear"`` or ``"relu"``.
+        ref_gamma: ``(d, d)`` reference effective matrix (zeros if None).
+        chunk: prompts per scan step.
+        dtype: simulation dtype.
+
+    Returns:
+        dict with float64 ``risk``, ``risk_se`` (per layer, ``(S,)``), ``diff``, ``diff_se`` (per layer)
+        and ``ref_risk``, ``ref_se`` (scalars), ``n_prompts``.
+    """
+    W_KQ, W_PV = jnp.asarray(W_KQ, dtype), jnp.asarray(W_PV, dtype)
+    if W_KQ.ndim != 3 or W_KQ.shape != W_PV.shape or W_KQ.shape[1] != W_KQ.shape[2]:
+        raise ValueError(f"W_KQ, W_PV must be stacks (S, d+1, d+1) of equal shape, got {W_KQ.shape}, {W_PV.shape}")
+    d = W_KQ.shape[1] - 1
+    n = check_int("n", n, low=1)
+    n_prompts = check_int("n_prompts", n_prompts, low=2)
+    s2 = check_real("noise_var", noise_var, low=0.0)
+    check_choice("target", target, TARGETS)
+    _, lx, lw = _factors(d, cov_x, cov_w, target)
+    chunk = min(check_int("chunk", chunk, low=1), n_prompts)
+    chunks = -(-n_prompts // chunk)
+    ref = np.zeros((d, d)) if ref_gamma is None else np.asarray(ref_gamma, np.float64)
+    if ref.shape != (d, d):
+        raise ValueError(f"ref_gamma must be ({d}, {d}), got {ref.shape}")
+    parts, refs = _risk(key, W_KQ, W_PV, jnp.asarray(ref, dtype), jnp.asarray(s2, dtype), jnp.asarray(lx, dtype),
+                        jnp.asarray(lw, dtype), n=n, d=d, chunks=chunks, chunk=chunk, target=target, dtype=dtype)
+    tot = np.asarray(parts, np.float64).sum(axis=0)  # (S, 4)
+    rtot = np.asarray(refs, np.float64).sum(axis=0)
+    N = chunks * chunk
+
+    def mean_se(s, ss):
+        m = s / N
+        return m, np.sqrt(np.maximum(ss / N - m * m, 0.0) / (N - 1))
+
+    risk, risk_se = mean_se(tot[:, 0], tot[:, 1])
+    diff, diff_se = mean_se(tot[:, 2], tot[:, 3])
+    ref_risk, ref_se = mean_se(rtot[0], rtot[1])
+    return {"risk": risk, "risk_se": risk_se, "diff": diff, "diff_se": diff_se, "ref_risk": float(ref_risk),
+            "ref_se": float(ref_se), "n_prompts": N}
+
+
+@functools.partial(jax.jit, static_argnames=("n_pad", "d", "batch", "target", "dtype"))
+def _coefficients(keys, n, noise_var, chol_x, chol_w, precond, *, n_pad, d, batch, target, dtype):
+    cov_x = (chol_x @ chol_x.T).astype(dtype)
+    mask = (jnp.arange(n_pad) < n).astype(dtype)  # context length n is traced: the first n of n_pad examples
+
+    def one(k):
+        X, y, task = sample_tasks(k, batch, n_pad, d, noise_var, chol_x, chol_w, target, dtype)
+        pv = (jnp.einsum("bn,bnd->bd", y * mask, X) / n) @ precond.T  # P v
+        if target == "linear":
+            q0 = jnp.einsum("bi,ij,bj->b", task, cov_x, task) + noise_var
+            q1, q2 = jnp.einsum("bi,ij,bj->b", pv, cov_x, task), jnp.einsum("bi,ij,bj->b", pv, cov_x, pv)
+        else:
+            a, v = task
+            q0 = jnp.full(a.shape, 0.5 + noise_var, dtype)
+            q1, q2 = 0.5 * a * jnp.sum(pv * v, -1), jnp.sum(pv * pv, -1)
+        return jnp.stack([jnp.mean(q.astype(jnp.float32)) for q in (q0, q1, q2)])
+
+    return jax.vmap(one)(keys)
+
+
+def gd_risk_coefficients(key, *, n, d, batch, replicates, noise_var=0.0, cov_x=None, cov_w=None, target="linear",
+                         preconditioner=None, n_pad=None, dtype=jnp.float32):
+    r"""Monte-Carlo coefficients of the risk of one GD step :math:`w_1 = \eta P v` as a function of :math:`\eta`.
+
+    The Rao-Blackwellised conditional risk of :math:`w_1` is :math:`q_0 - 2\eta q_1 + \eta^2 q_2` with
+    :math:`q_0 = w^\top\Sigma_x w + \sigma^2`, :math:`q_1 = (Pv)^\top\Sigma_x w`,
+    :math:`q_2 = (Pv)^\top\Sigma_x(Pv)` (linear targets) or :math:`q_0 = 1/2 + \sigma^2`,
+    :math:`q_1 = a(Pv)^\top v_f/2`, :math:`q_2 = \lVert Pv\rVert^2` (ReLU targets). Each replicate
+    averages them over ``batch`` fresh prompts, so its empirical risk curve is exactly minimised at
+    :math:`\hat\eta = \bar q_1/\bar q_2` with minimum :math:`\bar q_0 - \bar q_1^2/\bar q_2`.
+
+    ``n`` is traced: prompts are drawn with ``n_pad >= n`` examples (default ``n``) and the first ``n``
+    are used, so one compile serves every ``n <= n_pad``.
+
+    Returns:
+        ``(replicates, 3)`` float64 array of :math:`(\bar q_0, \bar q_1, \bar q_2)`.
+    """
+    n, d = check_int("n", n, low=1), check_int("d", d, low=1)
+    batch, replicates = check_int("batch", batch, low=1), check_int("replicates", replicates, low=1)
+    s2 = check_real("noise_var", noise_var, low=0.0)
+    check_choice("target", target, TARGETS)
+    _, lx, lw = _factors(d, cov_x, cov_w, target)
+    P = np.eye(d) if preconditioner is None else np.asarray(preconditioner, np.float64)
+    if P.shape != (d, d):
+        raise ValueError(f"preconditioner must be ({d}, {d}), got {P.shape}")
+    n_pad = n if n_pad is None else check_int("n_pad", n_pad, low=n)
+    q = _coefficients(jax.random.split(key, replicates), jnp.asarray(n, dtype), jnp.asarray(s2, dtype),
+                      jnp.asarray(lx, dtype), jnp.asarray(lw, dtype), jnp.asarray(P, dtype), n_pad=n_pad, d=d,
+                      batch=batch, target=target, dtype=dtype)
+    return np.asarray(q, np.float64)
+
+
+def gd_step_argmin(key, **kwargs):
+    r"""Per replicate, the step :math:`\hat\eta = \bar q_1/\bar q_2` minimising the Monte-Carlo risk of one
+    GD step (arguments of :func:`gd_risk_coefficients`); returns a ``(replicates,)`` float64 array."""
+    q = gd_risk_coefficients(key, **kwargs)
+    return q[:, 1] / q[:, 2]
