@@ -1,0 +1,233 @@
+r"""Bag-level, instance-level and interpolated losses for any prediction function, and the regulariser.
+
+For predictions :math:`f_i = f_\theta(x_i)`, aggregate responses :math:`\bar y_a` and bag means
+:math:`\bar f_a = k^{-1}\sum_{i\in B_a} f_i`:
+
+.. math::
+    L_{bag} = \frac1m\sum_a \ell(\bar y_a, \bar f_a),\qquad
+    L_{ins} = \frac1n\sum_a\sum_{i\in B_a}\ell(\bar y_a, f_i),\qquad
+    L_\rho = (1-\rho)L_{bag} + \rho L_{ins}.
+
+For the squared loss :math:`L_{ins} = L_{bag} + R` with the within-bag variance of the predictions
+:math:`R = \frac1n\sum_a\sum_{i\in B_a}(f_i-\bar f_a)^2` (independent of the responses), so
+:math:`L_\rho = L_{bag} + \rho R`. For a Bregman loss :math:`\ell(\bar y, f) = D_\phi(f, \bar y)` the same
+holds with :math:`R_\phi = \frac1n\sum\sum D_\phi(f_i, \bar f_a)`; for any loss convex in the prediction
+:math:`L_{ins} \ge L_{bag}` (Jensen). Losses follow the convention ``loss(y, f) -> per-element array``.
+
+References:
+    Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 ("instance-level loss = regularised
+    bag-level loss"; the exact forms are derived in the project spec, B2.2).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from theory._validation import check_real
+from theory.aggregate._checks import check_rho
+from theory.aggregate.bags import bag_means
+
+__all__ = [
+    "squared_loss",
+    "huber_loss",
+    "logistic_loss",
+    "bregman_divergence",
+    "bag_loss",
+    "instance_loss",
+    "interpolated_loss",
+    "regulariser",
+    "bregman_regulariser",
+]
+
+
+def squared_loss(y, f):
+    r"""Squared loss :math:`\ell(y, f) = (y - f)^2` (the Bregman divergence of :math:`\phi(t) = t^2`).
+
+    Example:
+        >>> float(squared_loss(1.0, 3.0))
+        4.0
+    """
+    return (jnp.asarray(y) - jnp.asarray(f)) ** 2
+
+
+def huber_loss(y, f, *, delta=1.0):
+    r"""Huber loss (cvxpy's convention): :math:`r^2` if :math:`|r| \le \delta`, else :math:`2\delta|r| - \delta^2`.
+
+    Here :math:`r = y - f`.
+
+    Example:
+        >>> float(huber_loss(0.0, 3.0, delta=1.0))
+        5.0
+    """
+    delta = check_real("delta", delta, low=0.0, low_open=True)
+    r = jnp.abs(jnp.asarray(y) - jnp.asarray(f))
+    return jnp.where(r <= delta, r**2, 2.0 * delta * r - delta**2)
+
+
+def logistic_loss(y, f):
+    r"""Logistic loss with a soft label :math:`y \in [0, 1]`: :math:`\ell(y, f) = \log(1+e^f) - y f`.
+
+    Example:
+        >>> round(float(logistic_loss(1.0, 0.0)), 6)
+        0.693147
+    """
+    f = jnp.asarray(f)
+    return jax.nn.softplus(f) - jnp.asarray(y) * f
+
+
+def bregman_divergence(phi):
+    r"""The loss :math:`\ell(y, f) = D_\phi(f, y) = \phi(f) - \phi(y) - \phi'(y)(f - y)` of a convex :math:`\phi`.
+
+    The prediction sits in the first slot (the slot where the compensation identity holds).
+
+    Args:
+        phi: a convex function applied elementwise (JAX-differentiable), e.g. ``jnp.exp``.
+
+    Returns:
+        ``loss(y, f)``, elementwise.
+
+    Example:
+        >>> float(bregman_divergence(lambda t: t**2)(1.0, 3.0))
+        4.0
+    """
+
+    def loss(y, f):
+        y, f = jnp.broadcast_arrays(jnp.asarray(y, float), jnp.asarray(f, float))
+        phi_y, dphi_y = jax.jvp(phi, (y,), (jnp.ones_like(y),))
+        return phi(f) - phi_y - dphi_y * (f - y)
+
+    return loss
+
+
+def _n_bags(y_bar):
+    y_bar = jnp.asarray(y_bar)
+    if y_bar.ndim != 1:
+        raise ValueError(f"y_bar must be 1-D (one aggregate response per bag), got shape {y_bar.shape}")
+    return y_bar.shape[0]
+
+
+def bag_loss(predictions, y_bar, bags, *, loss=squared_loss):
+    r"""Bag-level loss :math:`L_{bag} = m^{-1}\sum_a \ell(\bar y_a, \bar f_a)`.
+
+    Args:
+        predictions: :math:`f_\theta(x_i)`, shape (n,).
+        y_bar: aggregate responses, shape (m,).
+        bags: bag id of each row, shape (n,), values in ``0..m-1``.
+        loss: ``loss(y, f) -> per-element`` (default squared).
+
+    Returns:
+        Scalar.
+
+    Example:
+        >>> float(bag_loss(jnp.array([0.0, 2.0]), jnp.array([2.0]), jnp.array([0, 0])))
+        1.0
+
+    References:
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; spec B2.2).
+    """
+    m = _n_bags(y_bar)
+    return jnp.mean(loss(y_bar, bag_means(predictions, bags, m)))
+
+
+def instance_loss(predictions, y_bar, bags, *, loss=squared_loss):
+    r"""Instance-level loss :math:`L_{ins} = n^{-1}\sum_a\sum_{i\in B_a}\ell(\bar y_a, f_i)`.
+
+    Each row is scored against its bag's aggregate response.
+
+    Args:
+        predictions: shape (n,).
+        y_bar: shape (m,).
+        bags: shape (n,).
+        loss: ``loss(y, f)``.
+
+    Returns:
+        Scalar.
+
+    Example:
+        >>> float(instance_loss(jnp.array([0.0, 2.0]), jnp.array([2.0]), jnp.array([0, 0])))
+        2.0
+
+    References:
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; spec B2.2).
+    """
+    _n_bags(y_bar)
+    return jnp.mean(loss(jnp.asarray(y_bar)[jnp.asarray(bags)], predictions))
+
+
+def interpolated_loss(predictions, y_bar, bags, *, rho, loss=squared_loss, allow_extrapolation=False):
+    r"""Interpolating loss :math:`L_\rho = (1-\rho)L_{bag} + \rho L_{ins}`.
+
+    For the squared loss it equals :math:`L_{bag} + \rho R`.
+
+    Args:
+        predictions: shape (n,).
+        y_bar: shape (m,).
+        bags: shape (n,).
+        rho: weight in [0, 1] (0: bag level, 1: instance level); > 1 only with ``allow_extrapolation``.
+        loss: ``loss(y, f)``.
+        allow_extrapolation: accept rho > 1 (then :math:`L_\rho` is convex only for the squared loss).
+
+    Returns:
+        Scalar.
+
+    Example:
+        >>> float(interpolated_loss(jnp.array([0.0, 2.0]), jnp.array([2.0]), jnp.array([0, 0]), rho=0.5))
+        1.5
+
+    References:
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; spec B2.2).
+    """
+    rho = check_rho(rho, allow_extrapolation)
+    return (1.0 - rho) * bag_loss(predictions, y_bar, bags, loss=loss) + rho * instance_loss(
+        predictions, y_bar, bags, loss=loss)
+
+
+def regulariser(predictions, bags, *, n_bags):
+    r"""Within-bag variance of the predictions :math:`R = n^{-1}\sum_a\sum_{i\in B_a}(f_i - \bar f_a)^2 \ge 0`.
+
+    :math:`L_{ins} = L_{bag} + R` exactly for the squared loss; R does not depend on the responses and
+    vanishes iff the predictions are constant in every bag (always for k = 1).
+
+    Args:
+        predictions: shape (n,).
+        bags: shape (n,).
+        n_bags: m (static).
+
+    Returns:
+        Scalar.
+
+    Example:
+        >>> float(regulariser(jnp.array([0.0, 2.0]), jnp.array([0, 0]), n_bags=1))
+        1.0
+
+    References:
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; exact form spec B2.2).
+    """
+    f = jnp.asarray(predictions)
+    return jnp.mean((f - bag_means(f, bags, n_bags)[jnp.asarray(bags)]) ** 2)
+
+
+def bregman_regulariser(predictions, bags, *, n_bags, phi):
+    r"""Bregman compensation term :math:`R_\phi = n^{-1}\sum_a\sum_{i\in B_a} D_\phi(f_i, \bar f_a)`.
+
+    For :math:`\ell = ` :func:`bregman_divergence` ``(phi)``, :math:`L_{ins} = L_{bag} + R_\phi`.
+
+    Args:
+        predictions: shape (n,).
+        bags: shape (n,).
+        n_bags: m (static).
+        phi: the convex generator.
+
+    Returns:
+        Scalar.
+
+    Example:
+        >>> float(bregman_regulariser(jnp.array([0.0, 2.0]), jnp.array([0, 0]), n_bags=1, phi=lambda t: t**2))
+        1.0
+
+    References:
+        Spec B2.2 (i) and B4.2 (derived Bregman compensation identity).
+    """
+    f = jnp.asarray(predictions, float)
+    return jnp.mean(bregman_divergence(phi)(bag_means(f, bags, n_bags)[jnp.asarray(bags)], f))
