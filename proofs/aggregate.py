@@ -24,11 +24,10 @@ Run ``python -m proofs.aggregate`` for a table.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import sympy as sp
 
+from proofs import main, run_checks
 from theory.aggregate import (
     asymptotic_risk,
     bag_loss,
@@ -249,27 +248,10 @@ CHECKS = (
 
 def run_all(smallest: bool = False) -> dict:
     """Run every check; return ``{name: result}`` (each with its ``seconds``); raises the first failure."""
-    results = {}
-    for check in CHECKS:
-        start = time.perf_counter()
-        res = dict(check(smallest=smallest))
-        res["seconds"] = time.perf_counter() - start
-        results[check.__name__] = res
-    return results
+    return run_checks(CHECKS, smallest)
 
 
 if __name__ == "__main__":
     import sys
 
-    smallest = "--smallest" in sys.argv
-    failures = 0
-    print(f"{'check':34s} {'status':6s} {'sec':>6s}  key numbers")
-    for check in CHECKS:
-        start = time.perf_counter()
-        try:
-            status, info = "ok", check(smallest=smallest)
-        except AssertionError as err:
-            failures += 1
-            status, info = "FAIL", str(err)
-        print(f"{check.__name__:34s} {status:6s} {time.perf_counter() - start:6.2f}  {info}")
-    sys.exit(1 if failures else 0)
+    sys.exit(main(CHECKS))

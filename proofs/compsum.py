@@ -64,6 +64,7 @@ import numpy as np
 import sympy as sp
 from scipy import optimize
 
+from proofs import run_checks
 from theory.compsum import (
     comp_sum_loss,
     comp_sum_phi,
@@ -1045,13 +1046,7 @@ def run_all(smallest: bool = False) -> dict:
 
     Raises the first ``AssertionError``. ``smallest=True`` is the fast tier (at most 10 cvxpy solves).
     """
-    results = {}
-    for check in CHECKS:
-        start = time.perf_counter()
-        res = dict(check(smallest=smallest))
-        res["seconds"] = time.perf_counter() - start
-        results[check.__name__] = res
-    return results
+    return run_checks(CHECKS, smallest)
 
 
 def _summary(res: dict) -> str:

@@ -27,11 +27,10 @@ Run ``python -m proofs.icl`` for a table.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import sympy as sp
 
+from proofs import main, run_checks
 from theory.icl import optimum
 from theory.icl.population import population_loss
 
@@ -255,18 +254,11 @@ CHECKS = (
 
 
 def run_all(smallest: bool = False) -> dict:
-    """Run every check; return ``{name: result}`` with each result's ``seconds``. Raises the first failure."""
-    results = {}
-    for check in CHECKS:
-        t0 = time.perf_counter()
-        res = check(smallest=smallest)
-        res["seconds"] = round(time.perf_counter() - t0, 3)
-        results[check.__name__] = res
-    return results
+    """Run every check; return ``{name: result}`` (each with its ``seconds``); raises the first failure."""
+    return run_checks(CHECKS, smallest)
 
 
 if __name__ == "__main__":
     import sys
 
-    for name, res in run_all(smallest="--smallest" in sys.argv).items():
-        print(f"{name:36s} ok  {res['seconds']:7.2f} s")
+    sys.exit(main(CHECKS))

@@ -6,13 +6,13 @@ The negative control of spec B8.6 (response-sorted bags) is here too: the same a
 that accepts random bags rejects sorted ones.
 """
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.claims_harness import judge_on, record_smoke
 from theory import verify
 from theory.aggregate import asymptotic_risk, optimal_rho, risk_slope_at_zero, simulate_bagged_regression
 from theory.aggregate.claims import _closed_forms, _ends, _identity_rhs, _theory
@@ -23,24 +23,12 @@ CLAIMS = {c.id: c for c in verify.claims("aggregate")}
 
 @pytest.fixture(scope="module")
 def smoke():
-    measured = {}
-
-    def recording(claim):
-        def measure(key, cfg):
-            measured[claim.id] = claim.measure(key, cfg)
-            return measured[claim.id]
-
-        return dataclasses.replace(claim, measure=measure)
-
-    report = verify.run([recording(c) for c in CLAIMS.values()], scale="smoke", seed=0)
-    return report, measured
+    return record_smoke(CLAIMS)
 
 
 def judge(smoke, claim_id, predict):
     """The verdict on ``claim_id`` with ``predict`` swapped in, on the recorded smoke measurement."""
-    _, measured = smoke
-    variant = dataclasses.replace(CLAIMS[claim_id], predict=predict, measure=lambda key, cfg: measured[claim_id])
-    return verify.run_claim(variant, scale="smoke")
+    return judge_on(CLAIMS, smoke, claim_id, predict)
 
 
 def scaled(claim_id, factor):

@@ -5,11 +5,11 @@ variants are then judged by the same engine on the same measurement, so each che
 ``run_claim`` with only the prediction changed.
 """
 
-import dataclasses
 
 import numpy as np
 import pytest
 
+from tests.claims_harness import judge_on, record_smoke
 from theory import verify
 from theory.compsum import bounds, gaps
 from theory.compsum.claims import _by_group
@@ -20,24 +20,12 @@ CLAIMS = {c.id: c for c in verify.claims("compsum")}
 
 @pytest.fixture(scope="module")
 def smoke():
-    measured = {}
-
-    def recording(claim):
-        def measure(key, cfg):
-            measured[claim.id] = claim.measure(key, cfg)
-            return measured[claim.id]
-
-        return dataclasses.replace(claim, measure=measure)
-
-    report = verify.run([recording(c) for c in CLAIMS.values()], scale="smoke", seed=0)
-    return report, measured
+    return record_smoke(CLAIMS)
 
 
 def judge(smoke, claim_id, predict):
     """The verdict on ``claim_id`` with ``predict`` swapped in, on the recorded smoke measurement."""
-    _, measured = smoke
-    variant = dataclasses.replace(CLAIMS[claim_id], predict=predict, measure=lambda key, cfg: measured[claim_id])
-    return verify.run_claim(variant, scale="smoke")
+    return judge_on(CLAIMS, smoke, claim_id, predict)
 
 
 def scaled(claim_id, factor):

@@ -4,11 +4,11 @@ The smoke run happens once (module fixture) and records each claim's measurement
 variant is judged by the same engine on the same measurement, only the prediction changed.
 """
 
-import dataclasses
 
 import numpy as np
 import pytest
 
+from tests.claims_harness import judge_on, record_smoke
 from theory import verify
 from theory.icl import optimum
 from theory.icl.claims import _argmin_cases, _covs, _points, _stat_cases
@@ -18,23 +18,12 @@ CLAIMS = {c.id: c for c in verify.claims("icl")}
 
 @pytest.fixture(scope="module")
 def smoke():
-    measured = {}
-
-    def recording(claim):
-        def measure(key, cfg):
-            measured[claim.id] = claim.measure(key, cfg)
-            return measured[claim.id]
-
-        return dataclasses.replace(claim, measure=measure)
-
-    report = verify.run([recording(c) for c in CLAIMS.values()], scale="smoke", seed=0)
-    return report, measured
+    return record_smoke(CLAIMS)
 
 
 def judge(smoke, claim_id, predict):
-    _, measured = smoke
-    variant = dataclasses.replace(CLAIMS[claim_id], predict=predict, measure=lambda key, cfg: measured[claim_id])
-    return verify.run_claim(variant, scale="smoke")
+    """The verdict on ``claim_id`` with ``predict`` swapped in, on the recorded smoke measurement."""
+    return judge_on(CLAIMS, smoke, claim_id, predict)
 
 
 # ---- planted wrong closed forms (spec A8) --------------------------------------------------------

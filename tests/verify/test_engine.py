@@ -128,6 +128,16 @@ def test_run_is_deterministic_given_the_seed():
     assert a.verdicts[0].estimate != c.verdicts[0].estimate
 
 
+def test_claims_of_one_group_share_their_key_whatever_the_order():
+    other = dataclasses.replace(MEAN, id="demo.other")
+    a, b = (dataclasses.replace(c, group="demo.shared") for c in (MEAN, other))
+    forward = verify.run([a, b], scale="smoke", seed=3).verdicts
+    backward = verify.run([b, a], scale="smoke", seed=3).verdicts
+    assert forward[0].estimate == forward[1].estimate == backward[0].estimate == backward[1].estimate
+    ungrouped = verify.run([MEAN, other], scale="smoke", seed=3).verdicts
+    assert ungrouped[0].estimate != ungrouped[1].estimate
+
+
 def test_scale_configs_fall_back_to_smaller_scales():
     assert MEAN.config("paper") == {"reps": 20000}
     with pytest.raises(ValueError, match="scale"):

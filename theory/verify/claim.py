@@ -36,6 +36,9 @@ class Claim:
         compare: an :class:`Agrees`, :class:`Holds` or :class:`Rate` (its ``kind`` is
             ``"agrees"``, ``"holds"`` or ``"rate"``).
         configs: one config mapping per scale; a missing scale falls back to the next smaller one.
+        group: claims with the same ``group`` get the same key (the run seed folded with the group name
+            instead of the claim id), so claims that read different quantities off one shared experiment
+            can memoise it on ``(key, config)`` and still be independent of the order they run in.
 
     ``dataclasses.replace(claim, predict=...)`` makes a variant (a planted wrong prediction).
     """
@@ -48,6 +51,7 @@ class Claim:
     measure: Callable[[jax.Array, Mapping[str, Any]], Measurement]
     compare: Agrees | Holds | Rate
     configs: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    group: str | None = None
 
     def config(self, scale: str) -> dict:
         """The config for ``scale`` (falling back to the largest smaller scale that is defined)."""
@@ -99,7 +103,8 @@ def claims(topics: Iterable[str] | str | None = None) -> list[Claim]:
 
 
 def claim_key(seed: int, claim_id: str) -> jax.Array:
-    """The claim's PRNG key: the run seed folded with a hash of the claim id (order independent)."""
+    """The claim's PRNG key: the run seed folded with a hash of the claim id, or of its ``group``
+    (order independent)."""
     return jax.random.fold_in(jax.random.key(seed), zlib.crc32(claim_id.encode()) & 0x7FFFFFFF)
 
 

@@ -53,7 +53,7 @@ def run_claim(claim: Claim, *, scale: str = "default", seed: int = 0) -> Verdict
     config = claim.config(scale)
     c0, t0 = _CompileClock.read(), time.perf_counter()
     try:
-        measurement = claim.measure(claim_key(seed, claim.id), config)
+        measurement = claim.measure(claim_key(seed, claim.group or claim.id), config)
         _block([getattr(measurement, f.name) for f in dataclasses.fields(measurement)])
         prediction = np.asarray(claim.predict({**config, **measurement.inputs}), dtype=np.float64)
         verdict = claim.compare(prediction, measurement)
