@@ -14,28 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import timeit
 
 from theory.aggregate import conditional_bias_variance, cvxpy_estimator, interpolating_estimator
 
 # 16 (gamma, k, rho) cases: the simulator pads case lists to multiples of 16 (one compile per sweep length)
 GRID = [(g, k, r) for g in (0.1, 0.25) for k in (2, 4) for r in (0.1, 0.25, 0.5, 1.0)]
-
-
-def _best(fn, repeat):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - t0)
-    return first - best, best
 
 
 def numpy_reference(rng, n, k, rho, d, draws):
@@ -56,13 +44,13 @@ def simulator_benchmark(dim, draws):
     k = np.array([k for _, k, _ in GRID])
     rho = np.array([r for _, _, r in GRID])
     with jax.enable_x64(True):
-        jitted = _best(lambda: conditional_bias_variance(jax.random.key(0), n_samples=n, dim=dim, bag_size=k, rho=rho,
-                                                         n_draws=draws, dtype=jnp.float64), 3)
-        f32 = _best(lambda: conditional_bias_variance(jax.random.key(0), n_samples=n, dim=dim, bag_size=k, rho=rho,
-                                                      n_draws=draws), 3)
+        jitted = timeit(lambda: conditional_bias_variance(jax.random.key(0), n_samples=n, dim=dim, bag_size=k, rho=rho,
+                                                         n_draws=draws, dtype=jnp.float64), repeat=3)
+        f32 = timeit(lambda: conditional_bias_variance(jax.random.key(0), n_samples=n, dim=dim, bag_size=k, rho=rho,
+                                                      n_draws=draws), repeat=3)
     rng = np.random.default_rng(0)
-    ref = _best(lambda: [numpy_reference(rng, int(a), int(b), float(c), dim, draws)
-                         for a, b, c in zip(n, k, rho, strict=True)], 1)
+    ref = timeit(lambda: [numpy_reference(rng, int(a), int(b), float(c), dim, draws)
+                         for a, b, c in zip(n, k, rho, strict=True)], repeat=1)
     rows = {"jit(vmap) float64": jitted, "jit(vmap) float32": f32, "numpy loop float64": ref}
     return rows, {"numpy loop / jit(vmap) f64": ref[1] / jitted[1],
                   "draws x cases per second (f64)": draws * len(GRID) / jitted[1]}
@@ -73,8 +61,8 @@ def estimator_benchmark():
     X = rng.standard_normal((400, 20))
     bags = rng.permutation(np.arange(400) // 4)
     y_bar = np.bincount(bags, weights=X @ rng.standard_normal(20) + rng.standard_normal(400)) / 4
-    closed = _best(lambda: interpolating_estimator(X, y_bar, bags, rho=0.5), 20)
-    cvx = _best(lambda: cvxpy_estimator(X, y_bar, bags, rho=0.5), 2)
+    closed = timeit(lambda: interpolating_estimator(X, y_bar, bags, rho=0.5), repeat=20)
+    cvx = timeit(lambda: cvxpy_estimator(X, y_bar, bags, rho=0.5), repeat=2)
     return {"closed form": closed, "cvxpy": cvx}, {"cvxpy / closed form": cvx[1] / closed[1]}
 
 

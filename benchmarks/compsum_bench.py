@@ -14,25 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import jax
 import jax.numpy as jnp
+from _timing import timeit
 
 from theory.compsum import comp_sum_loss
 from theory.compsum.simulate import make_linear_problem, train_linear
-
-
-def _timeit(fn, *args, repeat=20):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - t0
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t0)
-    return first - best, best  # (compile estimate, steady state)
 
 
 def loss_benchmark(batch, classes):
@@ -43,16 +31,16 @@ def loss_benchmark(batch, classes):
     for tau in (1.0, 1.5):
         f = jax.jit(lambda h, y, tau=tau: comp_sum_loss(h, y, tau=tau).mean())
         g = jax.jit(jax.grad(lambda h, y, tau=tau: comp_sum_loss(h, y, tau=tau).mean()))
-        rows[f"comp_sum tau={tau:g} value"] = _timeit(f, logits, labels)
-        rows[f"comp_sum tau={tau:g} grad"] = _timeit(g, logits, labels)
+        rows[f"comp_sum tau={tau:g} value"] = timeit(f, logits, labels)
+        rows[f"comp_sum tau={tau:g} grad"] = timeit(g, logits, labels)
     try:
         import optax
     except ImportError:
         return rows, None
     f = jax.jit(lambda h, y: optax.losses.softmax_cross_entropy_with_integer_labels(h, y).mean())
     g = jax.jit(jax.grad(lambda h, y: optax.losses.softmax_cross_entropy_with_integer_labels(h, y).mean()))
-    rows["optax CE value"] = _timeit(f, logits, labels)
-    rows["optax CE grad"] = _timeit(g, logits, labels)
+    rows["optax CE value"] = timeit(f, logits, labels)
+    rows["optax CE grad"] = timeit(g, logits, labels)
     return rows, {
         "value tau=1 / optax": rows["comp_sum tau=1 value"][1] / rows["optax CE value"][1],
         "grad tau=1 / optax": rows["comp_sum tau=1 grad"][1] / rows["optax CE grad"][1],
@@ -70,8 +58,8 @@ def simulator_benchmark(seeds, steps=1500):
         return [train_linear(jax.random.fold_in(key, s), X, pi, P, taus=[1.0], n_seeds=1, steps=steps)
                 for s in range(seeds)]
 
-    rows = {"train_linear jit(vmap) over seeds": _timeit(vmapped, repeat=3),
-            "python loop over seeds (jitted trainer)": _timeit(looped, repeat=3)}
+    rows = {"train_linear jit(vmap) over seeds": timeit(vmapped, repeat=3),
+            "python loop over seeds (jitted trainer)": timeit(looped, repeat=3)}
     steps_per_s = seeds * steps / rows["train_linear jit(vmap) over seeds"][1]
     return rows, {"loop / vmap": rows["python loop over seeds (jitted trainer)"][1]
                   / rows["train_linear jit(vmap) over seeds"][1], "vmapped steps per second": steps_per_s}

@@ -12,24 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import jax
 import jax.numpy as jnp
+from _timing import timeit
 
 from theory.ldr import aldr_alpha_from_code, aldr_kl_loss, ldr_kl_loss, ldr_loss
-
-
-def _timeit(fn, *args, repeat=20):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - t0
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t0)
-    return first - best, best  # (compile estimate, steady state)
 
 
 def loss_benchmark(batch, classes, repeat=20):
@@ -56,13 +44,13 @@ def loss_benchmark(batch, classes, repeat=20):
     traced = jnp.float32(3.0)
     f = jax.jit(lambda h, y, lam: ldr_kl_loss(h, y, lam=lam, margin=0.1).mean())
     g = jax.jit(jax.grad(lambda h, y, lam: ldr_kl_loss(h, y, lam=lam, margin=0.1).mean()))
-    rows["ldr_kl lam traced value"] = _timeit(f, logits, labels, traced, repeat=repeat)
-    rows["ldr_kl lam traced grad"] = _timeit(g, logits, labels, traced, repeat=repeat)
+    rows["ldr_kl lam traced value"] = timeit(f, logits, labels, traced, repeat=repeat)
+    rows["ldr_kl lam traced grad"] = timeit(g, logits, labels, traced, repeat=repeat)
     for name, fn in losses.items():
         f = jax.jit(lambda h, y, fn=fn: fn(h, y).mean())
         g = jax.jit(jax.grad(lambda h, y, fn=fn: fn(h, y).mean()))
-        rows[f"{name} value"] = _timeit(f, logits, labels, repeat=repeat)
-        rows[f"{name} grad"] = _timeit(g, logits, labels, repeat=repeat)
+        rows[f"{name} value"] = timeit(f, logits, labels, repeat=repeat)
+        rows[f"{name} grad"] = timeit(g, logits, labels, repeat=repeat)
     ratios = {}
     if optax is not None:
         for name in [*losses, "ldr_kl lam traced"]:
