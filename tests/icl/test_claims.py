@@ -8,7 +8,7 @@ variant is judged by the same engine on the same measurement, only the predictio
 import numpy as np
 import pytest
 
-from tests.claims_harness import judge_on, record_smoke
+from tests.claims_harness import ClaimSuite, record_smoke
 from theory import verify
 from theory.icl import optimum
 from theory.icl.claims import _argmin_cases, _covs, _points, _stat_cases
@@ -19,11 +19,6 @@ CLAIMS = {c.id: c for c in verify.claims("icl")}
 @pytest.fixture(scope="module")
 def smoke():
     return record_smoke(CLAIMS)
-
-
-def judge(smoke, claim_id, predict):
-    """The verdict on ``claim_id`` with ``predict`` swapped in, on the recorded smoke measurement."""
-    return judge_on(CLAIMS, smoke, claim_id, predict)
 
 
 # ---- planted wrong closed forms (spec A8) --------------------------------------------------------
@@ -108,24 +103,5 @@ PLANTED = {
 }
 
 
-def test_every_claim_passes_at_smoke(smoke):
-    report, _ = smoke
-    failed = [(v.claim_id, v.error or v.reason, v.prediction, v.estimate) for v in report.verdicts if not v.passed]
-    assert not failed, failed
-    assert len(report.verdicts) >= 6
-
-
-def test_planted_cover_every_claim():
-    assert set(PLANTED) == set(CLAIMS)
-
-
-@pytest.mark.parametrize("claim_id,i", [(c, i) for c, fns in PLANTED.items() for i in range(len(fns))])
-def test_planted_error_rejected(smoke, claim_id, i):
-    verdict = judge(smoke, claim_id, PLANTED[claim_id][i])
-    assert verdict.error is None, verdict.error
-    assert not verdict.passed, (claim_id, i, verdict.prediction, verdict.estimate, verdict.margin)
-
-
-def test_true_prediction_passes_through_judge(smoke):
-    for claim_id, claim in CLAIMS.items():
-        assert judge(smoke, claim_id, claim.predict).passed, claim_id
+class TestClaims(ClaimSuite):
+    CLAIMS, PLANTED, MIN_CLAIMS = CLAIMS, PLANTED, 6

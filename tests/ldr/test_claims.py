@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.claims_harness import judge_on, record_smoke
+from tests.claims_harness import ClaimSuiteWithPerturbation, record_smoke
 from theory import verify
 from theory.ldr import calibration as cal
 from theory.ldr.claims import _aldr_predict, _inner_predict, _special_predict
@@ -21,16 +21,6 @@ CLAIMS = {c.id: c for c in verify.claims("ldr")}
 @pytest.fixture(scope="module")
 def smoke():
     return record_smoke(CLAIMS)
-
-
-def judge(smoke, claim_id, predict):
-    """The verdict on ``claim_id`` with ``predict`` swapped in, on the recorded smoke measurement."""
-    return judge_on(CLAIMS, smoke, claim_id, predict)
-
-
-def scaled(claim_id, factor):
-    original = CLAIMS[claim_id].predict
-    return lambda cfg: factor * np.asarray(original(cfg))
 
 
 # ---- planted wrong predictions -----------------------------------------------------------------
@@ -178,32 +168,8 @@ PLANTED = {
 }
 
 
-def test_every_claim_passes_at_smoke_scale(smoke):
-    report, _ = smoke
-    failed = {v.claim_id: (v.reason, v.error) for v in report.verdicts if not v.passed}
-    assert not failed, failed
-    assert len(report.verdicts) == len(CLAIMS) >= 6
-
-
-def test_every_claim_has_a_planted_error():
-    assert set(PLANTED) == set(CLAIMS), set(CLAIMS) ^ set(PLANTED)
-
-
-@pytest.mark.parametrize("claim_id,index", [(c, i) for c, fs in PLANTED.items() for i in range(len(fs))])
-def test_planted_prediction_is_rejected(smoke, claim_id, index):
-    v = judge(smoke, claim_id, PLANTED[claim_id][index])
-    assert not v.passed, v
-
-
-@pytest.mark.parametrize("claim_id", [c.id for c in CLAIMS.values() if c.compare.kind == "agrees"])
-@pytest.mark.parametrize("factor", [0.75, 1.25])
-def test_agrees_claims_reject_a_25_percent_perturbation(smoke, claim_id, factor):
-    assert not judge(smoke, claim_id, scaled(claim_id, factor)).passed
-
-
-def test_the_original_prediction_passes_on_the_recorded_measurement(smoke):
-    for claim_id, claim in CLAIMS.items():
-        assert judge(smoke, claim_id, claim.predict).passed, claim_id
+class TestClaims(ClaimSuiteWithPerturbation):
+    CLAIMS, PLANTED, MIN_CLAIMS = CLAIMS, PLANTED, 9
 
 
 def test_aldr_predict_is_the_library_solver(smoke):

@@ -8,7 +8,7 @@ variants are judged by the same engine on the same measurement (only the predict
 import numpy as np
 import pytest
 
-from tests.claims_harness import judge_on, record_smoke
+from tests.claims_harness import ClaimSuite, record_smoke
 from theory import verify
 from theory.moe import expected_hellinger
 from theory.moe.claims import DENSITY_VECTORS, VORONOI_VECTORS
@@ -20,11 +20,6 @@ CLAIMS = {c.id: c for c in verify.claims("moe")}
 @pytest.fixture(scope="module")
 def smoke():
     return record_smoke(CLAIMS)
-
-
-def judge(smoke, claim_id, predict):
-    """The verdict on ``claim_id`` with ``predict`` swapped in, on the recorded smoke measurement."""
-    return judge_on(CLAIMS, smoke, claim_id, predict)
 
 
 def _replace_vector(vectors, name, value):
@@ -60,26 +55,8 @@ PLANTED = {
 }
 
 
-def test_every_claim_passes_at_smoke_scale(smoke):
-    report, _ = smoke
-    failed = {v.claim_id: (v.reason, v.error) for v in report.verdicts if not v.passed}
-    assert not failed, failed
-    assert len(report.verdicts) == len(CLAIMS) >= 9
-
-
-def test_every_claim_has_a_planted_error():
-    assert set(PLANTED) == set(CLAIMS), set(CLAIMS) ^ set(PLANTED)
-
-
-@pytest.mark.parametrize("claim_id,index", [(c, i) for c, fs in PLANTED.items() for i in range(len(fs))])
-def test_planted_prediction_is_rejected(smoke, claim_id, index):
-    v = judge(smoke, claim_id, PLANTED[claim_id][index])
-    assert not v.passed, v
-
-
-def test_the_original_prediction_passes_on_the_recorded_measurement(smoke):
-    for claim_id, claim in CLAIMS.items():
-        assert judge(smoke, claim_id, claim.predict).passed, claim_id
+class TestClaims(ClaimSuite):
+    CLAIMS, PLANTED, MIN_CLAIMS = CLAIMS, PLANTED, 9
 
 
 def test_non_converged_replicates_are_reported(smoke):
