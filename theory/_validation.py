@@ -10,9 +10,11 @@ import math
 import numbers
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "check_logits_labels",
     "is_traced",
     "check_real",
     "check_int",
@@ -100,3 +102,29 @@ def check_choice(name: str, value, allowed) -> object:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(map(str, allowed))}, got {value!r}")
     return value
+
+
+def check_logits_labels(logits, labels, *, require_finite: bool = True):
+    """Validate ``logits [..., K]`` (floating, ``K >= 2``) and integer ``labels [...]`` in ``{0, ..., K-1}``.
+
+    Concrete values are checked (labels in range; logits finite when ``require_finite``); traced ones
+    pass through. Returns ``(logits, labels)`` as JAX arrays.
+    """
+    logits = jnp.asarray(logits)
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(logits.dtype, jnp.floating):
+        raise TypeError(f"logits must have a floating dtype, got {logits.dtype}")
+    if logits.ndim < 1 or logits.shape[-1] < 2:
+        raise ValueError(f"logits must have shape [..., K] with K >= 2 classes, got {logits.shape}")
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels must be integers, got {labels.dtype}")
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(f"labels must have shape {logits.shape[:-1]} (logits.shape[:-1]), got {labels.shape}")
+    K = logits.shape[-1]
+    if not is_traced(labels):
+        concrete = np.asarray(labels)
+        if concrete.size and (concrete.min() < 0 or concrete.max() >= K):
+            raise ValueError(f"labels must lie in {{0, ..., {K - 1}}} (K = {K} classes)")
+    if require_finite and not is_traced(logits) and not np.all(np.isfinite(np.asarray(logits))):
+        raise ValueError("logits must be finite (got inf or NaN)")
+    return logits, labels

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
-from theory._validation import check_real, is_traced
+from theory._validation import check_logits_labels, check_real, is_traced
 
 __all__ = ["comp_sum_loss", "comp_sum_phi", "comp_sum_psi", "neg_log_softmax_at"]
 
@@ -130,20 +130,7 @@ def comp_sum_loss(logits, labels, *, tau):
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Eq. (1)-(2), the comp-sum losses.
     """
     tau = _check_tau(tau)
-    logits = jnp.asarray(logits)
-    labels = jnp.asarray(labels)
-    if not jnp.issubdtype(logits.dtype, jnp.floating):
-        raise TypeError(f"logits must have a floating dtype, got {logits.dtype}")
-    if logits.ndim < 1 or logits.shape[-1] < 2:
-        raise ValueError(f"logits must have shape [..., n] with n >= 2 classes, got {logits.shape}")
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"labels must be integers, got {labels.dtype}")
-    if labels.shape != logits.shape[:-1]:
-        raise ValueError(f"labels must have shape {logits.shape[:-1]} (logits.shape[:-1]), got {labels.shape}")
-    n = logits.shape[-1]
-    concrete = None if is_traced(labels) else np.asarray(labels)
-    if concrete is not None and concrete.size and (concrete.min() < 0 or concrete.max() >= n):
-        raise ValueError(f"labels must lie in {{0, ..., {n - 1}}} (n = {n} classes)")
+    logits, labels = check_logits_labels(logits, labels, require_finite=False)
     a = jnp.asarray(1.0 - tau, dtype=logits.dtype)
     return _comp_sum(logits, labels, a)
 

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from theory._validation import check_real, is_traced
+from theory._validation import check_logits_labels, check_real, is_traced
 
 __all__ = [
     "margin_matrix",
@@ -48,28 +48,6 @@ def check_lam(lam, name="lam"):
     if is_traced(lam):
         return lam
     return check_real(name, lam, low=0.0, allow_inf=True)
-
-
-def check_logits_labels(logits, labels):
-    """Validate ``logits [..., K]`` (floating, K >= 2, finite when concrete) and integer ``labels [...]`` in range."""
-    logits = jnp.asarray(logits)
-    labels = jnp.asarray(labels)
-    if not jnp.issubdtype(logits.dtype, jnp.floating):
-        raise TypeError(f"logits must have a floating dtype, got {logits.dtype}")
-    if logits.ndim < 1 or logits.shape[-1] < 2:
-        raise ValueError(f"logits must have shape [..., K] with K >= 2 classes, got {logits.shape}")
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"labels must be integers, got {labels.dtype}")
-    if labels.shape != logits.shape[:-1]:
-        raise ValueError(f"labels must have shape {logits.shape[:-1]} (logits.shape[:-1]), got {labels.shape}")
-    K = logits.shape[-1]
-    if not is_traced(labels):
-        concrete = np.asarray(labels)
-        if concrete.size and (concrete.min() < 0 or concrete.max() >= K):
-            raise ValueError(f"labels must lie in {{0, ..., {K - 1}}} (K = {K} classes)")
-    if not is_traced(logits) and not np.all(np.isfinite(np.asarray(logits))):
-        raise ValueError("logits must be finite (got inf or NaN)")
-    return logits, labels
 
 
 def check_margin(margin, K):
