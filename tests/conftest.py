@@ -21,16 +21,3 @@ def x64():
     """Run the test body with JAX float64 enabled (never flipped globally)."""
     with jax.enable_x64(True):
         yield
-
-
-def pytest_generate_tests(metafunc):
-    """Parametrize the planted / perturbed cases of each topic's ``ClaimSuite`` from its own tables."""
-    from tests.claims_harness import ClaimSuite
-
-    cls = metafunc.cls
-    if cls is None or not issubclass(cls, ClaimSuite):
-        return
-    if "planted" in metafunc.fixturenames:
-        metafunc.parametrize("planted", cls.planted_cases(), ids=lambda c: f"{c[0]}-{c[1]}")
-    if "perturbed" in metafunc.fixturenames:
-        metafunc.parametrize("perturbed", cls.perturbed_cases(), ids=lambda c: f"{c[0]}-x{c[1]}")

@@ -1,17 +1,20 @@
 """The ``theory`` command: ``verify``, ``figures`` and ``list``.
 
-Exit status: 0 when everything passed, 1 when a claim failed, 2 for a usage error (an unknown
-topic or scale).
+Exit status of ``theory verify``: 0 when every claim is PASS, 1 when a claim FAILs, 3 when nothing
+failed but some claim is INCONCLUSIVE (a rival was accepted too), 2 for a usage error (an unknown
+topic, claim or scale, a bad seed, an unwritable output path), reported on one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from theory import verify
 from theory._figures import regenerate
@@ -19,17 +22,40 @@ from theory.verify.report import COLUMNS
 
 __all__ = ["main"]
 
+_STYLE = {"PASS": "green", "INCONCLUSIVE": "yellow", "FAIL": "bold red"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line (``theory: error: ...``), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
+    return value
+
 
 def _parser() -> argparse.ArgumentParser:
+    import theory
+
     topics = verify.known_topics()
-    parser = argparse.ArgumentParser(prog="theory", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="theory", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"theory {theory.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    names = f"topics ({', '.join(topics)}) or claim ids (topic.name); default all"
 
     def add_common(p, with_seed=True):
-        p.add_argument("topics", nargs="*", metavar="TOPIC", help=f"topics to run ({', '.join(topics)}); default all")
+        p.add_argument("topics", nargs="*", metavar="NAME", help=names)
         p.add_argument("--scale", default="default", choices=verify.SCALES, help="size preset (default: default)")
         if with_seed:
-            p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+            p.add_argument("--seed", type=_seed, default=0, help="run seed, a non-negative integer (default 0)")
 
     p = sub.add_parser("verify", help="run the claims and print the claims table")
     add_common(p)
@@ -37,11 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the claims table as Markdown")
 
     p = sub.add_parser("figures", help="regenerate the figures (PNG) and the JSON numbers behind each")
-    add_common(p)
+    p.add_argument("topics", nargs="*", metavar="TOPIC", help=f"topics ({', '.join(topics)}); default all")
+    p.add_argument("--scale", default="default", choices=verify.SCALES, help="size preset (default: default)")
+    p.add_argument("--seed", type=_seed, default=0, help="run seed, a non-negative integer (default 0)")
     p.add_argument("--out", type=Path, default=Path("figures"), metavar="DIR", help="output folder (default ./figures)")
 
     p = sub.add_parser("list", help="list the claims")
-    p.add_argument("topics", nargs="*", metavar="TOPIC")
+    p.add_argument("topics", nargs="*", metavar="NAME", help=names)
     return parser
 
 
@@ -53,54 +81,83 @@ def _topics(parser, names) -> list[str]:
     return list(names) or list(known)
 
 
+def _claims(parser, names) -> list[verify.Claim]:
+    try:
+        return verify.claims(names or None)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _check_output(parser, option: str, path: Path | None) -> None:
+    """Fail before the run, not after it, when ``path`` cannot be written."""
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        parser.error(f"{option} {str(path)!r} is a directory; give a file path")
+    if not parent.is_dir():
+        parser.error(f"{option} {str(path)!r}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        parser.error(f"{option} {str(path)!r} is not writable")
+
+
 def _table(report: verify.Report) -> Table:
     table = Table(title=f"theory verify: scale {report.scale}, seed {report.seed}")
     for col in COLUMNS:
         table.add_column(col, overflow="fold")
+    status = COLUMNS.index("status")
     for row, v in zip(report.rows(), report.verdicts, strict=True):
-        style = "green" if v.passed else "bold red"
-        table.add_row(*row[:5], f"[{style}]{row[5]}[/{style}]", row[6])
+        cells = [Text(c) for c in row]
+        cells[status].stylize(_STYLE.get(row[status], ""))
+        table.add_row(*cells)
     return table
 
 
 def _verify(args, parser, out: Console, err: Console) -> int:
-    claims = verify.claims(_topics(parser, args.topics))
+    claims = _claims(parser, args.topics)
+    _check_output(parser, "--json", args.json)
+    _check_output(parser, "--markdown", args.markdown)
 
     def progress(i, total, claim, verdict):
         if verdict is None:
-            err.print(f"[{i + 1}/{total}] {claim.id} ...", end="", highlight=False)
+            err.print(f"[{i + 1}/{total}] {claim.id} ...", end="", highlight=False, markup=False)
         else:
             took = verdict.seconds_compile + verdict.seconds_run
-            mark = "ok" if verdict.passed else "FAIL"
-            err.print(f" {mark} ({took:.1f} s)", highlight=False)
+            err.print(f" {verdict.status} ({took:.1f} s)", highlight=False, markup=False)
 
     report = verify.run(claims, scale=args.scale, seed=args.seed, progress=progress)
     out.print(_table(report))
-    for v in report.failed:
-        out.print(f"FAIL {v.claim_id}: {v.reason}" + (f"\n  error: {v.error}" if v.error else ""), highlight=False)
-    out.print(report.summary(), highlight=False)
+    for v in report.verdicts:
+        if v.status == "FAIL":
+            out.print(f"FAIL {v.claim_id}: {v.reason}" + (f"\n  error: {v.error}" if v.error else ""),
+                      highlight=False, markup=False)
+        elif v.status == "INCONCLUSIVE":
+            accepted = ", ".join(f"{r['name']} ({r['why']})" for r in v.rivals if r["passed"] is not False)
+            out.print(f"INCONCLUSIVE {v.claim_id}: rivals not rejected: {accepted}", highlight=False, markup=False)
+    out.print(report.summary(), highlight=False, markup=False)
     if args.json:
         report.to_json(args.json)
     if args.markdown:
         report.to_markdown(args.markdown)
-    return 0 if report.passed else 1
+    return report.exit_code
 
 
 def _figures(args, parser, out: Console, err: Console) -> int:
     for topic in _topics(parser, args.topics):
         for name, paths in regenerate(topic, out_dir=args.out, scale=args.scale, seed=args.seed):
-            err.print(f"{topic}.{name} done", highlight=False)
+            err.print(f"{topic}.{name} done", highlight=False, markup=False)
             for path in paths:
-                out.print(str(path), highlight=False)
+                out.print(str(path), highlight=False, markup=False)
     return 0
 
 
 def _list(args, parser, out: Console, err: Console) -> int:
     table = Table(title="claims")
-    for col in ("claim", "kind", "reference", "statement"):
+    for col in ("claim", "kind", "reference", "statement", "rivals"):
         table.add_column(col, overflow="fold")
-    for c in verify.claims(_topics(parser, args.topics)):
-        table.add_row(c.id, c.compare.kind, c.reference, c.statement)
+    for c in _claims(parser, args.topics):
+        table.add_row(*(Text(s) for s in (c.id, c.compare.kind, c.reference, c.statement,
+                                          ", ".join(r.name for r in c.rivals) or "-")))
     out.print(table)
     return 0
 

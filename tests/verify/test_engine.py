@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from theory import cli, verify
-from theory.verify import Claim, Measurement, agrees, holds, rate
+from theory.verify import Claim, Measurement, Rival, agrees, holds, rate, rivals
 
 
 def _mc_mean(key, cfg):
@@ -25,6 +25,7 @@ MEAN = Claim(
     measure=_mc_mean,
     compare=agrees(4),
     configs={"smoke": {"reps": 2000}, "default": {"reps": 20000}},
+    rivals=rivals.off_by_20_percent(lambda cfg: 0.5),
 )
 
 
@@ -59,8 +60,8 @@ def test_holds_with_one_violating_sample_fails():
     bad = bound.copy()
     bad[517] = est[517] - 1e-6
     v = holds("<=")(bad, Measurement.exact(est))
-    assert not v.passed and v.worst == pytest.approx(-1e-6)
-    assert v.estimate == est[517]
+    assert not v.passed and v.worst == pytest.approx(1 + 1e-6 / est[517])
+    assert v.estimate == est[517] and "element 517" in v.reason
     assert holds("<=", atol=2e-6)(bad, Measurement.exact(est)).passed
 
 
@@ -161,7 +162,11 @@ def test_report_json_and_markdown(tmp_path):
     assert data["scale"] == "smoke" and data["seed"] == 0 and "jax" in data["environment"]
     md = report.to_markdown(tmp_path / "r.md")
     assert "| demo.mean |" in md and "FAIL" in md
-    assert "demo.mean" in report.table() and "1/2 claims passed" in report.summary()
+    assert "demo.mean" in report.table() and "1/2 claims PASS, 0 INCONCLUSIVE, 1 FAIL" in report.summary()
+    assert data["counts"] == {"PASS": 1, "INCONCLUSIVE": 0, "FAIL": 1}
+    assert [v["status"] for v in data["verdicts"]] == ["PASS", "FAIL"]
+    assert {r["name"] for r in data["verdicts"][0]["rivals"]} == {"x1.2", "x0.8"}
+    assert set(data["verdicts"][0]["rivals"][0]) == {"name", "passed", "worst", "why"}
 
 
 def test_registry_rejects_duplicates_and_unknown_topics():
@@ -198,6 +203,7 @@ def test_cli_exit_codes(monkeypatch, capsys, tmp_path):
     assert "compsum.cross_entropy" in capsys.readouterr().out
 
     monkeypatch.setattr(verify, "claims", lambda topics=None: [MEAN])
+    assert cli.main(["verify", "--scale", "smoke"]) == 0
     assert cli.main(["verify", "compsum", "--scale", "smoke", "--json", str(tmp_path / "ok.json")]) == 0
     assert json.loads((tmp_path / "ok.json").read_text())["verdicts"][0]["passed"]
     wrong = dataclasses.replace(MEAN, predict=lambda cfg: 0.5 * 1.25)
@@ -215,8 +221,7 @@ def test_theory_verify_compsum_exits_1_when_one_prediction_is_perturbed(monkeypa
     monkeypatch.setitem(registry._REGISTRY, "compsum.cross_entropy", wrong)
     assert cli.main(["verify", "compsum", "--scale", "smoke"]) == 1
     out = capsys.readouterr().out
-    n = len(verify.claims("compsum"))
-    assert "FAIL compsum.cross_entropy" in out and f"{n - 1}/{n} claims passed" in out
+    assert "FAIL compsum.cross_entropy" in out and " 1 FAIL at scale 'smoke'" in out
 
 
 def test_console_script_is_installed():
@@ -239,3 +244,160 @@ def test_compsum_claims_are_deterministic_given_the_seed():
     strip = ("seconds_compile", "seconds_run")
     a, b = ([{k: v for k, v in d.items() if k not in strip} for d in r.to_dict()["verdicts"]] for r in runs)
     assert a == b
+
+
+# ---- rivals, statuses and the normalised distance ---------------------------------------------------
+
+
+def test_status_is_pass_when_every_rival_is_rejected():
+    v = verify.run_claim(MEAN, scale="default")
+    assert v.status == "PASS" and v.passed
+    assert [r["passed"] for r in v.rivals] == [False, False]
+    assert all(r["worst"] > 1 for r in v.rivals)
+
+
+def test_status_is_inconclusive_when_a_rival_is_accepted_too():
+    weak = dataclasses.replace(MEAN, configs={"smoke": {"reps": 20}}, rivals=(
+        Rival("0.51", lambda cfg: 0.51, "a value inside the noise of 20 draws"),))
+    v = verify.run_claim(weak, scale="smoke")
+    assert v.passed and v.status == "INCONCLUSIVE"
+    assert v.nearest_rival["name"] == "0.51" and v.nearest_rival["passed"]
+
+
+def test_status_is_fail_when_the_prediction_is_rejected_whatever_the_rivals():
+    v = verify.run_claim(dataclasses.replace(MEAN, predict=lambda cfg: 0.6), scale="smoke")
+    assert v.status == "FAIL" and not v.passed
+
+
+def test_a_rival_is_judged_on_the_same_measurement_with_its_own_comparison():
+    seen = []
+
+    def measure(key, cfg):
+        seen.append(key)
+        return Measurement.from_replicates(np.array([-2.0, -1.0, -1.5, -2.5]))
+
+    directional = Claim("demo.dir", "demo", "r", "Delta <= 0", predict=lambda cfg: 0.0, measure=measure,
+                        compare=holds("<=", k_se=2),
+                        rivals=(Rival("no effect", lambda cfg: 0.0, "Delta >= 0", compare=holds(">=", k_se=2)),))
+    v = verify.run_claim(directional, scale="smoke")
+    assert len(seen) == 1 and v.status == "PASS"
+    assert v.rivals[0]["passed"] is False
+
+
+def test_a_raising_rival_is_not_counted_as_rejected():
+    def boom(cfg):
+        raise RuntimeError("rival exploded")
+
+    v = verify.run_claim(dataclasses.replace(MEAN, rivals=(Rival("boom", boom, "broken"),)), scale="smoke")
+    assert v.passed and v.status == "INCONCLUSIVE" and "rival exploded" in v.rivals[0]["why"]
+
+
+def test_rivals_must_be_rival_objects_with_distinct_names():
+    with pytest.raises(TypeError, match="Rival"):
+        dataclasses.replace(MEAN, rivals=(lambda cfg: 1.0,))
+    with pytest.raises(ValueError, match="distinct"):
+        dataclasses.replace(MEAN, rivals=(Rival("a", lambda c: 0, "x"), Rival("a", lambda c: 1, "y")))
+
+
+@pytest.mark.parametrize("compare, pred, meas", [
+    (agrees(2, atol=0.1), [1.0, 2.0], Measurement(np.array([1.05, 2.3]), 0.05, 10)),
+    (agrees(0, rtol=0.1), 1.0, Measurement.exact(1.1)),
+    (holds("<=", atol=0.01), [1.0, 1.0], Measurement.exact([0.5, 1.005])),
+    (holds(">=", k_se=3), [0.0, 0.0], Measurement(np.array([-0.2, 1.0]), np.array([0.1, 0.1]), 8)),
+    (holds("<="), [1.0, 2.0], Measurement.exact([1.0, 2.0])),
+    (holds("<="), [1.0, 2.0], Measurement.exact([1.0, 2.0 + 1e-9])),
+])
+def test_worst_is_at_most_one_exactly_when_the_comparison_passes(compare, pred, meas):
+    v = compare(pred, meas)
+    assert v.passed == (v.worst <= 1)
+
+
+def test_worst_is_normalised_for_rates():
+    ns = np.array([100, 400, 1600, 6400])
+    meas = Measurement.from_replicates(ns[None] ** -0.5 * (1 + 0.02 * np.random.default_rng(1).standard_normal((50, 4))),
+                                       inputs={"n": ns})
+    for pred in (-0.5, -0.45, -0.6):
+        v = rate(0.01, k_se=2)(pred, meas)
+        assert v.passed == (v.worst <= 1) and v.worst == pytest.approx(abs(v.estimate - pred) / v.margin)
+
+
+def test_holds_k_se_widens_only_by_the_standard_error():
+    m = Measurement(np.array([1.09]), np.array([0.05]), 10)
+    assert not holds("<=")(1.0, m).passed
+    assert holds("<=", k_se=2)(1.0, m).passed
+    assert not holds("<=", k_se=1)(1.0, m).passed
+    with pytest.raises(ValueError, match="k_se"):
+        holds("<=", k_se=-1)
+
+
+def test_one_sided_rate_bounds_the_slope_from_one_side():
+    ns = np.array([100, 400, 1600, 6400])
+    meas = Measurement.exact(ns ** -0.5, inputs={"n": ns})
+    assert rate(0.01, relation="<=", k_se=0)(-0.25, meas).passed  # decays at least as fast as n^-1/4
+    assert not rate(0.01, relation="<=", k_se=0)(-0.75, meas).passed
+    assert rate(0.01, relation=">=", k_se=0)(-0.75, meas).passed
+    with pytest.raises(ValueError, match="relation"):
+        rate(0.1, relation="<")
+
+
+def test_a_failed_agreement_says_which_element_failed_and_by_how_much():
+    v = agrees(0, atol=0.01)([1.0, 2.0, 3.0], Measurement.exact([1.0, 2.5, 3.0], inputs={"labels": ["a", "b", "c"]}))
+    assert not v.passed and "element 1 (b)" in v.reason and "0.5" in v.reason and "1 of 3" in v.reason
+
+
+def test_standard_rival_builders():
+    assert [r.name for r in rivals.off_by_20_percent(lambda c: 2.0)] == ["x1.2", "x0.8"]
+    assert rivals.scaled(lambda c: 2.0, 1.2).predict({}) == pytest.approx(2.4)
+    assert rivals.halved(lambda c: 3.0, trivial=1.0).predict({}) == pytest.approx(2.0)
+    lo, hi = rivals.slopes_around(-0.5)
+    assert (lo.predict({}), hi.predict({})) == (-0.75, -0.25)
+
+
+def test_claims_can_be_selected_by_id():
+    chosen = verify.claims(["compsum.cross_entropy"])
+    assert [c.id for c in chosen] == ["compsum.cross_entropy"]
+    both = verify.claims(["compsum.cross_entropy", "icl"])
+    assert both[0].id == "compsum.cross_entropy" and {c.topic for c in both} == {"compsum", "icl"}
+    with pytest.raises(ValueError, match="unknown claim"):
+        verify.claims(["compsum.nope"])
+
+
+def test_run_claim_rejects_what_is_not_a_claim():
+    with pytest.raises(TypeError, match="Claim"):
+        verify.run_claim("compsum.cross_entropy")
+    with pytest.raises(TypeError, match="Claim"):
+        verify.run(["compsum.cross_entropy"])
+
+
+def test_cli_exits_3_when_a_claim_is_inconclusive(monkeypatch, capsys):
+    weak = dataclasses.replace(MEAN, configs={"smoke": {"reps": 20}}, rivals=(Rival("0.51", lambda c: 0.51, "noise"),))
+    monkeypatch.setattr(verify, "claims", lambda topics=None: [weak])
+    assert cli.main(["verify", "--scale", "smoke"]) == 3
+    out = capsys.readouterr().out
+    assert "INCONCLUSIVE" in out and "0.51 accepted" in out
+
+
+def test_cli_checks_output_paths_and_seed_before_running(monkeypatch, tmp_path, capsys):
+    def never(*a, **k):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(verify, "run", never)
+    for argv in (["verify", "compsum", "--json", str(tmp_path / "missing" / "r.json")],
+                 ["verify", "compsum", "--markdown", str(tmp_path)],
+                 ["verify", "--seed", "-1"], ["verify", "--seed", "x"], ["verify", "compsum.nope"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error" in err, err
+
+
+def test_cli_version_and_verbatim_statements(capsys):
+    import theory
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0 and theory.__version__ in capsys.readouterr().out
+    assert cli.main(["list", "icl.gd_construction"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "[[eta P^T, 0], [0, 0]]" in out.replace("│ ", "").replace(" │", "")

@@ -13,11 +13,40 @@ import numpy as np
 
 from theory.verify.compare import Agrees, Holds, Measurement, Rate
 
-__all__ = ["SCALES", "Claim", "register", "claims", "known_topics", "claim_key", "numpy_rng"]
+__all__ = ["SCALES", "Claim", "Rival", "register", "claims", "known_topics", "claim_key", "numpy_rng"]
 
 #: Named presets: ``smoke`` (tests, seconds), ``default`` (``theory verify``, minutes on 2 CPU
 #: cores for everything), ``paper`` (the papers' sizes, meant for an accelerator).
 SCALES = ("smoke", "default", "paper")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rival:
+    """A plausible wrong theorem that the claim's run must reject: the off-by-one, the missing factor,
+    the neighbouring rate, the "no effect" alternative, the bound halved.
+
+    The runner judges it on the claim's own measurement, with the claim's comparison unless ``compare``
+    is given (a directional claim "Delta <= 0" has the rival "Delta >= 0", judged with ``holds(">=",
+    k_se=...)``). A claim is PASS only when every rival is rejected.
+
+    Attributes:
+        name: short label shown in tables (``"x1.2"``, ``"slope -0.25"``, ``"Gamma_{tau,2}"``).
+        predict: ``config -> value``, called like :attr:`Claim.predict` (config merged with the
+            measurement's inputs).
+        why: one sentence on why a referee would propose it.
+        compare: an optional comparison replacing the claim's for this rival.
+    """
+
+    name: str
+    predict: Callable[[Mapping[str, Any]], Any]
+    why: str
+    compare: Agrees | Holds | Rate | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"Rival name must be a non-empty string, got {self.name!r}")
+        if not callable(self.predict):
+            raise TypeError(f"Rival predict must be callable, got {type(self.predict).__name__}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +68,8 @@ class Claim:
         group: claims with the same ``group`` get the same key (the run seed folded with the group name
             instead of the claim id), so claims that read different quantities off one shared experiment
             can memoise it on ``(key, config)`` and still be independent of the order they run in.
+        rivals: the plausible wrong predictions (:class:`Rival`) the same run must reject; the verdict
+            is ``"INCONCLUSIVE"`` when the prediction is accepted but a rival is too.
 
     ``dataclasses.replace(claim, predict=...)`` makes a variant (a planted wrong prediction).
     """
@@ -52,6 +83,16 @@ class Claim:
     compare: Agrees | Holds | Rate
     configs: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     group: str | None = None
+    rivals: tuple[Rival, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "rivals", tuple(self.rivals))
+        for r in self.rivals:
+            if not isinstance(r, Rival):
+                raise TypeError(f"claim {self.id!r}: rivals must be Rival objects, got {type(r).__name__}")
+        names = [r.name for r in self.rivals]
+        if len(set(names)) != len(names):
+            raise ValueError(f"claim {self.id!r}: rival names must be distinct, got {names}")
 
     def config(self, scale: str) -> dict:
         """The config for ``scale`` (falling back to the largest smaller scale that is defined)."""
@@ -89,17 +130,29 @@ def known_topics() -> tuple[str, ...]:
 
 
 def claims(topics: Iterable[str] | str | None = None) -> list[Claim]:
-    """The registered claims of the given topics (all topics when ``None``), in registry order."""
+    """The registered claims of the given topics or claim ids (all topics when ``None``), in registry order.
+
+    Each name is a topic (``"compsum"``) or a claim id (``"compsum.cross_entropy"``); an unknown one
+    raises ``ValueError`` naming the known topics.
+    """
     known = known_topics()
-    if topics is None:
-        wanted = list(known)
-    else:
-        wanted = [topics] if isinstance(topics, str) else list(topics)
-    for t in wanted:
-        if t not in known:
-            raise ValueError(f"unknown topic {t!r}; known topics: {', '.join(known)}")
-        importlib.import_module(f"theory.{t}.claims")
-    return [c for c in _REGISTRY.values() if c.topic in wanted]
+    names = list(known) if topics is None else ([topics] if isinstance(topics, str) else list(topics))
+    wanted_topics, wanted_ids = set(), set()
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"claims takes topic names or claim ids (str), got {type(name).__name__}")
+        topic = name.split(".", 1)[0]
+        if topic not in known:
+            raise ValueError(f"unknown topic or claim {name!r}; known topics: {', '.join(known)}")
+        importlib.import_module(f"theory.{topic}.claims")
+        if "." in name:
+            if name not in _REGISTRY:
+                ids = ", ".join(c.id for c in _REGISTRY.values() if c.topic == topic)
+                raise ValueError(f"unknown claim {name!r}; claims of {topic}: {ids}")
+            wanted_ids.add(name)
+        else:
+            wanted_topics.add(name)
+    return [c for c in _REGISTRY.values() if c.topic in wanted_topics or c.id in wanted_ids]
 
 
 def claim_key(seed: int, claim_id: str) -> jax.Array:

@@ -78,10 +78,22 @@ class Measurement:
 class Verdict:
     """The outcome of comparing one claim's prediction with its measurement.
 
-    ``prediction``/``estimate``/``ci_*`` are reported at the worst compared element; ``margin`` is
-    the tolerance used there and ``worst`` the signed quantity that decided the verdict (for
-    ``agrees`` the ratio ``|error| / margin``, for ``holds`` the smallest slack, for ``rate`` the
-    fitted slope's distance to the prediction). ``reason`` says why the margin is what it is.
+    ``prediction``/``estimate``/``ci_*`` are reported at the worst compared element and ``margin`` is
+    the tolerance used there. ``worst`` has one meaning for every kind: the normalised distance to the
+    decision boundary at the worst element, where ``worst <= 1`` passes (see :func:`normalised_excess`):
+
+    - ``agrees``: ``|estimate - prediction| / margin``;
+    - ``holds``: ``1 + (excess over the bound - tol) / scale``, where the excess is ``measured -
+      predicted`` for ``<=`` (``predicted - measured`` for ``>=``) and ``scale`` is the tolerance, or
+      ``max(|predicted|, |measured|)`` for an exact inequality (tolerance 0);
+    - ``rate``: ``|slope - predicted slope| / (k_se SE + margin)`` (one-sided for a slope bound).
+
+    ``reason`` says what was compared, why the margin is what it is and, for a failure, which element
+    failed and by how much.
+
+    ``passed`` is whether the claim's own prediction was accepted. ``status`` adds the rivals: ``"PASS"``
+    (accepted, every rival rejected), ``"FAIL"`` (rejected) or ``"INCONCLUSIVE"`` (accepted, but some
+    rival was accepted too); ``rivals`` lists ``{name, passed, worst, why}`` for each rival.
     """
 
     claim_id: str
@@ -102,6 +114,17 @@ class Verdict:
     seconds_compile: float = 0.0
     seconds_run: float = 0.0
     error: str | None = None
+    status: str = ""
+    rivals: list = dataclasses.field(default_factory=list)
+
+    @property
+    def nearest_rival(self) -> dict | None:
+        """The rival the run came closest to accepting: among the accepted rivals (if any) the one with the
+        smallest ``worst``, else the rejected rival with the smallest ``worst``; ``None`` without rivals."""
+        if not self.rivals:
+            return None
+        pool = [r for r in self.rivals if r["passed"] is not False] or self.rivals
+        return min(pool, key=lambda r: math.inf if r["worst"] is None else r["worst"])
 
     def to_dict(self) -> dict:
         def clean(v):
@@ -116,12 +139,30 @@ def _finite_all(*arrays) -> bool:
     return all(np.all(np.isfinite(a)) for a in arrays)
 
 
+def _where(i: int, shape: tuple, labels=None) -> str:
+    """Names element ``i`` of an array of ``shape`` (by its label when the measurement has labels)."""
+    if labels is not None and len(labels) == int(np.prod(shape, dtype=int)):
+        return f"element {i} ({labels[i]})"
+    if len(shape) <= 1:
+        return f"element {i}" if shape and shape[0] > 1 else "the value"
+    return f"element {np.unravel_index(i, shape)}"
+
+
+def _labels(measurement: Measurement):
+    labels = measurement.inputs.get("labels") if isinstance(measurement.inputs, Mapping) else None
+    return list(labels) if isinstance(labels, list | tuple | np.ndarray) else None
+
+
+def _stderr(measurement: Measurement, shape) -> np.ndarray:
+    return np.broadcast_to(_array(measurement.stderr), shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class Agrees:
     """``|estimate - prediction| <= k_se * stderr + atol + rtol * |prediction|``, elementwise.
 
     ``atol``/``rtol`` are the stated allowance (finite size, quadrature, optimiser tolerance);
-    ``reason`` must say where it comes from.
+    ``reason`` must say where it comes from. ``worst`` is ``|error| / margin`` at the worst element.
     """
 
     k_se: float = 4.0
@@ -134,28 +175,36 @@ class Agrees:
         pred = _array(prediction)
         est = _array(measurement.estimate)
         pred, est = np.broadcast_arrays(pred, est)
-        se = np.broadcast_to(_array(measurement.stderr), est.shape)
+        se = _stderr(measurement, est.shape)
         margin = self.k_se * se + self.atol + self.rtol * np.abs(pred)
         err = np.abs(est - pred)
         ok = _finite_all(pred, est) and bool(np.all(err <= margin))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(margin > 0, err / margin, np.where(err > 0, np.inf, 0.0))
-        i = int(np.nanargmax(np.where(np.isfinite(ratio), ratio, np.inf).ravel())) if ratio.size else 0
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        i = int(np.argmax(ratio.ravel())) if ratio.size else 0
         lo, hi = measurement.confidence_interval()
         lo, hi = np.broadcast_to(lo, est.shape).ravel(), np.broadcast_to(hi, est.shape).ravel()
+        rule = f"|err| <= {self.k_se:g} SE + {self.atol:g} + {self.rtol:g}|pred|: {self.reason}"
+        p_i, e_i, m_i = float(pred.ravel()[i]), float(est.ravel()[i]), float(margin.ravel()[i])
+        if not ok:
+            n_bad = int(np.sum(~(err <= margin)))
+            rule = (f"{n_bad} of {est.size} elements outside the margin; worst {_where(i, est.shape, _labels(measurement))}"
+                    f": measured {e_i:.6g} vs predicted {p_i:.6g}, |err| {abs(e_i - p_i):.3g} > margin {m_i:.3g} "
+                    f"({float(ratio.ravel()[i]):.3g} x). Rule: " + rule)
         return Verdict(
             claim_id="",
             kind=self.kind,
             passed=ok,
-            prediction=float(pred.ravel()[i]),
-            estimate=float(est.ravel()[i]),
+            prediction=p_i,
+            estimate=e_i,
             ci_low=float(lo[i]),
             ci_high=float(hi[i]),
-            margin=float(margin.ravel()[i]),
+            margin=m_i,
             worst=float(ratio.ravel()[i]),
             n_compared=int(est.size),
             replicates=measurement.replicates,
-            reason=f"|err| <= {self.k_se:g} SE + {self.atol:g} + {self.rtol:g}|pred|: {self.reason}",
+            reason=rule,
         )
 
 
@@ -163,43 +212,66 @@ class Agrees:
 class Holds:
     """An inequality on every sample: ``measured <= predicted`` (``relation="<="``) or ``>=``.
 
-    The slack is ``predicted - measured`` (or its negative for ``>=``); the verdict passes when
-    the worst slack is ``>= -(atol + rtol * |predicted|)``, the stated round-off allowance.
+    The slack is ``predicted - measured`` (or its negative for ``>=``); the verdict passes when every
+    slack is ``>= -tol`` with ``tol = k_se * stderr + atol + rtol * |predicted|``. ``k_se`` (default 0,
+    which keeps an exact inequality exact) is for inequalities whose measured side is a simulation
+    estimate with a standard error; ``atol``/``rtol`` are the stated round-off or finite-size allowance.
+    Non-inferiority and directional claims put their margin delta into the prediction (``A - B >=
+    -delta``) and say why delta is what it is in ``reason``.
+
+    ``worst`` is ``1 + (-slack - tol) / scale`` at the worst element, ``scale`` being ``tol`` when it is
+    positive and ``max(|predicted|, |measured|)`` (or 1) for an exact inequality: ``<= 1`` passes.
     """
 
     relation: str = "<="
     atol: float = 0.0
     rtol: float = 0.0
     reason: str = "exact inequality, float64 round-off allowance"
+    k_se: float = 0.0
     kind: ClassVar[str] = "holds"
 
     def __post_init__(self):
         if self.relation not in ("<=", ">="):
             raise ValueError(f"relation must be '<=' or '>=', got {self.relation!r}")
+        if not self.k_se >= 0:
+            raise ValueError(f"k_se must be >= 0, got {self.k_se!r}")
 
     def __call__(self, prediction, measurement: Measurement) -> Verdict:
         pred = _array(prediction)
         est = _array(measurement.estimate)
         pred, est = np.broadcast_arrays(pred, est)
+        se = _stderr(measurement, est.shape)
         slack = pred - est if self.relation == "<=" else est - pred
-        tol = self.atol + self.rtol * np.abs(pred)
+        tol = np.broadcast_to(self.k_se * se + self.atol + self.rtol * np.abs(pred), est.shape)
         ok = _finite_all(pred, est) and bool(np.all(slack + tol >= 0))
-        score = np.where(np.isfinite(slack), slack + tol, -np.inf)
-        i = int(np.argmin(score.ravel())) if score.size else 0
+        scale = np.where(tol > 0, tol, np.maximum(np.maximum(np.abs(pred), np.abs(est)), 1e-300))
+        with np.errstate(invalid="ignore", over="ignore"):
+            norm = 1.0 + (-slack - tol) / scale
+        norm = np.where(np.isfinite(norm), norm, np.inf)
+        i = int(np.argmax(norm.ravel())) if norm.size else 0
+        p_i, e_i, t_i = float(pred.ravel()[i]), float(est.ravel()[i]), float(tol.ravel()[i])
+        lo, hi = measurement.confidence_interval()
+        lo, hi = np.broadcast_to(lo, est.shape).ravel(), np.broadcast_to(hi, est.shape).ravel()
+        rule = (f"measured {self.relation} predicted on all {est.size} samples (tol {self.k_se:g} SE + {self.atol:g} "
+                f"+ {self.rtol:g}|pred|): {self.reason}")
+        if not ok:
+            n_bad = int(np.sum(~(slack + tol >= 0)))
+            rule = (f"{n_bad} of {est.size} samples violate it; worst {_where(i, est.shape, _labels(measurement))}: "
+                    f"measured {e_i:.6g} vs bound {p_i:.6g}, beyond it by {float(-slack.ravel()[i]):.3g} "
+                    f"(tolerance {t_i:.3g}). Rule: " + rule)
         return Verdict(
             claim_id="",
             kind=self.kind,
             passed=ok,
-            prediction=float(pred.ravel()[i]),
-            estimate=float(est.ravel()[i]),
-            ci_low=float(est.ravel()[i]),
-            ci_high=float(est.ravel()[i]),
-            margin=float(np.broadcast_to(tol, slack.shape).ravel()[i]),
-            worst=float(slack.ravel()[i]),
+            prediction=p_i,
+            estimate=e_i,
+            ci_low=float(lo[i]),
+            ci_high=float(hi[i]),
+            margin=t_i,
+            worst=float(norm.ravel()[i]),
             n_compared=int(est.size),
             replicates=measurement.replicates,
-            reason=f"measured {self.relation} predicted on all {est.size} samples (tol {self.atol:g} + "
-            f"{self.rtol:g}|pred|): {self.reason}",
+            reason=rule,
         )
 
 
@@ -207,59 +279,78 @@ class Holds:
 class Rate:
     """A log-log slope: fit ``log(estimate) = a + slope * log(inputs[x])`` and compare the slope.
 
-    Passes when ``|slope_hat - slope_pred| <= k_se * se(slope_hat) + margin``. The standard error
-    comes from the per-point standard errors (delta method, weighted least squares) when the
-    measurement has them, and from the regression residuals otherwise; ``margin`` is the stated
-    band (pre-asymptotic curvature, etc.).
+    With ``relation="=="`` (attained rate) it passes when ``|slope_hat - slope_pred| <= k_se *
+    se(slope_hat) + margin``; with ``"<="`` (the theorem states the rate only as an upper bound on the
+    error, so the slope is at most the prediction) when ``slope_hat - slope_pred <= k_se * se + margin``,
+    and symmetrically for ``">="``. The standard error comes from the per-point standard errors (delta
+    method, weighted least squares) when the measurement has them, and from the regression residuals
+    otherwise; ``margin`` is the stated band (pre-asymptotic curvature, etc.). ``worst`` is the
+    distance (one-sided for a bound) over ``k_se * se + margin``.
     """
 
     margin: float
     x: str = "n"
     k_se: float = 4.0
     reason: str = "stated band around the asymptotic slope"
+    relation: str = "=="
     kind: ClassVar[str] = "rate"
 
-    def __call__(self, prediction, measurement: Measurement) -> Verdict:
+    def __post_init__(self):
+        if self.relation not in ("==", "<=", ">="):
+            raise ValueError(f"relation must be '==', '<=' or '>=', got {self.relation!r}")
+
+    def fit(self, measurement: Measurement) -> tuple[float, float]:
+        """``(slope, standard error)`` of the weighted log-log fit (``nan`` when it is not defined)."""
         if self.x not in measurement.inputs:
             raise ValueError(f"rate comparison needs measurement.inputs[{self.x!r}] (the abscissae)")
         xs = _array(measurement.inputs[self.x]).ravel()
         ys = _array(measurement.estimate).ravel()
-        se = np.broadcast_to(_array(measurement.stderr), _array(measurement.estimate).shape).ravel()
-        slope_pred = float(_array(prediction).ravel()[0])
-        valid = len(xs) >= 2 and np.all(xs > 0) and np.all(ys > 0) and _finite_all(xs, ys)
-        if not valid:
-            return Verdict("", self.kind, False, slope_pred, math.nan, math.nan, math.nan, self.margin,
-                           math.inf, len(ys), measurement.replicates, "rate needs >= 2 positive finite points")
+        se = _stderr(measurement, _array(measurement.estimate).shape).ravel()
+        if not (len(xs) >= 2 and np.all(xs > 0) and np.all(ys > 0) and _finite_all(xs, ys)):
+            return math.nan, math.nan
         lx, ly = np.log(xs), np.log(ys)
         design = np.stack([np.ones_like(lx), lx], axis=1)
         if np.all(se > 0):
             w = (ys / se) ** 2  # 1 / var(log y) by the delta method
             cov = np.linalg.inv(design.T @ (design * w[:, None]))
             coef = cov @ (design.T @ (w * ly))
-            slope_se = math.sqrt(cov[1, 1])
-        else:
-            coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
-            dof = len(lx) - 2
-            resid = ly - design @ coef
-            s2 = float(resid @ resid) / dof if dof > 0 else 0.0
-            slope_se = math.sqrt(s2 * np.linalg.inv(design.T @ design)[1, 1])
-        slope = float(coef[1])
-        dist = abs(slope - slope_pred)
+            return float(coef[1]), math.sqrt(cov[1, 1])
+        coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
+        dof = len(lx) - 2
+        resid = ly - design @ coef
+        s2 = float(resid @ resid) / dof if dof > 0 else 0.0
+        return float(coef[1]), math.sqrt(s2 * np.linalg.inv(design.T @ design)[1, 1])
+
+    def __call__(self, prediction, measurement: Measurement) -> Verdict:
+        slope_pred = float(_array(prediction).ravel()[0])
+        slope, slope_se = self.fit(measurement)
+        n = int(np.size(measurement.estimate))
+        if math.isnan(slope):
+            return Verdict("", self.kind, False, slope_pred, math.nan, math.nan, math.nan, self.margin,
+                           math.inf, n, measurement.replicates, "rate needs >= 2 positive finite points")
+        signed = {"==": abs(slope - slope_pred), "<=": slope - slope_pred, ">=": slope_pred - slope}[self.relation]
         tol = self.k_se * slope_se + self.margin
+        passed = bool(signed <= tol)
+        worst = signed / tol if tol > 0 else (math.inf if signed > 0 else (0.0 if signed == 0 else -math.inf))
         q = stats.norm.ppf(0.975)
+        what = {"==": "|slope - pred|", "<=": "slope - pred", ">=": "pred - slope"}[self.relation]
+        rule = f"{what} <= {self.k_se:g} SE(slope) + {self.margin:g}: {self.reason}"
+        if not passed:
+            rule = (f"fitted slope {slope:.4g} (SE {slope_se:.3g}) vs predicted {slope_pred:.4g}: {what} = {signed:.3g} "
+                    f"> {tol:.3g}. Rule: " + rule)
         return Verdict(
             claim_id="",
             kind=self.kind,
-            passed=bool(dist <= tol),
+            passed=passed,
             prediction=slope_pred,
             estimate=slope,
             ci_low=slope - q * slope_se,
             ci_high=slope + q * slope_se,
             margin=tol,
-            worst=dist,
-            n_compared=len(ys),
+            worst=float(worst),
+            n_compared=n,
             replicates=measurement.replicates,
-            reason=f"|slope - pred| <= {self.k_se:g} SE(slope) + {self.margin:g}: {self.reason}",
+            reason=rule,
         )
 
 
@@ -268,11 +359,12 @@ def agrees(k_se: float = 4.0, *, atol: float = 0.0, rtol: float = 0.0, reason: s
     return Agrees(k_se, atol, rtol, reason or Agrees.reason)
 
 
-def holds(relation: str = "<=", *, atol: float = 0.0, rtol: float = 0.0, reason: str = "") -> Holds:
+def holds(relation: str = "<=", *, k_se: float = 0.0, atol: float = 0.0, rtol: float = 0.0, reason: str = "") -> Holds:
     """An inequality checked on every sample, worst slack reported (see :class:`Holds`)."""
-    return Holds(relation, atol, rtol, reason or Holds.reason)
+    return Holds(relation, atol, rtol, reason or Holds.reason, k_se)
 
 
-def rate(margin: float, *, x: str = "n", k_se: float = 4.0, reason: str = "") -> Rate:
-    """A log-log slope within ``k_se`` SE plus ``margin`` of the prediction (see :class:`Rate`)."""
-    return Rate(margin, x, k_se, reason or Rate.reason)
+def rate(margin: float, *, x: str = "n", k_se: float = 4.0, relation: str = "==", reason: str = "") -> Rate:
+    """A log-log slope within ``k_se`` SE plus ``margin`` of the prediction, or a one-sided slope bound with
+    ``relation="<="``/``">="`` (see :class:`Rate`)."""
+    return Rate(margin, x, k_se, reason or Rate.reason, relation)

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from theory.verify.compare import Verdict
 
-__all__ = ["Report"]
+__all__ = ["Report", "COLUMNS", "STATUSES"]
 
-COLUMNS = ("claim", "reference", "kind", "prediction", "measurement (95% CI)", "verdict", "seconds")
+COLUMNS = ("claim", "reference", "kind", "prediction", "measurement (95% CI)", "status", "nearest rival", "seconds")
+#: The verdict statuses, best first.
+STATUSES = ("PASS", "INCONCLUSIVE", "FAIL")
 
 
 def _fmt(x: float) -> str:
@@ -23,11 +25,24 @@ def _fmt(x: float) -> str:
 def _measured(v: Verdict) -> str:
     if v.error is not None:
         return "error"
-    if v.kind == "holds":
-        return f"{_fmt(v.estimate)} (worst slack {v.worst:.3g})"
     if v.ci_low == v.ci_high:
         return _fmt(v.estimate)
     return f"{_fmt(v.estimate)} [{_fmt(v.ci_low)}, {_fmt(v.ci_high)}]"
+
+
+def _worst(w) -> str:
+    return w if isinstance(w, str) else ("-" if w is None else f"{w:.3g}")
+
+
+def rival_summary(v: Verdict) -> str:
+    """The nearest rival that was not rejected (``name accepted (worst)``), or, when all were rejected,
+    ``all N rejected; nearest name (worst)``; ``-`` when there are none."""
+    r = v.nearest_rival
+    if r is None:
+        return "-"
+    if r["passed"] is not False:
+        return f"{r['name']} {'accepted' if r['passed'] else 'raised'} ({_worst(r['worst'])})"
+    return f"all {len(v.rivals)} rejected; nearest {r['name']} ({_worst(r['worst'])})"
 
 
 def _row(v: Verdict) -> tuple[str, ...]:
@@ -37,7 +52,8 @@ def _row(v: Verdict) -> tuple[str, ...]:
         v.kind,
         _fmt(v.prediction),
         _measured(v),
-        "PASS" if v.passed else "FAIL",
+        v.status or ("PASS" if v.passed else "FAIL"),
+        rival_summary(v),
         f"{v.seconds_compile + v.seconds_run:.2f}",
     )
 
@@ -54,20 +70,36 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        """True when every claim passed."""
+        """True when every claim's own prediction was accepted (no FAIL; INCONCLUSIVE counts as passed)."""
         return all(v.passed for v in self.verdicts)
 
     @property
     def failed(self) -> list[Verdict]:
+        """The verdicts with status FAIL."""
         return [v for v in self.verdicts if not v.passed]
+
+    @property
+    def inconclusive(self) -> list[Verdict]:
+        """The verdicts whose prediction was accepted but some rival too."""
+        return [v for v in self.verdicts if v.status == "INCONCLUSIVE"]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The number of verdicts per status (``PASS``, ``INCONCLUSIVE``, ``FAIL``)."""
+        return {s: sum(v.status == s for v in self.verdicts) for s in STATUSES}
+
+    @property
+    def exit_code(self) -> int:
+        """``theory verify``'s exit status: 0 all PASS, 1 any FAIL, 3 some INCONCLUSIVE and no FAIL."""
+        return 1 if self.failed else (3 if self.inconclusive else 0)
 
     def rows(self) -> list[tuple[str, ...]]:
         return [_row(v) for v in self.verdicts]
 
     def summary(self) -> str:
-        n_pass = sum(v.passed for v in self.verdicts)
-        return (f"{n_pass}/{len(self.verdicts)} claims passed at scale {self.scale!r}, seed {self.seed}, "
-                f"in {self.seconds:.1f} s")
+        c = self.counts
+        return (f"{c['PASS']}/{len(self.verdicts)} claims PASS, {c['INCONCLUSIVE']} INCONCLUSIVE, {c['FAIL']} FAIL "
+                f"at scale {self.scale!r}, seed {self.seed}, in {self.seconds:.1f} s")
 
     def table(self) -> str:
         """A plain-text table (the CLI prints a richer one when it can)."""
@@ -85,13 +117,15 @@ class Report:
             "scale": self.scale,
             "seed": self.seed,
             "passed": self.passed,
+            "counts": self.counts,
             "seconds": self.seconds,
             "environment": self.environment,
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """The report as JSON (top-level ``verdicts`` list); written to ``path`` when given."""
+        """The report as JSON (top-level ``verdicts`` list, ``counts`` per status); written to ``path`` when
+        given."""
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
         if path is not None:
             Path(path).write_text(text + "\n")

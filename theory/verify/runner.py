@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable
 import jax
 import numpy as np
 
-from theory.verify.claim import Claim, _check_scale, claim_key
-from theory.verify.compare import Verdict
-from theory.verify.report import Report
+from theory.verify.claim import Claim, Rival, _check_scale, claim_key
+from theory.verify.compare import Measurement, Verdict
+from theory.verify.report import STATUSES, Report
 
-__all__ = ["run", "run_claim"]
+__all__ = ["STATUSES", "run", "run_claim", "judge_rival", "status"]
+
 
 
 class _CompileClock:
@@ -47,19 +48,51 @@ def _block(tree) -> None:
             leaf.block_until_ready()
 
 
+def _error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(exc)).strip()
+
+
+def judge_rival(rival: Rival, claim: Claim, config: dict, measurement: Measurement) -> dict:
+    """``{name, passed, worst, why}``: the rival's prediction judged on the claim's measurement, with the
+    rival's comparison or else the claim's. A rival that raises counts as not rejected (``passed`` None)."""
+    compare = rival.compare or claim.compare
+    try:
+        v = compare(np.asarray(rival.predict(config), dtype=np.float64), measurement)
+    except Exception as exc:
+        return {"name": rival.name, "passed": None, "worst": None, "why": f"{rival.why} (the rival raised: {_error(exc)})"}
+    worst = float(v.worst) if np.isfinite(v.worst) else ("inf" if v.worst > 0 else "-inf")
+    return {"name": rival.name, "passed": bool(v.passed), "worst": worst, "why": rival.why}
+
+
+def status(passed: bool, rivals: list[dict]) -> str:
+    """``"FAIL"`` when the prediction is rejected; else ``"PASS"`` when every rival is rejected, else
+    ``"INCONCLUSIVE"``."""
+    if not passed:
+        return "FAIL"
+    return "PASS" if all(r["passed"] is False for r in rivals) else "INCONCLUSIVE"
+
+
 def run_claim(claim: Claim, *, scale: str = "default", seed: int = 0) -> Verdict:
-    """Run one claim and return its :class:`Verdict` (an exception becomes a failed verdict)."""
+    """Run one claim, judge its rivals on the same measurement and return its :class:`Verdict`.
+
+    An exception in the measurement, prediction or comparison becomes a FAIL verdict with the error.
+    """
+    if not isinstance(claim, Claim):
+        raise TypeError(f"run_claim takes a theory.verify.Claim, got {type(claim).__name__}")
     _check_scale(scale)
     config = claim.config(scale)
     c0, t0 = _CompileClock.read(), time.perf_counter()
+    rivals: list[dict] = []
     try:
         measurement = claim.measure(claim_key(seed, claim.group or claim.id), config)
         _block([getattr(measurement, f.name) for f in dataclasses.fields(measurement)])
-        prediction = np.asarray(claim.predict({**config, **measurement.inputs}), dtype=np.float64)
+        inputs = {**config, **measurement.inputs}
+        prediction = np.asarray(claim.predict(inputs), dtype=np.float64)
         verdict = claim.compare(prediction, measurement)
+        rivals = [judge_rival(r, claim, inputs, measurement) for r in claim.rivals]
         error = None
     except Exception as exc:  # a broken claim fails; it never takes the report down with it
-        error = "".join(traceback.format_exception_only(exc)).strip()
+        error = _error(exc)
         verdict = Verdict("", claim.compare.kind, False, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan,
                           0, 0, "the claim raised: " + error)
     total = time.perf_counter() - t0
@@ -73,6 +106,8 @@ def run_claim(claim: Claim, *, scale: str = "default", seed: int = 0) -> Verdict
         seconds_compile=compile_s,
         seconds_run=total - compile_s,
         error=error,
+        status=status(verdict.passed, rivals),
+        rivals=rivals,
     )
 
 
@@ -113,6 +148,9 @@ def run(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     todo = list(claims)
+    for c in todo:
+        if not isinstance(c, Claim):
+            raise TypeError(f"run takes theory.verify.Claim objects, got {type(c).__name__}")
     verdicts = []
     t0 = time.perf_counter()
     for i, claim in enumerate(todo):
