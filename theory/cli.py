@@ -106,7 +106,7 @@ def _table(report: verify.Report) -> Table:
     for col in COLUMNS:
         table.add_column(col, overflow="fold")
     status = COLUMNS.index("status")
-    for row, v in zip(report.rows(), report.verdicts, strict=True):
+    for row in report.rows():
         cells = [Text(c) for c in row]
         cells[status].stylize(_STYLE.get(row[status], ""))
         table.add_row(*cells)

@@ -314,8 +314,8 @@ def test_worst_is_at_most_one_exactly_when_the_comparison_passes(compare, pred, 
 
 def test_worst_is_normalised_for_rates():
     ns = np.array([100, 400, 1600, 6400])
-    meas = Measurement.from_replicates(ns[None] ** -0.5 * (1 + 0.02 * np.random.default_rng(1).standard_normal((50, 4))),
-                                       inputs={"n": ns})
+    noise = 1 + 0.02 * np.random.default_rng(1).standard_normal((50, 4))
+    meas = Measurement.from_replicates(ns[None] ** -0.5 * noise, inputs={"n": ns})
     for pred in (-0.5, -0.45, -0.6):
         v = rate(0.01, k_se=2)(pred, meas)
         assert v.passed == (v.worst <= 1) and v.worst == pytest.approx(abs(v.estimate - pred) / v.margin)

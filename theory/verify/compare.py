@@ -127,9 +127,14 @@ class Verdict:
         return min(pool, key=lambda r: math.inf if r["worst"] is None else r["worst"])
 
     def to_dict(self) -> dict:
+        """A JSON-ready dict (non-finite floats as ``"inf"``/``"-inf"``/``None``)."""
         def clean(v):
             if isinstance(v, float) and not math.isfinite(v):
                 return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [clean(x) for x in v]
             return v
 
         return {k: clean(v) for k, v in dataclasses.asdict(self).items()}
@@ -189,8 +194,9 @@ class Agrees:
         p_i, e_i, m_i = float(pred.ravel()[i]), float(est.ravel()[i]), float(margin.ravel()[i])
         if not ok:
             n_bad = int(np.sum(~(err <= margin)))
-            rule = (f"{n_bad} of {est.size} elements outside the margin; worst {_where(i, est.shape, _labels(measurement))}"
-                    f": measured {e_i:.6g} vs predicted {p_i:.6g}, |err| {abs(e_i - p_i):.3g} > margin {m_i:.3g} "
+            where = _where(i, est.shape, _labels(measurement))
+            rule = (f"{n_bad} of {est.size} elements outside the margin; worst {where}: measured {e_i:.6g} vs "
+                    f"predicted {p_i:.6g}, |err| {abs(e_i - p_i):.3g} > margin {m_i:.3g} "
                     f"({float(ratio.ravel()[i]):.3g} x). Rule: " + rule)
         return Verdict(
             claim_id="",
@@ -336,8 +342,8 @@ class Rate:
         what = {"==": "|slope - pred|", "<=": "slope - pred", ">=": "pred - slope"}[self.relation]
         rule = f"{what} <= {self.k_se:g} SE(slope) + {self.margin:g}: {self.reason}"
         if not passed:
-            rule = (f"fitted slope {slope:.4g} (SE {slope_se:.3g}) vs predicted {slope_pred:.4g}: {what} = {signed:.3g} "
-                    f"> {tol:.3g}. Rule: " + rule)
+            rule = (f"fitted slope {slope:.4g} (SE {slope_se:.3g}) vs predicted {slope_pred:.4g}: "
+                    f"{what} = {signed:.3g} > {tol:.3g}. Rule: " + rule)
         return Verdict(
             claim_id="",
             kind=self.kind,

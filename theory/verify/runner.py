@@ -59,9 +59,9 @@ def judge_rival(rival: Rival, claim: Claim, config: dict, measurement: Measureme
     try:
         v = compare(np.asarray(rival.predict(config), dtype=np.float64), measurement)
     except Exception as exc:
-        return {"name": rival.name, "passed": None, "worst": None, "why": f"{rival.why} (the rival raised: {_error(exc)})"}
-    worst = float(v.worst) if np.isfinite(v.worst) else ("inf" if v.worst > 0 else "-inf")
-    return {"name": rival.name, "passed": bool(v.passed), "worst": worst, "why": rival.why}
+        why = f"{rival.why} (the rival raised: {_error(exc)})"
+        return {"name": rival.name, "passed": None, "worst": None, "why": why}
+    return {"name": rival.name, "passed": bool(v.passed), "worst": float(v.worst), "why": rival.why}
 
 
 def status(passed: bool, rivals: list[dict]) -> str:
