@@ -4,7 +4,9 @@
   and every rival it declares is rejected on the same measurement. The run happens once per session.
 - At smoke scale, over seeds 0-9, no claim FAILs (a true claim is not rejected by chance).
 
-Both are slow (minutes on 2 cores) and marked so: ``pytest -m "not slow"`` skips them.
+Both take minutes on 2 cores. The default-scale run is marked ``slow`` and runs once in the suite
+(``pytest -m "not slow"`` skips it); the seed sweep is marked ``sweep`` and is left out of the default
+``pytest`` run (nine smoke runs of every claim would double the suite): run it with ``pytest -m sweep``.
 """
 
 import pytest
@@ -33,6 +35,7 @@ def test_every_rival_is_rejected_at_default_scale(default_run, claim_id):
 
 
 @pytest.mark.slow
+@pytest.mark.sweep
 @pytest.mark.parametrize("seed", range(1, 10))
 def test_no_claim_fails_at_smoke_scale(seed):
     """Seed 0 is each topic's own smoke run (``tests/<topic>/test_claims.py``)."""
