@@ -216,7 +216,7 @@ def test_theory_verify_compsum_exits_1_when_one_prediction_is_perturbed(monkeypa
     """The acceptance check: the real compsum claims, one of them with a 25%-off prediction."""
     from theory.verify import claim as registry
 
-    original = registry._REGISTRY["compsum.cross_entropy"]
+    (original,) = verify.claims(["compsum.cross_entropy"])
     wrong = dataclasses.replace(original, predict=lambda cfg: 1.25 * original.predict(cfg))
     monkeypatch.setitem(registry._REGISTRY, "compsum.cross_entropy", wrong)
     assert cli.main(["verify", "compsum", "--scale", "smoke"]) == 1
