@@ -20,8 +20,8 @@ Both are pure, jitted, vmapped over draws (and cases), float32 by default with a
 :math:`\theta_0 = r u` with a fresh uniform direction u per draw.
 
 References:
-    Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2-3 (as recalled; the reduction is derived in
-    the project spec B2.3, the protocol is B3.4).
+    Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2-3 (as recalled; the reduction and the
+    Monte-Carlo protocol are derived by the library, docs/aggregate.md).
 """
 
 from __future__ import annotations
@@ -82,20 +82,32 @@ def _gram_upto(prefix, Xp, m):
     return prefix[j] + part.T @ rows
 
 
-def _per_case(grams, u, m, n, rho, signal, noise):
+def _per_case(grams, u, m, n, rho, signal, noise, mean_direction, slope):
+    """(bias2, variance), or their rho-derivatives with ``slope``, of one case of one draw."""
     A = _gram_upto(*grams, m)
     B = _gram_upto(*grams, n) - A
     M = A + rho * B
-    theta0 = jnp.sqrt(signal) * u
-    m_inv = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(M), jnp.eye(M.shape[0], dtype=M.dtype))
+    d = M.shape[0]
+    m_inv = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(M), jnp.eye(d, dtype=M.dtype))
     m_inv = 0.5 * (m_inv + m_inv.T)
-    b_theta = m_inv @ (B @ theta0)
-    bias_vec = rho * b_theta  # E[theta_hat | X] - theta0 = -rho M^{-1} B theta0 (sign irrelevant)
-    q = m_inv @ A @ m_inv
-    # d/drho with dM/drho = B, d(M^{-1}) = -M^{-1} B M^{-1}:
-    d_bias_vec = b_theta - rho * (m_inv @ (B @ b_theta))
-    return (bias_vec @ bias_vec, noise * jnp.trace(q), 2.0 * bias_vec @ d_bias_vec,
-            -2.0 * noise * jnp.sum((m_inv @ B) * q.T))
+    P = m_inv @ B  # E[theta_hat | X] - theta0 = -rho P theta0 (sign irrelevant)
+    am = A @ m_inv
+    if not slope:
+        var = noise * jnp.sum(am * m_inv)  # tr(M^{-1} A M^{-1})
+        if mean_direction:  # E_u rho^2 ||P theta0||^2 over a uniform direction u: r^2 rho^2 ||P||_F^2 / d
+            return signal * rho**2 * jnp.sum(P * P) / d, var
+        bias_vec = rho * (P @ (jnp.sqrt(signal) * u))
+        return bias_vec @ bias_vec, var
+    # d/drho with dM/drho = B, d(M^{-1}) = -M^{-1} B M^{-1}, so dP/drho = -P^2:
+    d_var = -2.0 * noise * jnp.sum(P.T * (m_inv @ am))  # -2 sigma^2 tr(P M^{-1} A M^{-1})
+    if mean_direction:
+        pp = jnp.sum(P * P) / d
+        ppp = jnp.sum(P * (P @ P)) / d
+        return signal * (2.0 * rho * pp - 2.0 * rho**2 * ppp), d_var
+    b_theta = P @ (jnp.sqrt(signal) * u)
+    bias_vec = rho * b_theta
+    d_bias_vec = b_theta - rho * (P @ b_theta)
+    return 2.0 * bias_vec @ d_bias_vec, d_var
 
 
 def _draw(key, n_max, dim, dtype):
@@ -105,26 +117,29 @@ def _draw(key, n_max, dim, dtype):
     return X, u / jnp.linalg.norm(u)
 
 
-@functools.partial(jax.jit, static_argnames=("n_max", "dim", "n_draws", "dtype"))
-def _reduced(key, m, n, rho, signal, noise, *, n_max, dim, n_draws, dtype):
-    """(bias2, variance, d bias2/d rho, d variance/d rho), each (n_draws, n_cases): one compile serves all."""
+@functools.partial(jax.jit, static_argnames=("n_max", "dim", "n_draws", "dtype", "mean_direction", "slope"))
+def _reduced(key, m, n, rho, signal, noise, *, n_max, dim, n_draws, dtype, mean_direction=False, slope=False):
+    """(bias2, variance), or (d bias2/d rho, d variance/d rho) with ``slope``, each (n_draws, n_cases): one compile
+    serves all cases."""
     def one_draw(k):
         X, u = _draw(k, n_max, dim, dtype)
         grams = _prefix_grams(X)
-        return jax.vmap(lambda m_, n_, r_: _per_case(grams, u, m_, n_, r_, signal, noise))(m, n, rho)
+        return jax.vmap(lambda m_, n_, r_: _per_case(grams, u, m_, n_, r_, signal, noise, mean_direction, slope))(
+            m, n, rho)
 
     return jax.vmap(one_draw)(jax.random.split(key, n_draws))
 
 
-def _run_reduced(key, n, m, rho, signal, noise, *, dim, n_draws, max_samples, dtype, slope):
+def _run_reduced(key, n, m, rho, signal, noise, *, dim, n_draws, max_samples, dtype, slope, mean_direction=False):
     """Pad the cases to a multiple of 16 (repeating the last) so that sweeps of similar length share a compile."""
     c = len(n)
     pad = -c % 16
     n, m, rho = (np.concatenate([a, np.repeat(a[-1:], pad)]) for a in (n, m, rho))
     n_max = int(n.max()) if max_samples is None else check_int("max_samples", max_samples, low=int(n.max()))
     out = _reduced(key, jnp.asarray(m), jnp.asarray(n), jnp.asarray(rho, dtype), jnp.asarray(signal, dtype),
-                   jnp.asarray(noise, dtype), n_max=n_max, dim=dim, n_draws=n_draws, dtype=dtype)
-    return tuple(a[:, :c] for a in (out[2:] if slope else out[:2]))
+                   jnp.asarray(noise, dtype), n_max=n_max, dim=dim, n_draws=n_draws, dtype=dtype,
+                   mean_direction=bool(mean_direction), slope=bool(slope))
+    return tuple(a[:, :c] for a in out)
 
 
 def _check_common(dim, n_draws, signal, noise, dtype):
@@ -138,7 +153,7 @@ def _check_common(dim, n_draws, signal, noise, dtype):
 
 
 def conditional_bias_variance(key, *, n_samples, dim, bag_size, rho, n_draws, signal=1.0, noise=1.0,
-                              allow_extrapolation=False, max_samples=None, dtype=jnp.float32):
+                              allow_extrapolation=False, max_samples=None, dtype=jnp.float32, mean_direction=False):
     r"""Exact conditional bias² and variance of :math:`\hat\theta_\rho` for ``n_draws`` draws of (Z, W, direction).
 
     Args:
@@ -154,6 +169,9 @@ def conditional_bias_variance(key, *, n_samples, dim, bag_size, rho, n_draws, si
         max_samples: rows drawn per replicate (default: the largest n); fix it to share one compile
             between sweeps with different n.
         dtype: float dtype of the simulation (float64 needs ``jax.enable_x64``).
+        mean_direction: return the bias² averaged analytically over the uniform direction of
+            :math:`\theta_0`, :math:`E_u\,\rho^2\|M^{-1}B\theta_0\|^2 = r^2\rho^2\|M^{-1}B\|_F^2/d`
+            (same mean, no direction noise), instead of the bias² at one random direction per draw.
 
     Returns:
         ``(bias2, variance)``, each of shape (n_draws, n_cases).
@@ -165,15 +183,16 @@ def conditional_bias_variance(key, *, n_samples, dim, bag_size, rho, n_draws, si
         ((2, 1), True)
 
     References:
-        Spec B2.3 (exact reduction) and B3.4 (Monte-Carlo protocol).
+        docs/aggregate.md (exact reduction, derived by the library; Monte-Carlo protocol).
     """
     d, r, s, z = _check_common(dim, n_draws, signal, noise, dtype)
     n, m, rho = _cases(n_samples, bag_size, rho, d, allow_extrapolation)
-    return _run_reduced(key, n, m, rho, s, z, dim=d, n_draws=r, max_samples=max_samples, dtype=dtype, slope=False)
+    return _run_reduced(key, n, m, rho, s, z, dim=d, n_draws=r, max_samples=max_samples, dtype=dtype, slope=False,
+                        mean_direction=mean_direction)
 
 
 def conditional_risk_slope(key, *, n_samples, dim, bag_size, n_draws, rho=0.0, signal=1.0, noise=1.0,
-                           max_samples=None, dtype=jnp.float32):
+                           max_samples=None, dtype=jnp.float32, mean_direction=False):
     r"""Per-draw derivatives :math:`\partial_\rho` of the conditional bias² and variance (closed form per draw).
 
     At :math:`\rho = 0` the bias² slope is 0 and the variance slope is
@@ -191,16 +210,18 @@ def conditional_risk_slope(key, *, n_samples, dim, bag_size, n_draws, rho=0.0, s
         noise: :math:`\sigma^2`.
         max_samples: rows drawn per replicate (default: the largest n).
         dtype: float dtype.
+        mean_direction: differentiate the direction-averaged bias² (see :func:`conditional_bias_variance`).
 
     Returns:
         ``(dbias2, dvariance)``, each (n_draws, n_cases).
 
     References:
-        Spec B3.3 (derivative at rho = 0).
+        docs/aggregate.md (derivative at rho = 0, derived by the library).
     """
     d, r, s, z = _check_common(dim, n_draws, signal, noise, dtype)
     n, m, rho = _cases(n_samples, bag_size, rho, d, True)
-    return _run_reduced(key, n, m, rho, s, z, dim=d, n_draws=r, max_samples=max_samples, dtype=dtype, slope=True)
+    return _run_reduced(key, n, m, rho, s, z, dim=d, n_draws=r, max_samples=max_samples, dtype=dtype, slope=True,
+                        mean_direction=mean_direction)
 
 
 @functools.partial(jax.jit, static_argnames=("n", "dim", "k", "n_draws", "dtype"))
@@ -254,7 +275,7 @@ def simulate_bagged_regression(key, *, n_samples, dim, bag_size, rho, n_draws, s
         Array (n_draws, n_rho) of excess risks.
 
     References:
-        Spec B3.4 (random vs response-dependent bags) and B8.6 (planted error).
+        docs/aggregate.md (random vs response-dependent bags; the sorted-bag negative control).
     """
     d, r, s, z = _check_common(dim, n_draws, signal, noise, dtype)
     k = check_int("bag_size", bag_size, low=1)
