@@ -7,6 +7,9 @@ r"""JAX simulators: in-context regression prompts, Adam pre-training of the LSA 
   here, no optax) on fresh prompts at every step, minimising the Rao-Blackwellised conditional risk
   (spec A2.4); ``lax.scan`` over steps inside one ``jit``, ``vmap`` over seeds. The noise variance,
   covariance factors and learning rates are traced, so one compile serves a sweep over them.
+* :func:`train_lsa_padded` is the same training with ``n``, ``d`` and the target traced as well
+  (the layer padded to ``d_pad``, the context to ``n_pad``), so one compile serves every point of a
+  sweep; it also returns each seed's final risk on prompts common to all seeds.
 * :func:`lsa_risk` and :func:`gd_step_argmin` are Monte-Carlo estimators on fresh prompts.
 
 All keys are derived by ``jax.random.split`` only (spec A7: mixing ``fold_in`` and ``split`` on one
@@ -28,8 +31,8 @@ from theory._validation import check_choice, check_int, check_real
 from theory.icl.lsa import context_readout, make_prompt
 from theory.icl.optimum import check_covariance
 
-__all__ = ["TARGETS", "sample_tasks", "conditional_risk", "train_lsa", "lsa_risk", "gd_step_argmin",
-           "gd_risk_coefficients", "adam_init", "adam_update"]
+__all__ = ["TARGETS", "sample_tasks", "conditional_risk", "train_lsa", "train_lsa_padded", "unpad_params", "lsa_risk",
+           "gd_step_argmin", "gd_risk_coefficients", "adam_init", "adam_update"]
 
 TARGETS = ("linear", "relu")
 
@@ -172,6 +175,132 @@ def train_lsa(key, *, n, d, steps, batch, n_seeds=1, noise_var=0.0, cov_x=None, 
                jnp.asarray(lr_final, dtype), jnp.asarray(init_scale, dtype), n=n, d=d, steps=steps, batch=batch,
                target=target, dtype=dtype))
     return W_KQ, W_PV, losses
+
+
+@functools.partial(jax.jit, static_argnames=("n_pad", "d_pad", "steps", "batch", "eval_batches", "dtype"))
+def _train_padded(keys, eval_key, n, d, relu, noise_var, chol_x, chol_w, lr, lr_final, init_scale, *, n_pad, d_pad,
+                  steps, batch, eval_batches, dtype):
+    cov_x = (chol_x @ chol_x.T).astype(dtype)
+    rows = (jnp.arange(n_pad) < n).astype(dtype)  # the context is the first n examples
+    dims = (jnp.arange(d_pad) < d).astype(dtype)  # the covariates are the first d coordinates
+
+    def sample(k):  # the context moment S = (1/n) sum_j z_j z_j^T and the task of `batch` prompts
+        z = jax.random.normal(k, (batch, n_pad + 1, d_pad + 1), dtype)  # one draw: fewer RNG ops to compile
+        X = (z[:, :n_pad, :d_pad] @ chol_x.T) * rows[:, None]
+        u, noise = z[:, n_pad, :d_pad], z[:, :n_pad, d_pad]
+        w, v = u @ chol_w.T, u * dims
+        v = v / jnp.linalg.norm(v, axis=-1, keepdims=True)
+        a = jnp.where(z[:, n_pad, d_pad] > 0, 1.0, -1.0).astype(dtype)
+        f = jnp.where(relu, a[:, None] * jax.nn.relu(jnp.einsum("bnd,bd->bn", X, v)), jnp.einsum("bnd,bd->bn", X, w))
+        y = (f + jnp.sqrt(noise_var) * noise) * rows
+        Z = jnp.concatenate([X, y[..., None]], axis=-1)
+        return jnp.einsum("bjk,bjl->bkl", Z, Z) / n.astype(dtype), w, a, v
+
+    def risks(p, S, w, a, v):  # Rao-Blackwellised risk per prompt, g = W_KQ[:, :d]^T S W_PV[d, :]^T
+        g = jnp.einsum("kd,bkl,l->bd", p[0][:, :d_pad], S, p[1][d_pad]) * dims
+        r = g - w
+        linear = jnp.einsum("bi,ij,bj->b", r, cov_x, r)
+        relu_risk = jnp.sum(g * g, -1) - a * jnp.sum(g * v, -1) + 0.5
+        return jnp.where(relu, relu_risk, linear) + noise_var
+
+    def one_seed(key):
+        k_init, k_data = jax.random.split(key)
+        params = _init_params(k_init, d_pad, init_scale, dtype)
+
+        def step(carry, inp):
+            p, state = carry
+            t, k = inp
+            loss, grads = jax.value_and_grad(lambda q: jnp.mean(risks(q, *sample(k))))(p)
+            rate = lr_final + 0.5 * (lr - lr_final) * (1 + jnp.cos(jnp.pi * t / steps))
+            p, state = adam_update(p, grads, state, rate.astype(dtype))
+            return (p, state), loss
+
+        ts = jnp.arange(steps, dtype=dtype)
+        (params, _), losses = jax.lax.scan(step, (params, adam_init(params)), (ts, jax.random.split(k_data, steps)))
+
+        def evaluate(k):
+            r = risks(params, *sample(k)).astype(jnp.float32)
+            return jnp.stack([jnp.mean(r), jnp.mean(r * r)])
+
+        m1, m2 = jnp.mean(jax.lax.map(evaluate, jax.random.split(eval_key, eval_batches)), axis=0)
+        return params, losses, m1, m2
+
+    return jax.vmap(one_seed)(keys)
+
+
+def train_lsa_padded(key, *, n, d, n_pad, d_pad, steps, batch, n_seeds=1, noise_var=0.0, cov_x=None, cov_w=None,
+                     target="linear", lr=1e-2, lr_final=1e-4, init_scale=0.3, eval_batches=16, dtype=jnp.float32):
+    r""":func:`train_lsa` at any ``(n, d, noise_var, covariances, target)`` with one compiled trainer.
+
+    The layer is the :math:`(d_{pad}+1)\times(d_{pad}+1)` one; the covariates live in the first ``d``
+    coordinates (the others are 0, as are the weights there) and the context is the first ``n`` of
+    ``n_pad`` examples, so the real :math:`(d+1)\times(d+1)` layer (:func:`unpad_params`) sees the
+    prompts of :func:`train_lsa`, while the padded parameters get zero gradient and keep their
+    initial values. ``n``, ``d``, ``noise_var``, the covariances and the target are traced, so one
+    compile serves a whole sweep. The readout uses the identity
+    :math:`g = \frac1n\sum_j (W_{PV}[d,:] z_j) (W_{KQ}[:, :d]^\top z_j) = W_{KQ}[:, :d]^\top S\,W_{PV}[d,:]^\top`
+    with the context moment :math:`S = \frac1n\sum_j z_j z_j^\top` (formed once per prompt, outside the
+    gradient); loss, initialisation, Adam and cosine schedule are those of :func:`train_lsa`.
+
+    Args:
+        key: PRNG key (``n_seeds`` independent runs and the evaluation prompts are split from it).
+        n: context length, ``1 <= n <= n_pad`` (traced).
+        d: dimension, ``1 <= d <= d_pad`` (traced).
+        n_pad: padded context length (static).
+        d_pad: padded dimension (static).
+        steps: Adam steps (static).
+        batch: prompts per step (static).
+        n_seeds: independent runs (vmapped).
+        noise_var: :math:`\sigma^2` (traced).
+        cov_x: ``(d, d)`` covariate covariance (identity if None; must be ``I`` for ReLU targets).
+        cov_w: ``(d, d)`` weight covariance (identity if None).
+        target: ``"linear"`` or ``"relu"`` (traced).
+        lr: initial learning rate (cosine decay).
+        lr_final: final learning rate.
+        init_scale: init standard deviation.
+        eval_batches: batches of fresh prompts, common to all seeds, for the final risk.
+        dtype: float dtype of the simulation.
+
+    Returns:
+        ``(W_KQ, W_PV, losses, risk, risk_se)``: shapes ``(S, d_pad+1, d_pad+1)`` (twice), ``(S, steps)``,
+        ``(S,)`` and ``(S,)``. ``risk`` is each trained layer's Rao-Blackwellised risk on the same
+        ``eval_batches * batch`` fresh prompts (common random numbers: differences between seeds are
+        sharp), ``risk_se`` its Monte-Carlo standard error.
+
+    References:
+        Mahankali, Hashimoto, Ma, ICLR 2024, Sec. 3 (the LSA layer); the protocol of docs/icl.md (Numerics).
+    """
+    n_pad, d_pad = check_int("n_pad", n_pad, low=1), check_int("d_pad", d_pad, low=1)
+    n, d = check_int("n", n, low=1, high=n_pad), check_int("d", d, low=1, high=d_pad)
+    steps, batch = check_int("steps", steps, low=1), check_int("batch", batch, low=1)
+    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    eval_batches = check_int("eval_batches", eval_batches, low=1)
+    s2 = check_real("noise_var", noise_var, low=0.0)
+    check_choice("target", target, TARGETS)
+    for name, val in (("lr", lr), ("lr_final", lr_final), ("init_scale", init_scale)):
+        check_real(name, val, low=0.0, low_open=True)
+    _, lx, lw = _factors(d, cov_x, cov_w, target)
+    chol = np.zeros((2, d_pad, d_pad))
+    chol[0, :d, :d], chol[1, :d, :d] = lx, lw
+    k_train, k_eval = jax.random.split(key)
+    (W_KQ, W_PV), losses, m1, m2 = _train_padded(
+        jax.random.split(k_train, n_seeds), k_eval, jnp.asarray(n, jnp.int32), jnp.asarray(d, jnp.int32),
+        jnp.asarray(target == "relu"), jnp.asarray(s2, dtype), jnp.asarray(chol[0], dtype),
+        jnp.asarray(chol[1], dtype), jnp.asarray(lr, dtype), jnp.asarray(lr_final, dtype),
+        jnp.asarray(init_scale, dtype), n_pad=n_pad, d_pad=d_pad, steps=steps, batch=batch,
+        eval_batches=eval_batches, dtype=dtype)
+    m1, m2 = np.asarray(m1, np.float64), np.asarray(m2, np.float64)
+    N = eval_batches * batch
+    risk_se = np.sqrt(np.maximum(m2 - m1 * m1, 0.0) / max(N - 1, 1))
+    return W_KQ, W_PV, losses, m1, risk_se
+
+
+def unpad_params(W, d):
+    """The real ``(d+1) x (d+1)`` block (coordinates ``0..d-1`` and the label row/column) of padded layers
+    ``W (..., d_pad+1, d_pad+1)`` from :func:`train_lsa_padded`."""
+    W = np.asarray(W)
+    idx = np.r_[np.arange(d), W.shape[-1] - 1]
+    return W[..., idx[:, None], idx]
 
 
 @functools.partial(jax.jit, static_argnames=("n", "d", "chunks", "chunk", "target", "dtype"))
