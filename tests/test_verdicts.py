@@ -17,7 +17,11 @@ ALL = [c.id for c in verify.claims()]
 
 #: Claims that are INCONCLUSIVE at default scale on 2 CPU cores, with the rivals the run cannot reject yet.
 #: Each one's docstring and docs page give the power calculation and the ``paper`` config that reaches PASS.
-INCONCLUSIVE_AT_DEFAULT: dict[str, set[str]] = {}
+INCONCLUSIVE_AT_DEFAULT: dict[str, set[str]] = {
+    # The split-cell intercepts: the n^-1/8 bound is neither confirmed nor shown loose over n = 500-8000 with 20
+    # replicates (slope SE ~0.1; rejecting both neighbours needs SE <= 0.04, docs/moe.md, Findings).
+    "moe.over_split_slow": {"slope -0.375", "slope +0.125 (no decay)"},
+}
 
 
 @pytest.fixture(scope="session")
