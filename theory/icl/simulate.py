@@ -130,6 +130,18 @@ def _train(keys, noise_var, chol_x, chol_w, lr, lr_final, init_scale, *, n, d, s
     return jax.vmap(one_seed)(keys)
 
 
+def _check_training(d, steps, batch, n_seeds, noise_var, cov_x, cov_w, target, lr, lr_final, init_scale):
+    """Validate the shared training arguments; return ``(steps, batch, n_seeds, noise_var, chol_x, chol_w)``."""
+    steps, batch = check_int("steps", steps, low=1), check_int("batch", batch, low=1)
+    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    s2 = check_real("noise_var", noise_var, low=0.0)
+    check_choice("target", target, TARGETS)
+    for name, val in (("lr", lr), ("lr_final", lr_final), ("init_scale", init_scale)):
+        check_real(name, val, low=0.0, low_open=True)
+    _, lx, lw = _factors(d, cov_x, cov_w, target)
+    return steps, batch, n_seeds, s2, lx, lw
+
+
 def train_lsa(key, *, n, d, steps, batch, n_seeds=1, noise_var=0.0, cov_x=None, cov_w=None, target="linear",
               lr=1e-2, lr_final=1e-4, init_scale=0.3, dtype=jnp.float32):
     r"""Pre-train the full LSA layer with Adam (cosine-decayed learning rate) on fresh prompts.
@@ -162,13 +174,8 @@ def train_lsa(key, *, n, d, steps, batch, n_seeds=1, noise_var=0.0, cov_x=None, 
         Spec A3.1 (empirical protocol).
     """
     n, d = check_int("n", n, low=1), check_int("d", d, low=1)
-    steps, batch = check_int("steps", steps, low=1), check_int("batch", batch, low=1)
-    n_seeds = check_int("n_seeds", n_seeds, low=1)
-    s2 = check_real("noise_var", noise_var, low=0.0)
-    check_choice("target", target, TARGETS)
-    for name, val in (("lr", lr), ("lr_final", lr_final), ("init_scale", init_scale)):
-        check_real(name, val, low=0.0, low_open=True)
-    _, lx, lw = _factors(d, cov_x, cov_w, target)
+    steps, batch, n_seeds, s2, lx, lw = _check_training(d, steps, batch, n_seeds, noise_var, cov_x, cov_w, target,
+                                                         lr, lr_final, init_scale)
     keys = jax.random.split(key, n_seeds)
     W_KQ, W_PV, losses = (lambda r: (r[0][0], r[0][1], r[1]))(
         _train(keys, jnp.asarray(s2, dtype), jnp.asarray(lx, dtype), jnp.asarray(lw, dtype), jnp.asarray(lr, dtype),
@@ -272,14 +279,9 @@ def train_lsa_padded(key, *, n, d, n_pad, d_pad, steps, batch, n_seeds=1, noise_
     """
     n_pad, d_pad = check_int("n_pad", n_pad, low=1), check_int("d_pad", d_pad, low=1)
     n, d = check_int("n", n, low=1, high=n_pad), check_int("d", d, low=1, high=d_pad)
-    steps, batch = check_int("steps", steps, low=1), check_int("batch", batch, low=1)
-    n_seeds = check_int("n_seeds", n_seeds, low=1)
     eval_batches = check_int("eval_batches", eval_batches, low=1)
-    s2 = check_real("noise_var", noise_var, low=0.0)
-    check_choice("target", target, TARGETS)
-    for name, val in (("lr", lr), ("lr_final", lr_final), ("init_scale", init_scale)):
-        check_real(name, val, low=0.0, low_open=True)
-    _, lx, lw = _factors(d, cov_x, cov_w, target)
+    steps, batch, n_seeds, s2, lx, lw = _check_training(d, steps, batch, n_seeds, noise_var, cov_x, cov_w, target,
+                                                         lr, lr_final, init_scale)
     chol = np.zeros((2, d_pad, d_pad))
     chol[0, :d, :d], chol[1, :d, :d] = lx, lw
     k_train, k_eval = jax.random.split(key)

@@ -162,6 +162,17 @@ def _stderr(measurement: Measurement, shape) -> np.ndarray:
     return np.broadcast_to(_array(measurement.stderr), shape)
 
 
+def _elementwise_verdict(kind: str, passed: bool, i: int, pred, est, margin, worst, measurement: Measurement,
+                         reason: str) -> Verdict:
+    """The verdict of an elementwise comparison, reported at element ``i`` (with its 95% interval)."""
+    lo, hi = measurement.confidence_interval()
+    lo, hi = np.broadcast_to(lo, est.shape).ravel(), np.broadcast_to(hi, est.shape).ravel()
+    return Verdict(claim_id="", kind=kind, passed=passed, prediction=float(pred.ravel()[i]),
+                   estimate=float(est.ravel()[i]), ci_low=float(lo[i]), ci_high=float(hi[i]),
+                   margin=float(margin.ravel()[i]), worst=float(worst.ravel()[i]), n_compared=int(est.size),
+                   replicates=measurement.replicates, reason=reason)
+
+
 @dataclasses.dataclass(frozen=True)
 class Agrees:
     """``|estimate - prediction| <= k_se * stderr + atol + rtol * |prediction|``, elementwise.
@@ -188,30 +199,15 @@ class Agrees:
             ratio = np.where(margin > 0, err / margin, np.where(err > 0, np.inf, 0.0))
         ratio = np.where(np.isnan(ratio), np.inf, ratio)
         i = int(np.argmax(ratio.ravel())) if ratio.size else 0
-        lo, hi = measurement.confidence_interval()
-        lo, hi = np.broadcast_to(lo, est.shape).ravel(), np.broadcast_to(hi, est.shape).ravel()
         rule = f"|err| <= {self.k_se:g} SE + {self.atol:g} + {self.rtol:g}|pred|: {self.reason}"
-        p_i, e_i, m_i = float(pred.ravel()[i]), float(est.ravel()[i]), float(margin.ravel()[i])
         if not ok:
+            p_i, e_i, m_i = float(pred.ravel()[i]), float(est.ravel()[i]), float(margin.ravel()[i])
             n_bad = int(np.sum(~(err <= margin)))
             where = _where(i, est.shape, _labels(measurement))
             rule = (f"{n_bad} of {est.size} elements outside the margin; worst {where}: measured {e_i:.6g} vs "
                     f"predicted {p_i:.6g}, |err| {abs(e_i - p_i):.3g} > margin {m_i:.3g} "
                     f"({float(ratio.ravel()[i]):.3g} x). Rule: " + rule)
-        return Verdict(
-            claim_id="",
-            kind=self.kind,
-            passed=ok,
-            prediction=p_i,
-            estimate=e_i,
-            ci_low=float(lo[i]),
-            ci_high=float(hi[i]),
-            margin=m_i,
-            worst=float(ratio.ravel()[i]),
-            n_compared=int(est.size),
-            replicates=measurement.replicates,
-            reason=rule,
-        )
+        return _elementwise_verdict(self.kind, ok, i, pred, est, margin, ratio, measurement, rule)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,30 +251,14 @@ class Holds:
             norm = 1.0 + (-slack - tol) / scale
         norm = np.where(np.isfinite(norm), norm, np.inf)
         i = int(np.argmax(norm.ravel())) if norm.size else 0
-        p_i, e_i, t_i = float(pred.ravel()[i]), float(est.ravel()[i]), float(tol.ravel()[i])
-        lo, hi = measurement.confidence_interval()
-        lo, hi = np.broadcast_to(lo, est.shape).ravel(), np.broadcast_to(hi, est.shape).ravel()
         rule = (f"measured {self.relation} predicted on all {est.size} samples (tol {self.k_se:g} SE + {self.atol:g} "
                 f"+ {self.rtol:g}|pred|): {self.reason}")
         if not ok:
             n_bad = int(np.sum(~(slack + tol >= 0)))
             rule = (f"{n_bad} of {est.size} samples violate it; worst {_where(i, est.shape, _labels(measurement))}: "
-                    f"measured {e_i:.6g} vs bound {p_i:.6g}, beyond it by {float(-slack.ravel()[i]):.3g} "
-                    f"(tolerance {t_i:.3g}). Rule: " + rule)
-        return Verdict(
-            claim_id="",
-            kind=self.kind,
-            passed=ok,
-            prediction=p_i,
-            estimate=e_i,
-            ci_low=float(lo[i]),
-            ci_high=float(hi[i]),
-            margin=t_i,
-            worst=float(norm.ravel()[i]),
-            n_compared=int(est.size),
-            replicates=measurement.replicates,
-            reason=rule,
-        )
+                    f"measured {float(est.ravel()[i]):.6g} vs bound {float(pred.ravel()[i]):.6g}, beyond it by "
+                    f"{float(-slack.ravel()[i]):.3g} (tolerance {float(tol.ravel()[i]):.3g}). Rule: " + rule)
+        return _elementwise_verdict(self.kind, ok, i, pred, est, tol, norm, measurement, rule)
 
 
 @dataclasses.dataclass(frozen=True)
