@@ -178,7 +178,9 @@ def relu_step_noise_unweighted(n, d, s2):
 
 
 _TRAIN = {"steps": 1000, "batch": 128, "seeds": 12, "lr": 1e-2, "n_pad": 8, "d_pad": 3, "eval_batches": 1024}
-_SMOKE_TRAIN = {"steps": 600, "batch": 64, "seeds": 4, "lr": 2e-2, "n_pad": 8, "d_pad": 3, "eval_batches": 256}
+#: Smoke trains with the default protocol (the optimisation floor OPT_FLOOR was measured for it) and 8 seeds: with
+#: 4 seeds the 4-SE margin is a t_3 quantile (a true claim failed at smoke seeds 4, 5 of a 0-9 sweep).
+_SMOKE_TRAIN = {**_TRAIN, "seeds": 8, "eval_batches": 256}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,7 +507,7 @@ STEP_ARGMIN = Claim(
     measure=_argmin_measure,
     compare=agrees(4),
     configs={
-        "smoke": {"points": [[10, 4, 0.25], [20, 4, 1.0]], "n_pad": 20, "batch": 8192, "replicates": 8},
+        "smoke": {"points": [[10, 4, 0.25], [20, 4, 1.0]], "n_pad": 20, "batch": 8192, "replicates": 16},
         # (5,4,0): off-by-one 0.556 vs 0.5; (2,4,4): noise ignored 0.286 vs 0.182, off-by-one 0.2 (SE ~4e-4)
         "default": {"points": [[10, 4, 0.25], [20, 4, 1.0], [5, 4, 0.0], [2, 4, 4.0]], "n_pad": 20,
                     "spectrum": [0.5, 1.0, 1.5, 2.5], "n_aniso": 10, "noise_var_aniso": 0.25, "batch": 8192,
@@ -550,7 +552,7 @@ RISK_CURVE = Claim(
     measure=_curve_measure,
     compare=agrees(4, reason="k standard errors over replicates (the plug-in minimum is biased by O(1/batch), "
                    "< 0.05 SE here)"),
-    configs={"smoke": {"ns": [1, 4, 20], "n_pad": 20, "d": 4, "noise_var": 0.25, "batch": 8192, "replicates": 8},
+    configs={"smoke": {"ns": [1, 4, 20], "n_pad": 20, "d": 4, "noise_var": 0.25, "batch": 8192, "replicates": 16},
              # the shapes of icl.step_argmin (d = 4, n_pad = 20): one compiled estimator serves both claims
              "default": {"ns": [1, 4, 10, 20], "n_pad": 20, "d": 4, "noise_var": 0.25, "batch": 8192,
                          "replicates": 16}},
