@@ -72,7 +72,3 @@ class ClaimSuite:
         report, _ = smoke
         for v in report.verdicts:
             assert [r["name"] for r in v.rivals] == [r.name for r in self.CLAIMS[v.claim_id].rivals], v.claim_id
-
-
-#: Kept while topic test files migrate from planted tables to rivals.
-ClaimSuiteWithPerturbation = ClaimSuite
