@@ -401,3 +401,18 @@ def test_cli_version_and_verbatim_statements(capsys):
     assert cli.main(["list", "icl.gd_construction"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "[[eta P^T, 0], [0, 0]]" in out.replace("│ ", "").replace(" │", "")
+
+
+def test_shared_experiment_runs_once_per_key_and_config():
+    calls = []
+
+    def experiment(key, cfg):
+        calls.append(cfg["n"])
+        return object()
+
+    key = verify.claim_key(0, "demo.group")
+    a = verify.shared_experiment("demo.exp", key, {"n": 3}, experiment)
+    assert verify.shared_experiment("demo.exp", key, {"n": 3}, experiment) is a and calls == [3]
+    assert verify.shared_experiment("demo.exp", key, {"n": 4}, experiment) is not a
+    assert verify.shared_experiment("demo.exp", verify.claim_key(1, "demo.group"), {"n": 4}, experiment) is not a
+    assert calls == [3, 4, 4]

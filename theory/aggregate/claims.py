@@ -31,26 +31,13 @@ from theory.aggregate.losses import (
 )
 from theory.aggregate.privacy import effective_noise, optimal_bag_size, privatize_bag_means
 from theory.aggregate.simulate import conditional_bias_variance
-from theory.verify import Claim, Measurement, Rival, agrees, holds, numpy_rng, register
+from theory.verify import Claim, Measurement, Rival, agrees, holds, numpy_rng, register, shared_experiment
 from theory.verify.rivals import off_by_20_percent
 
 REF = "Javanmard-Chen-Mirrokni-Badanidiyuru-Fu ICLR 2024"
 DOCS = "docs/aggregate.md"
 F64 = jnp.float64
 PHIS = {"square": lambda t: t**2, "exp": jnp.exp, "entropy": lambda t: t * jnp.log(t)}
-
-_GROUPS: dict = {}
-
-
-def _memo(name, key, cfg, run):
-    """``run(key, cfg)`` memoised on ``(key, cfg)`` (the latest per ``name``): claims of one ``group`` read one
-    experiment."""
-    memo_key = (repr(sorted(cfg.items())), np.asarray(jax.random.key_data(key)).tobytes())
-    cached = _GROUPS.get(name)
-    if cached is None or cached[0] != memo_key:
-        cached = _GROUPS[name] = (memo_key, run(key, cfg))
-    return cached[1]
-
 
 # ---------------------------------------------------------------------------------------------
 # aggregate.identity
@@ -207,7 +194,7 @@ def _grid_experiment(key, cfg):
 
 def _grid_mc(key, cfg, what):
     n, k, rho = _grid_cases(cfg)
-    b, v = _memo("mc", key, cfg, _grid_experiment)
+    b, v = shared_experiment("aggregate.mc", key, cfg, _grid_experiment)
     vals = {"bias2": b, "variance": v, "risk": b + v}[what]
     return Measurement.from_replicates(vals, inputs={"gamma": cfg["dim"] / n, "k": k, "rho": rho},
                                        note=f"exact conditional {what} of the reduced model (Z, W), bias² averaged "
@@ -391,7 +378,7 @@ def _slope_experiment(key, cfg):
 
 
 def _slope_measure(key, cfg):
-    fd, n, k = _memo("slope", key, cfg, _slope_experiment)
+    fd, n, k = shared_experiment("aggregate.slope", key, cfg, _slope_experiment)
     return Measurement.from_replicates(fd, inputs={"n": n, "k": k, "d": cfg["dim"], "gamma": cfg["dim"] / n,
                                                    "max_draw_slope": fd.max(axis=0)},
                                        note=f"forward difference (Risk(h) - Risk(0))/h, h = {cfg['h']:g}, of each "

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 
-import jax
 import numpy as np
 
 from theory.moe.hellinger import expected_hellinger
@@ -46,7 +45,7 @@ from theory.moe.voronoi import (
     voronoi_loss_exact,
     voronoi_loss_over,
 )
-from theory.verify import Claim, Measurement, Rival, agrees, rate, register
+from theory.verify import Claim, Measurement, Rival, agrees, rate, register, shared_experiment
 from theory.verify.rivals import off_by_20_percent, slopes_around
 
 PAPER = "Nguyen-Akbarian-Yan-Ho ICLR 2024"
@@ -165,19 +164,12 @@ DENSITY_TEST_VECTORS = Claim(
 # ---------------------------------------------------------------------------------------------
 # Shared rate experiments.
 
-_GROUPS: dict = {}
-
-
-def _freeze(cfg) -> tuple:
-    return tuple(sorted((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in cfg.items()))
-
-
 def _group(name: str, key, cfg) -> dict:
-    """The tables of experiment ``name`` ("k3" or "over") for ``(key, cfg)``, memoised (the latest per name)."""
-    memo_key = (_freeze(cfg), np.asarray(jax.random.key_data(key)).tobytes())
-    cached = _GROUPS.get(name)
-    if cached is not None and cached[0] == memo_key:
-        return cached[1]
+    """The tables of experiment ``name`` ("k3" or "over") for ``(key, cfg)``, run once per (key, config)."""
+    return shared_experiment(f"moe.{name}", key, cfg, lambda k, c: _run_group(name, k, c))
+
+
+def _run_group(name: str, key, cfg) -> dict:
     fit = dict(em_iters=cfg["em_iters"], polish_iters=cfg["polish_iters"], newton_iters=cfg["newton_iters"],
                buckets=cfg.get("buckets"))
     if name == "k3":
@@ -186,7 +178,6 @@ def _group(name: str, key, cfg) -> dict:
         tables = dict(zip(("exact", "dense", "one"), tables, strict=True))
     else:
         tables = {"over": run_design(A_OVER, cfg["ns"], cfg["reps"], key=key, **fit)}
-    _GROUPS[name] = (memo_key, tables)
     return tables
 
 

@@ -14,7 +14,17 @@ plausible wrong predictions that the same run must reject: a verdict's ``status`
 """
 
 from theory.verify import rivals
-from theory.verify.claim import SCALES, Claim, Rival, claim_key, claims, known_topics, numpy_rng, register
+from theory.verify.claim import (
+    SCALES,
+    Claim,
+    Rival,
+    claim_key,
+    claims,
+    known_topics,
+    numpy_rng,
+    register,
+    shared_experiment,
+)
 from theory.verify.compare import Agrees, Holds, Measurement, Rate, Verdict, agrees, holds, rate
 from theory.verify.report import Report
 from theory.verify.runner import STATUSES, run, run_claim
@@ -41,4 +51,5 @@ __all__ = [
     "run_claim",
     "claim_key",
     "numpy_rng",
+    "shared_experiment",
 ]

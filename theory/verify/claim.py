@@ -13,7 +13,8 @@ import numpy as np
 
 from theory.verify.compare import Agrees, Holds, Measurement, Rate
 
-__all__ = ["SCALES", "Claim", "Rival", "register", "claims", "known_topics", "claim_key", "numpy_rng"]
+__all__ = ["SCALES", "Claim", "Rival", "register", "claims", "known_topics", "claim_key", "numpy_rng",
+           "shared_experiment"]
 
 #: Named presets: ``smoke`` (tests, seconds), ``default`` (``theory verify``, minutes on 2 CPU
 #: cores for everything), ``paper`` (the papers' sizes, meant for an accelerator).
@@ -164,3 +165,19 @@ def claim_key(seed: int, claim_id: str) -> jax.Array:
 def numpy_rng(key: jax.Array) -> np.random.Generator:
     """A NumPy generator seeded from a JAX key, for measurements done in NumPy/SciPy."""
     return np.random.default_rng(np.asarray(jax.random.key_data(key)).astype(np.uint64))
+
+
+_SHARED: dict = {}
+
+
+def shared_experiment(name: str, key: jax.Array, config: Mapping[str, Any], run: Callable[[jax.Array, dict], Any]):
+    """``run(key, config)``, memoised on ``(key, config)`` under ``name`` (the latest result per name).
+
+    Claims of one ``group`` get the same key, so each can call this with the group's experiment and the
+    experiment runs once per run, whichever of them comes first.
+    """
+    memo = (repr(sorted(dict(config).items())), np.asarray(jax.random.key_data(key)).tobytes())
+    cached = _SHARED.get(name)
+    if cached is None or cached[0] != memo:
+        cached = _SHARED[name] = (memo, run(key, dict(config)))
+    return cached[1]
