@@ -19,8 +19,8 @@ def record_smoke(claims: dict, *, seed: int = 0):
     measured = {}
 
     def recording(claim):
-        def measure(key, cfg):
-            measured[claim.id] = claim.measure(key, cfg)
+        def measure(key, cfg, *shared):
+            measured[claim.id] = claim.measure(key, cfg, *shared)
             return measured[claim.id]
 
         return dataclasses.replace(claim, measure=measure)
@@ -32,7 +32,8 @@ def record_smoke(claims: dict, *, seed: int = 0):
 def judge_on(claims: dict, smoke, claim_id: str, predict):
     """The verdict on ``claim_id`` with ``predict`` swapped in, on the measurement ``smoke`` recorded."""
     _, measured = smoke
-    variant = dataclasses.replace(claims[claim_id], predict=predict, measure=lambda key, cfg: measured[claim_id])
+    variant = dataclasses.replace(claims[claim_id], predict=predict, measure=lambda key, cfg: measured[claim_id],
+                                  experiment=None)
     return verify.run_claim(variant, scale="smoke")
 
 
@@ -46,8 +47,8 @@ class ClaimSuite:
     """The tests every topic runs on its claims.
 
     Subclass it in ``tests/<topic>/test_claims.py`` as ``class TestClaims(ClaimSuite)`` with ``CLAIMS``
-    (``{id: Claim}``) and ``MIN_CLAIMS``, next to a module-scoped ``smoke`` fixture returning
-    ``record_smoke(CLAIMS)``.
+    (``{id: Claim}``) and ``MIN_CLAIMS``; the module-scoped ``smoke`` fixture (``tests/conftest.py``)
+    records ``record_smoke(CLAIMS)`` of the module's ``CLAIMS``.
     """
 
     CLAIMS: dict = {}

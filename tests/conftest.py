@@ -21,3 +21,11 @@ def x64():
     """Run the test body with JAX float64 enabled (never flipped globally)."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture(scope="module")
+def smoke(request):
+    """One recorded smoke run of the test module's ``CLAIMS`` (``{id: Claim}``): ``(report, {id: measurement})``."""
+    from tests.claims_harness import record_smoke
+
+    return record_smoke(request.module.CLAIMS)

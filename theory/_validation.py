@@ -20,6 +20,10 @@ __all__ = [
     "check_int",
     "check_simplex",
     "check_choice",
+    "check_array",
+    "check_dtype",
+    "nan_unless",
+    "renamed_argument",
 ]
 
 
@@ -54,8 +58,11 @@ def check_real(
         raise TypeError(f"{name} must be a scalar, got an array of shape {arr.shape}")
     v = float(arr)
     rng = _interval(low, high, low_open, high_open)
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} must be a finite number in {rng}, got {v}")
+    if math.isnan(v):
+        raise ValueError(f"{name} must be a number in {rng}, got nan")
+    if math.isinf(v) and not allow_inf:
+        finite = _interval(low, high, low_open or low is None, high_open or high is None)
+        raise ValueError(f"{name} must be a finite number in {finite}, got {v}")
     if low is not None and (v < low or (low_open and v == low)):
         raise ValueError(f"{name} must lie in {rng}, got {v}")
     if high is not None and (v > high or (high_open and v == high)):
@@ -128,3 +135,78 @@ def check_logits_labels(logits, labels, *, require_finite: bool = True):
     if require_finite and not is_traced(logits) and not np.all(np.isfinite(np.asarray(logits))):
         raise ValueError("logits must be finite (got inf or NaN)")
     return logits, labels
+
+
+def check_array(
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+    ndim: int | None = None,
+) -> np.ndarray:
+    """Return a concrete ``value`` as float64 after checking every entry: never NaN, infinite only with
+    ``allow_inf``, and inside the stated interval.
+
+    This is the eager half of the input policy (docs/glossary.md, "Input policy"): NaN raises, and
+    ``+-inf`` passes only where the mathematics is defined. Traced values cannot be checked; use
+    :func:`nan_unless` on them.
+    """
+    arr = np.asarray(value)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    rng = _interval(low, high, low_open, high_open)
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{name} must not contain NaN (entries in {rng})")
+    if not allow_inf and np.any(np.isinf(arr)):
+        finite = _interval(low, high, low_open or low is None, high_open or high is None)
+        raise ValueError(f"{name} must be finite, in {finite}")
+    if low is not None and np.any((arr < low) | (low_open & (arr == low))):
+        raise ValueError(f"{name} must lie in {rng}, got a minimum of {arr.min():g}")
+    if high is not None and np.any((arr > high) | (high_open & (arr == high))):
+        raise ValueError(f"{name} must lie in {rng}, got a maximum of {arr.max():g}")
+    return arr
+
+
+def check_dtype(dtype, name: str = "dtype"):
+    """A floating JAX dtype (``float32`` by default for simulators, ``float64`` under ``jax.enable_x64``)."""
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a floating dtype, got {dtype!r}") from exc
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{name} must be a floating dtype, got {dt}")
+    return dt
+
+
+def nan_unless(valid, value):
+    """``value`` where ``valid`` holds, NaN elsewhere: the traced half of the input policy.
+
+    Under ``jit`` a hyperparameter's value is unknown at trace time, so it cannot raise; an invalid one
+    must then give NaN, never a finite wrong number. Concrete inputs are checked eagerly before this.
+    """
+    value = jnp.asarray(value)
+    dtype = value.dtype if jnp.issubdtype(value.dtype, jnp.floating) else jnp.result_type(float)
+    return jnp.where(valid, value.astype(dtype), jnp.asarray(jnp.nan, dtype))
+
+
+def renamed_argument(old: str, new: str, value, given, *, owner: str):
+    """Resolve a renamed keyword: returns ``given`` (the value under the old name) with a
+    ``DeprecationWarning`` when only the old name was passed, else ``value``.
+
+    ``None`` means "not passed" for both names.
+    """
+    import warnings
+
+    if given is None:
+        return value
+    if value is not None:
+        raise TypeError(f"{owner}: pass {new!r} only ({old!r} is its deprecated name)")
+    warnings.warn(f"{owner}: {old!r} is deprecated; use {new!r}", DeprecationWarning, stacklevel=3)
+    return given

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite, record_smoke
+from tests.claims_harness import ClaimSuite
 from theory import verify
 from theory.aggregate import (
     asymptotic_risk,
@@ -21,11 +21,6 @@ from theory.aggregate.claims import _sensitivity, exact_mean_slope
 from theory.verify import Measurement, agrees
 
 CLAIMS = {c.id: c for c in verify.claims("aggregate")}
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return record_smoke(CLAIMS)
 
 
 class TestClaims(ClaimSuite):

@@ -10,17 +10,12 @@ import jax
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite, record_smoke
+from tests.claims_harness import ClaimSuite
 from theory import verify
 from theory.compsum import adversarial, bounds
 from theory.compsum import claims as compsum_claims
 
 CLAIMS = {c.id: c for c in verify.claims("compsum")}
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return record_smoke(CLAIMS)
 
 
 class TestClaims(ClaimSuite):

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite, record_smoke
+from tests.claims_harness import ClaimSuite
 from theory import verify
 from theory.icl import claims as icl_claims
 from theory.icl import optimum
@@ -13,11 +13,6 @@ from theory.icl.lsa import effective_params
 from theory.icl.simulate import lsa_risk, train_lsa_padded, unpad_params
 
 CLAIMS = {c.id: c for c in verify.claims("icl")}
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return record_smoke(CLAIMS)
 
 
 class TestClaims(ClaimSuite):

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite, record_smoke
+from tests.claims_harness import ClaimSuite
 from theory import verify
 from theory.ldr import calibration as cal
 from theory.ldr.aldr import aldr_kl_solve
@@ -34,11 +34,6 @@ from theory.verify import Measurement
 from theory.verify.runner import judge_rival
 
 CLAIMS = {c.id: c for c in verify.claims("ldr")}
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return record_smoke(CLAIMS)
 
 
 class TestClaims(ClaimSuite):

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite, record_smoke
+from tests.claims_harness import ClaimSuite
 from theory import verify
 from theory.moe.claims import OVER_SPLIT_SLOW, _extrapolate, split_error, standardised_error
 from theory.moe.model import MoEParams
@@ -24,11 +24,6 @@ from theory.verify.runner import judge_rival
 from theory.verify.runner import status as run_status
 
 CLAIMS = {c.id: c for c in verify.claims("moe")}
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return record_smoke(CLAIMS)
 
 
 class TestClaims(ClaimSuite):

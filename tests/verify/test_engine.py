@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+import jax
 import numpy as np
 import pytest
 
@@ -403,16 +404,62 @@ def test_cli_version_and_verbatim_statements(capsys):
     assert "[[eta P^T, 0], [0, 0]]" in out.replace("│ ", "").replace(" │", "")
 
 
-def test_shared_experiment_runs_once_per_key_and_config():
+def test_deprecated_shared_experiment_memoises_within_a_run_only():
     calls = []
 
-    def experiment(key, cfg):
-        calls.append(cfg["n"])
-        return object()
+    def measure(key, cfg):
+        with pytest.warns(DeprecationWarning):
+            value = verify.shared_experiment("demo.exp", key, cfg, lambda k, c: calls.append(1) or 1.0)
+        return verify.Measurement(np.array([value]), np.array([1.0]))
 
-    key = verify.claim_key(0, "demo.group")
-    a = verify.shared_experiment("demo.exp", key, {"n": 3}, experiment)
-    assert verify.shared_experiment("demo.exp", key, {"n": 3}, experiment) is a and calls == [3]
-    assert verify.shared_experiment("demo.exp", key, {"n": 4}, experiment) is not a
-    assert verify.shared_experiment("demo.exp", verify.claim_key(1, "demo.group"), {"n": 4}, experiment) is not a
-    assert calls == [3, 4, 4]
+    group = [verify.Claim(id=f"demo.c{i}", topic="demo", reference="r", statement="s", predict=lambda c: 1.0,
+                          measure=measure, compare=verify.agrees(), group="demo.g") for i in range(2)]
+    verify.run(group, scale="smoke", seed=0)
+    assert calls == [1]
+
+
+def _grouped_claims(calls: list, n: int = 3):
+    def run_experiment(key, cfg):
+        calls.append(cfg)
+        return float(jax.random.normal(key))
+
+    experiment = verify.Experiment("t.shared", run_experiment)
+
+    def measure(key, cfg, shared):
+        return verify.Measurement(np.array([shared]), np.array([1.0]))
+
+    return [verify.Claim(id=f"t.c{i}", topic="t", reference="r", statement="s", predict=lambda c: 0.0,
+                         measure=measure, compare=verify.agrees(k_se=4), experiment=experiment,
+                         configs={"smoke": {"n": 1}}) for i in range(n)]
+
+
+def test_a_shared_experiment_is_measured_once_per_run_and_seen_by_every_claim_of_its_group():
+    calls: list = []
+    group = _grouped_claims(calls)
+    report = verify.run(group, scale="smoke", seed=0)
+    assert len(calls) == 1
+    assert len({v.estimate for v in report.verdicts}) == 1
+    assert all(c.group == "t.shared" for c in group)
+    verify.run(group, scale="smoke", seed=1)  # a new run measures afresh: nothing is cached globally
+    assert len(calls) == 2
+
+
+def test_a_grouped_claim_run_alone_measures_the_same_value_as_in_the_group():
+    calls: list = []
+    group = _grouped_claims(calls)
+    together = verify.run(group, scale="smoke", seed=3).verdicts[-1].estimate
+    alone = verify.run_claim(group[-1], scale="smoke", seed=3).estimate
+    assert alone == together
+
+
+def test_shared_experiment_still_works_but_warns_deprecated():
+    with pytest.warns(DeprecationWarning, match="Experiment"):
+        assert verify.shared_experiment("t.x", jax.random.key(0), {}, lambda k, c: 7) == 7
+
+
+def test_experiment_rejects_a_non_callable_run_and_claim_rejects_a_non_experiment():
+    with pytest.raises(TypeError, match="run must be callable"):
+        verify.Experiment("t.x", 3)
+    with pytest.raises(TypeError, match="experiment must be an Experiment"):
+        verify.Claim(id="t.c", topic="t", reference="r", statement="s", predict=lambda c: 0.0,
+                     measure=lambda k, c: None, compare=verify.agrees(), experiment="t.x")

@@ -17,6 +17,7 @@ from theory.verify import rivals
 from theory.verify.claim import (
     SCALES,
     Claim,
+    Experiment,
     Rival,
     claim_key,
     claims,
@@ -33,6 +34,7 @@ __all__ = [
     "SCALES",
     "Claim",
     "Rival",
+    "Experiment",
     "rivals",
     "STATUSES",
     "Measurement",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import importlib
+import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -11,10 +13,11 @@ from typing import Any
 import jax
 import numpy as np
 
+from theory import _random
 from theory.verify.compare import Agrees, Holds, Measurement, Rate
 
-__all__ = ["SCALES", "Claim", "Rival", "register", "claims", "known_topics", "claim_key", "numpy_rng",
-           "shared_experiment"]
+__all__ = ["SCALES", "Claim", "Rival", "Experiment", "register", "claims", "known_topics", "claim_key",
+           "numpy_rng", "shared_experiment"]
 
 #: Named presets: ``smoke`` (tests, seconds), ``default`` (``theory verify``, minutes on 2 CPU
 #: cores for everything), ``paper`` (the papers' sizes, meant for an accelerator).
@@ -51,6 +54,30 @@ class Rival:
 
 
 @dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One measurement shared by several claims: each reads its own quantity off the same run.
+
+    The runner owns it: within one run it calls ``run(key, config)`` once per ``(name, key, config)``
+    and hands the result to every claim of the group as the third argument of ``Claim.measure``
+    (``measure(key, config, shared)``). Claims that share an experiment get the same key (the run seed
+    folded with the experiment's name), so the result does not depend on which of them runs first.
+
+    Attributes:
+        name: the group name (``"moe.k3"``); unique per experiment.
+        run: ``(key, config) -> result`` (any Python object; the claims read it).
+    """
+
+    name: str
+    run: Callable[[jax.Array, Mapping[str, Any]], Any]
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"Experiment name must be a non-empty string, got {self.name!r}")
+        if not callable(self.run):
+            raise TypeError(f"Experiment run must be callable, got {type(self.run).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
 class Claim:
     """A checkable statement: ``compare(predict(config), measure(key, config)) -> Verdict``.
 
@@ -62,13 +89,15 @@ class Claim:
         predict: ``config -> float | array``, the closed-form prediction. It receives the scale's
             config merged with ``measurement.inputs`` (the per-sample covariates, if any).
         measure: ``(key, config) -> Measurement``, the independent measurement (simulation,
-            numerical optimisation, exact enumeration).
+            numerical optimisation, exact enumeration); ``(key, config, shared) -> Measurement`` when
+            the claim has an ``experiment`` (``shared`` is the experiment's result).
         compare: an :class:`Agrees`, :class:`Holds` or :class:`Rate` (its ``kind`` is
             ``"agrees"``, ``"holds"`` or ``"rate"``).
         configs: one config mapping per scale; a missing scale falls back to the next smaller one.
         group: claims with the same ``group`` get the same key (the run seed folded with the group name
-            instead of the claim id), so claims that read different quantities off one shared experiment
-            can memoise it on ``(key, config)`` and still be independent of the order they run in.
+            instead of the claim id). It defaults to the experiment's name when ``experiment`` is set.
+        experiment: an optional :class:`Experiment` shared with other claims; the runner measures it
+            once per run and passes its result to ``measure``.
         rivals: the plausible wrong predictions (:class:`Rival`) the same run must reject; the verdict
             is ``"INCONCLUSIVE"`` when the prediction is accepted but a rival is too.
 
@@ -85,9 +114,16 @@ class Claim:
     configs: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     group: str | None = None
     rivals: tuple[Rival, ...] = ()
+    experiment: Experiment | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "rivals", tuple(self.rivals))
+        if self.experiment is not None:
+            if not isinstance(self.experiment, Experiment):
+                raise TypeError(f"claim {self.id!r}: experiment must be an Experiment, "
+                                f"got {type(self.experiment).__name__}")
+            if self.group is None:
+                object.__setattr__(self, "group", self.experiment.name)
         for r in self.rivals:
             if not isinstance(r, Rival):
                 raise TypeError(f"claim {self.id!r}: rivals must be Rival objects, got {type(r).__name__}")
@@ -162,22 +198,31 @@ def claim_key(seed: int, claim_id: str) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), zlib.crc32(claim_id.encode()) & 0x7FFFFFFF)
 
 
-def numpy_rng(key: jax.Array) -> np.random.Generator:
-    """A NumPy generator seeded from a JAX key, for measurements done in NumPy/SciPy."""
-    return np.random.default_rng(np.asarray(jax.random.key_data(key)).astype(np.uint64))
+numpy_rng = _random.numpy_rng
 
 
-_SHARED: dict = {}
+#: The experiments measured in the current :func:`theory.verify.run` (set by the runner; ``None``
+#: outside a run). Keyed on ``(name, key bytes, config)``.
+_ACTIVE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("theory_verify_experiments", default=None)
+
+
+def experiment_memo_key(name: str, key: jax.Array, config: Mapping[str, Any]) -> tuple:
+    """The memo key of a shared experiment: its name, the key's bits and the config."""
+    return (name, np.asarray(jax.random.key_data(key)).tobytes(), repr(sorted(dict(config).items())))
 
 
 def shared_experiment(name: str, key: jax.Array, config: Mapping[str, Any], run: Callable[[jax.Array, dict], Any]):
-    """``run(key, config)``, memoised on ``(key, config)`` under ``name`` (the latest result per name).
+    """Deprecated: give the claims an :class:`Experiment` instead (the runner then measures it once).
 
-    Claims of one ``group`` get the same key, so each can call this with the group's experiment and the
-    experiment runs once per run, whichever of them comes first.
+    ``run(key, config)``, memoised for the duration of the current :func:`theory.verify.run` (outside a
+    run it is not memoised).
     """
-    memo = (repr(sorted(dict(config).items())), np.asarray(jax.random.key_data(key)).tobytes())
-    cached = _SHARED.get(name)
-    if cached is None or cached[0] != memo:
-        cached = _SHARED[name] = (memo, run(key, dict(config)))
-    return cached[1]
+    warnings.warn("theory.verify.shared_experiment is deprecated; pass Claim(experiment=Experiment(name, run))",
+                  DeprecationWarning, stacklevel=2)
+    memo = _ACTIVE.get()
+    if memo is None:
+        return run(key, dict(config))
+    k = experiment_memo_key(name, key, config)
+    if k not in memo:
+        memo[k] = run(key, dict(config))
+    return memo[k]

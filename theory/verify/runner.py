@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import jax
 import numpy as np
 
-from theory.verify.claim import Claim, Rival, _check_scale, claim_key
+from theory.verify.claim import _ACTIVE, Claim, Rival, _check_scale, claim_key, experiment_memo_key
 from theory.verify.compare import Measurement, Verdict
 from theory.verify.report import STATUSES, Report
 
@@ -72,11 +72,24 @@ def status(passed: bool, rivals: list[dict]) -> str:
     return "PASS" if all(r["passed"] is False for r in rivals) else "INCONCLUSIVE"
 
 
-def run_claim(claim: Claim, *, scale: str = "default", seed: int = 0) -> Verdict:
+def _measure(claim: Claim, key: jax.Array, config: dict, experiments: dict) -> Measurement:
+    """The claim's measurement; a shared experiment is run once per ``(name, key, config)`` in ``experiments``."""
+    if claim.experiment is None:
+        return claim.measure(key, config)
+    memo = experiment_memo_key(claim.experiment.name, key, config)
+    if memo not in experiments:
+        experiments[memo] = claim.experiment.run(key, dict(config))
+    return claim.measure(key, config, experiments[memo])
+
+
+def run_claim(claim: Claim, *, scale: str = "default", seed: int = 0, experiments: dict | None = None) -> Verdict:
     """Run one claim, judge its rivals on the same measurement and return its :class:`Verdict`.
 
     An exception in the measurement, prediction or comparison becomes a FAIL verdict with the error.
+    ``experiments`` is the memo of shared experiments (:class:`~theory.verify.Experiment`) to reuse;
+    :func:`run` passes one per run, and a lone call measures its experiment afresh.
     """
+    experiments = {} if experiments is None else experiments
     if not isinstance(claim, Claim):
         raise TypeError(f"run_claim takes a theory.verify.Claim, got {type(claim).__name__}")
     _check_scale(scale)
@@ -84,7 +97,11 @@ def run_claim(claim: Claim, *, scale: str = "default", seed: int = 0) -> Verdict
     c0, t0 = _CompileClock.read(), time.perf_counter()
     rivals: list[dict] = []
     try:
-        measurement = claim.measure(claim_key(seed, claim.group or claim.id), config)
+        token = _ACTIVE.set(experiments)
+        try:
+            measurement = _measure(claim, claim_key(seed, claim.group or claim.id), config, experiments)
+        finally:
+            _ACTIVE.reset(token)
         _block([getattr(measurement, f.name) for f in dataclasses.fields(measurement)])
         inputs = {**config, **measurement.inputs}
         prediction = np.asarray(claim.predict(inputs), dtype=np.float64)
@@ -134,8 +151,9 @@ def run(
 ) -> Report:
     """Run ``claims`` at ``scale`` with ``seed`` and return a :class:`Report`.
 
-    The same seed gives the same verdicts: each claim's key is the seed folded with its id, so a
-    claim's randomness does not depend on which other claims run.
+    The same seed gives the same verdicts: each claim's key is the seed folded with its id (or its
+    group), so a claim's randomness does not depend on which other claims run. Shared experiments are
+    measured once per run, by whichever claim of the group comes first.
 
     Args:
         claims: the claims to run (for instance ``theory.verify.claims(["compsum"])``).
@@ -152,11 +170,12 @@ def run(
         if not isinstance(c, Claim):
             raise TypeError(f"run takes theory.verify.Claim objects, got {type(c).__name__}")
     verdicts = []
+    experiments: dict = {}  # shared experiments, measured once per run
     t0 = time.perf_counter()
     for i, claim in enumerate(todo):
         if progress is not None:
             progress(i, len(todo), claim, None)
-        v = run_claim(claim, scale=scale, seed=int(seed))
+        v = run_claim(claim, scale=scale, seed=int(seed), experiments=experiments)
         verdicts.append(v)
         if progress is not None:
             progress(i, len(todo), claim, v)

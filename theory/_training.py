@@ -1,0 +1,67 @@
+"""Training loops and replicate vmapping shared by the simulators.
+
+:func:`train` runs an optax optimiser for a fixed number of steps inside one ``lax.scan`` (fresh data
+per step from a key), so a whole run is one compiled function; :func:`over_replicates` maps a keyed
+function over independent replicate keys with ``vmap`` (in chunks when a memory budget asks for it),
+never a Python loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["train", "over_replicates"]
+
+
+def train(loss, params, optimizer, *, key, num_steps: int, extra=None):
+    """Minimise ``loss(params, key_t, x_t) -> scalar`` with an optax ``optimizer`` for ``num_steps`` steps.
+
+    Args:
+        loss: ``(params, key, x) -> scalar``; ``key`` is a fresh key per step (draw the step's data from
+            it), ``x`` the step's slice of ``extra`` (or ``None``).
+        params: the initial parameters (any pytree).
+        optimizer: an ``optax.GradientTransformation`` (its schedule, if any, counts steps itself).
+        key: the PRNG key the per-step keys are split from.
+        num_steps: the number of optimiser steps (static).
+        extra: an optional pytree with a leading axis of length ``num_steps`` scanned along with the
+            steps (a per-step input such as a learning-rate multiplier).
+
+    Returns:
+        ``(params, losses)``: the final parameters and the ``[num_steps]`` loss trajectory.
+    """
+    import optax
+
+    grad = jax.value_and_grad(loss)
+
+    def step(carry, inputs):
+        p, state = carry
+        k, x = inputs
+        value, g = grad(p, k, x)
+        updates, state = optimizer.update(g, state, p)
+        return (optax.apply_updates(p, updates), state), value
+
+    keys = jax.random.split(key, num_steps)
+    (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), (keys, extra))
+    return params, losses
+
+
+def over_replicates(fn: Callable[..., Any], key, num_replicates: int, *args, chunk_size: int | None = None):
+    """``fn(key_r, *args)`` for ``num_replicates`` independent keys, stacked on a leading axis.
+
+    ``vmap`` over the replicate keys; with ``chunk_size``, ``lax.map`` over chunks of that many replicates
+    (the memory budget), each chunk vmapped. The keys are the same either way, so the results agree
+    replicate for replicate.
+    """
+    keys = jax.random.split(key, num_replicates)
+    mapped = jax.vmap(lambda k: fn(k, *args))
+    if chunk_size is None or chunk_size >= num_replicates:
+        return mapped(keys)
+    pad = (-num_replicates) % chunk_size
+    padded = jnp.concatenate([keys, keys[:pad]]) if pad else keys
+    chunks = padded.reshape((-1, chunk_size) + keys.shape[1:])
+    out = jax.lax.map(mapped, chunks)
+    return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[:num_replicates], out)

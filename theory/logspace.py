@@ -1,0 +1,71 @@
+r"""Log-space primitives shared by the topics: means of exponentials, their moving averages, and the
+softmax/KL pair behind every "log-sum-exp with a temperature" loss.
+
+All are pure ``jax.numpy`` functions: jittable, differentiable, batch-first (reductions run over the
+last axis unless ``axis`` says otherwise), and they work in the dtype of their input.
+
+References:
+    The compositional form :math:`\tau \log \mathbb E[e^{h/\tau}]` with a moving-average inner estimate:
+    Jiang et al., *Learning Unnormalized Statistical Models via Compositional Optimization*, ICML 2023
+    (arXiv 2306.07485), Section 3. The same primitive is the LDR-KL loss (Zhu, Ying, Yang, ICML 2023,
+    arXiv 2112.14869, the closed form of the KL-regularised worst case).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["logmeanexp", "ma_update_log", "softmax_weights", "kl_to_uniform"]
+
+
+def logmeanexp(x, *, axis=-1, keepdims: bool = False):
+    r""":math:`\log \frac1n \sum_i e^{x_i}` over ``axis``, stable for any finite or ``-inf`` entries.
+
+    Equals ``logsumexp(x) - log n``; an all ``-inf`` slice gives ``-inf``.
+    """
+    x = jnp.asarray(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims) - jnp.log(jnp.asarray(n, x.dtype))
+
+
+def ma_update_log(log_u, log_values, *, gamma):
+    r"""A moving average kept in log space: :math:`\log\big((1-\gamma) u + \gamma\, \overline{e^{v}}\big)`.
+
+    .. math::
+
+        \log u_{t+1} = \operatorname{logaddexp}\big(\log(1-\gamma) + \log u_t,\;
+            \log\gamma + \operatorname{logmeanexp}(v)\big)
+
+    ``gamma = 1`` is the plug-in estimate (the old value gets weight 0 exactly, no ``log 0 * ...``
+    NaN); ``gamma = 0`` keeps ``log_u``. The mean runs over the last axis of ``log_values``.
+
+    Args:
+        log_u: the current estimate ``log u_t``, shape ``[...]``.
+        log_values: ``[..., m]`` log-values of the new samples.
+        gamma: the averaging weight in ``[0, 1]`` (may be traced).
+    """
+    log_u = jnp.asarray(log_u)
+    new = logmeanexp(log_values, axis=-1)
+    gamma = jnp.asarray(gamma, new.dtype)
+    neg_inf = jnp.asarray(-jnp.inf, new.dtype)
+    keep = jnp.where(gamma < 1, jnp.log1p(-jnp.minimum(gamma, 1)) + log_u, neg_inf)
+    fresh = jnp.where(gamma > 0, jnp.log(jnp.maximum(gamma, 0)) + new, neg_inf)
+    return jnp.logaddexp(keep, fresh)
+
+
+def softmax_weights(x, *, temperature=1.0, axis=-1):
+    r"""The weights :math:`p_i = e^{x_i/T} / \sum_j e^{x_j/T}`: the maximiser of
+    :math:`\langle p, x\rangle - T\,\mathrm{KL}(p\,\|\,u)` over the simplex."""
+    return jax.nn.softmax(jnp.asarray(x) / temperature, axis=axis)
+
+
+def kl_to_uniform(p, *, axis=-1):
+    r""":math:`\mathrm{KL}(p \,\|\, u) = \log n + \sum_i p_i \log p_i`, with :math:`0 \log 0 = 0`."""
+    p = jnp.asarray(p)
+    n = p.shape[axis]
+    plogp = jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1)), 0)
+    return jnp.log(jnp.asarray(n, p.dtype)) + jnp.sum(plogp, axis=axis)
