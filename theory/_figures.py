@@ -1,4 +1,10 @@
-"""Shared plumbing for figure scripts: save a matplotlib figure with the JSON numbers behind it."""
+"""The shared figure style and plumbing: one look for every topic's figures, predictions drawn as lines
+and the measurements behind the claims as points with confidence intervals, each figure saved with the
+JSON numbers behind it.
+
+Matplotlib is imported when a figure module is first used (``theory.<topic>.figures``), never by the
+topics themselves.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,54 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["save", "regenerate", "main", "plt"]
+__all__ = ["save", "regenerate", "main", "plt", "series_style", "predicted", "measured", "STYLE"]
+
+#: rcParams shared by every figure.
+STYLE = {
+    "figure.dpi": 120,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+}
+plt.rcParams.update(STYLE)
+
+_COLOURS = plt.get_cmap("tab10").colors
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h")
+_LINES = ("-", "--", "-.", ":")
+
+
+def series_style(i: int) -> dict:
+    """Colour, marker and line style of the ``i``-th series: distinct for any number of series (a colour
+    repeats only with another marker and line style)."""
+    return {"color": _COLOURS[i % len(_COLOURS)], "marker": _MARKERS[i % len(_MARKERS)],
+            "linestyle": _LINES[(i // len(_COLOURS)) % len(_LINES)]}
+
+
+def predicted(ax, x, y, *, label=None, **kwargs):
+    """Draw a prediction (a closed form) as a line."""
+    kwargs.setdefault("linewidth", 1.5)
+    return ax.plot(x, y, label=label, **kwargs)
+
+
+def measured(ax, x, estimate, *, low=None, high=None, stderr=None, k: float = 1.96, label=None, **kwargs):
+    """Draw a measurement as points with a confidence interval: ``[low, high]``, or ``estimate +- k stderr``.
+
+    The interval is the one the claim's comparison uses when ``k`` matches its ``k_se``.
+    """
+    estimate = np.asarray(estimate, dtype=float)
+    if stderr is not None:
+        low, high = estimate - k * np.asarray(stderr), estimate + k * np.asarray(stderr)
+    yerr = None if low is None else np.vstack([estimate - np.asarray(low), np.asarray(high) - estimate])
+    kwargs.setdefault("fmt", kwargs.pop("marker", "o"))
+    kwargs.pop("linestyle", None)
+    kwargs.setdefault("markersize", 4)
+    kwargs.setdefault("capsize", 2)
+    return ax.errorbar(x, estimate, yerr=yerr, label=label, **kwargs)
 
 
 def _jsonable(x):
