@@ -17,7 +17,6 @@ from rich.table import Table
 from rich.text import Text
 
 from theory import verify
-from theory._figures import regenerate
 from theory.verify.report import COLUMNS
 
 __all__ = ["main"]
@@ -143,6 +142,8 @@ def _verify(args, parser, out: Console, err: Console) -> int:
 
 
 def _figures(args, parser, out: Console, err: Console) -> int:
+    from theory._figures import regenerate  # matplotlib only when drawing
+
     for topic in _topics(parser, args.topics):
         for name, paths in regenerate(topic, out_dir=args.out, scale=args.scale, seed=args.seed):
             err.print(f"{topic}.{name} done", highlight=False, markup=False)

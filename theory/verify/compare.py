@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "Measurement",
@@ -70,7 +70,7 @@ class Measurement:
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must lie in (0, 1), got {level}")
         est, se = _array(self.estimate), _array(self.stderr)
-        q = stats.t.ppf(0.5 + level / 2, self.replicates - 1) if self.replicates > 1 else 0.0
+        q = special.stdtrit(self.replicates - 1, 0.5 + level / 2) if self.replicates > 1 else 0.0
         return est - q * se, est + q * se
 
 
@@ -318,7 +318,7 @@ class Rate:
         tol = self.k_se * slope_se + self.margin
         passed = bool(signed <= tol)
         worst = signed / tol if tol > 0 else (math.inf if signed > 0 else (0.0 if signed == 0 else -math.inf))
-        q = stats.norm.ppf(0.975)
+        q = special.ndtri(0.975)
         what = {"==": "|slope - pred|", "<=": "slope - pred", ">=": "pred - slope"}[self.relation]
         rule = f"{what} <= {self.k_se:g} SE(slope) + {self.margin:g}: {self.reason}"
         if not passed:
