@@ -1,26 +1,27 @@
 r"""Symbolic (sympy) and convex-programming (cvxpy) cross-checks of the LDR losses.
 
 Reference: Dixian Zhu, Yiming Ying, Tianbao Yang, *Label Distributionally Robust Losses for Multi-class
-Classification: Consistency, Robustness and Adaptivity*, ICML 2023 (arXiv 2112.14869). Check ids follow
-the project spec ``spec/ldr_ensloss.md`` part A (section A.4, sympy items 1-7; cvxpy programs).
+Classification: Consistency, Robustness and Adaptivity*, ICML 2023 (arXiv 2112.14869); the derivations are
+in ``docs/ldr.md`` ("The objects", "Numerics" and "Derivations").
 
 Each check derives its object independently of the library (exact sympy algebra, or a CLARABEL program)
 and compares it with the library's float64 function; each ``assert``\ s and returns its key numbers.
 
-* **S1 KKT** the Lagrangian of :math:`\max_{p\in\Delta}\langle p,a\rangle - \lambda\,\mathrm{KL}(p\|u)`
+* **KKT** the Lagrangian of :math:`\max_{p\in\Delta}\langle p,a\rangle - \lambda\,\mathrm{KL}(p\|u)`
   gives :math:`p^* = \operatorname{softmax}(a/\lambda)` and the value
   :math:`\lambda\log\frac1K\sum_k e^{a_k/\lambda}`; vs ``ldr_kl_loss``.
-* **S2 limits** :math:`\lambda\to0^+` gives :math:`\max a` and :math:`\lambda\to\infty` gives the mean
+* **Limits** :math:`\lambda\to0^+` gives :math:`\max a` and :math:`\lambda\to\infty` gives the mean
   (a = (0, 3/2, -2)); vs the explicit ``lam=0`` / ``lam=inf`` paths.
-* **S3 lambda-derivatives** :math:`\partial_\lambda\psi = -\mathrm{KL}(p^*\|u)` and
+* **Lambda-derivatives** :math:`\partial_\lambda\psi = -\mathrm{KL}(p^*\|u)` and
   :math:`\partial^2_\lambda\psi = \mathrm{Var}_{p^*}(a)/\lambda^3`; vs ``jax.grad`` in ``lam``.
-* **S4 special cases** CE - log K, temperature-scaled CE, LDAM - log K are identities.
-* **S5 ALDR** :math:`\arg\max_\lambda -\lambda\,\mathrm{KL} - \frac\alpha2(\lambda-\lambda_0)^2`
+* **Special cases** CE - log K, temperature-scaled CE, LDAM - log K are identities.
+* **ALDR** :math:`\arg\max_\lambda -\lambda\,\mathrm{KL} - \frac\alpha2(\lambda-\lambda_0)^2`
   :math:`= \lambda_0 - \mathrm{KL}/\alpha`.
-* **S6 conditional risk** (C = 0): stationarity gives :math:`\operatorname{softmax}(f/\lambda) = q` and the
+* **Conditional risk** (C = 0): stationarity gives :math:`\operatorname{softmax}(f/\lambda) = q` and the
   minimum :math:`-\lambda\,\mathrm{KL}(q\|u)`; vs ``min_risk_zero_margin``.
-* **C1 inner max** KL, top-k KL, l2 and R = 0 by CLARABEL; vs ``ldr_loss``.
-* **C2 calibration gaps** the spec's P-A5 table and the P-A6 counterexample; vs ``calibration_gap``.
+* **Inner max** KL, top-k KL, l2 and R = 0 by CLARABEL; vs ``ldr_loss``.
+* **Calibration gaps** the gap table for ``q = (0.4, 0.35, 0.25)``, ``c = 1`` and the class-dependent-margin
+  counterexample (``docs/ldr.md``, "Findings"); vs ``calibration_gap`` (CLARABEL).
 
 Run ``python -m proofs.ldr`` for a table.
 """
@@ -35,7 +36,8 @@ import numpy as np
 import sympy as sp
 
 from proofs import main, run_checks
-from theory.ldr import calibration_gap, inner_max_cvxpy, ldr_kl_loss, ldr_loss, min_risk_zero_margin
+from theory.ldr import calibration_gap, ldr_kl_loss, ldr_loss, min_risk_zero_margin
+from theory.ldr.reference import inner_max_cvxpy
 
 __all__ = ["CHECKS", "run_all"]
 
@@ -45,8 +47,8 @@ def _psi_sym(a, lam):
     return lam * sp.log(sum(sp.exp(x / lam) for x in a) / K)
 
 
-def check_s1_kkt_closed_form(smallest=False, loss_fn=None):
-    """S1: KKT of the KL-regularised inner max gives softmax(a/lambda) and lambda log mean exp(a/lambda)."""
+def check_kkt_closed_form(smallest=False, loss_fn=None):
+    """KKT of the KL-regularised inner max gives softmax(a/lambda) and lambda log mean exp(a/lambda)."""
     loss_fn = loss_fn or (lambda f, y, lam: ldr_kl_loss(f, y, lam=lam))
     lam, mu = sp.symbols("lambda mu", positive=True)
     a = sp.symbols("a0:3", real=True)
@@ -75,8 +77,8 @@ def check_s1_kkt_closed_form(smallest=False, loss_fn=None):
     return {"max_error": worst, "points": len(points)}
 
 
-def check_s2_limits(smallest=False, loss_fn=None):
-    """S2: lambda -> 0+ gives max(a) = 3/2, lambda -> inf gives mean(a) = -1/6 for a = (0, 3/2, -2)."""
+def check_limits(smallest=False, loss_fn=None):
+    """lambda -> 0+ gives max(a) = 3/2, lambda -> inf gives mean(a) = -1/6 for a = (0, 3/2, -2)."""
     loss_fn = loss_fn or (lambda f, y, lam: ldr_kl_loss(f, y, lam=lam))
     lam = sp.symbols("lambda", positive=True)
     a = (0, sp.Rational(3, 2), -2)
@@ -92,8 +94,8 @@ def check_s2_limits(smallest=False, loss_fn=None):
     return {"limit_0": float(lim0), "limit_inf": float(liminf)}
 
 
-def check_s3_lambda_derivatives(smallest=False, kl_fn=None):
-    """S3: d psi/d lambda = -KL(p*||u) and d2 psi/d lambda2 = Var_{p*}(a)/lambda^3 (exact at rational points)."""
+def check_lambda_derivatives(smallest=False, kl_fn=None):
+    """d psi/d lambda = -KL(p*||u) and d2 psi/d lambda2 = Var_{p*}(a)/lambda^3 (exact at rational points)."""
     kl_fn = kl_fn or (lambda p, K: sum(pi * sp.log(K * pi) for pi in p))
     lam = sp.symbols("lambda", positive=True)
     pts = [((0, sp.Rational(7, 10), sp.Rational(-2, 5)), sp.Rational(9, 10))]
@@ -120,8 +122,8 @@ def check_s3_lambda_derivatives(smallest=False, kl_fn=None):
     return {"max_error": worst}
 
 
-def check_s4_special_cases(smallest=False):
-    """S4: LDR-KL(lambda=1, C=0) = CE - log K; lambda=tau: tau CE(f/tau) - tau log K; LDAM - log K (K = 3)."""
+def check_special_cases(smallest=False):
+    """LDR-KL(lambda=1, C=0) = CE - log K; lambda=tau: tau CE(f/tau) - tau log K; LDAM - log K (K = 3)."""
     f = sp.symbols("f0:3", real=True)
     tau, d = sp.symbols("tau Delta", positive=True)
     K = 3
@@ -138,8 +140,8 @@ def check_s4_special_cases(smallest=False):
     return {"identities": 3}
 
 
-def check_s5_aldr_argmax(smallest=False):
-    """S5: argmax_lambda [-lambda KL - alpha/2 (lambda - lambda0)^2] = lambda0 - KL/alpha."""
+def check_aldr_argmax(smallest=False):
+    """argmax_lambda [-lambda KL - alpha/2 (lambda - lambda0)^2] = lambda0 - KL/alpha."""
     lam, lam0, alpha, kl = sp.symbols("lambda lambda0 alpha KL", positive=True)
     obj = -lam * kl - alpha / 2 * (lam - lam0) ** 2
     crit = sp.solve(sp.diff(obj, lam), lam)
@@ -148,8 +150,8 @@ def check_s5_aldr_argmax(smallest=False):
     return {"argmax": str(crit[0])}
 
 
-def check_s6_conditional_risk(smallest=False, min_risk_fn=None):
-    """S6: with C = 0 the stationary point of sum_y q_y psi(f, y) is softmax(f/lambda) = q, value -lambda KL(q||u)."""
+def check_zero_margin_conditional_risk(smallest=False, min_risk_fn=None):
+    """With C = 0 the stationary point of sum_y q_y psi(f, y) is softmax(f/lambda) = q, value -lambda KL(q||u)."""
     min_risk_fn = min_risk_fn or (lambda q, lam: min_risk_zero_margin(q, lam=lam))
     lam = sp.symbols("lambda", positive=True)
     q = (sp.Rational(1, 2), sp.Rational(3, 10), sp.Rational(1, 5))
@@ -169,8 +171,9 @@ def check_s6_conditional_risk(smallest=False, min_risk_fn=None):
     return {"value_lambda_1": float(sp.N((-lam * kl).subs(lam, 1))), "max_error": worst}
 
 
-def check_c1_inner_max(smallest=False, loss_fn=None):
-    """C1: closed-form inner maxima vs CLARABEL (KL, top-k KL, l2, R = 0), spec P-A1 tolerance 1e-6."""
+def check_inner_max_by_cvxpy(smallest=False, loss_fn=None):
+    """Closed-form inner maxima vs CLARABEL (KL, top-k KL, l2, R = 0), to 1e-6 (the solver tolerance, the KL value
+    rebuilt from the clipped solution)."""
     loss_fn = loss_fn or (lambda f, y, **kw: ldr_loss(f, y, **kw))
     cases = [("kl", 1, 0.5), ("kl", 3, 1.0), ("l2", 1, 1.0), ("none", 2, 1.0)]
     if not smallest:
@@ -187,8 +190,9 @@ def check_c1_inner_max(smallest=False, loss_fn=None):
     return {"max_error": worst, "n_solves": len(cases)}
 
 
-def check_c2_calibration_gaps(smallest=False, gap_fn=None):
-    """C2: the spec's P-A5 gap table (q = (0.4, 0.35, 0.25), c = 1) and the P-A6 counterexample."""
+def check_calibration_gaps_by_cvxpy(smallest=False, gap_fn=None):
+    """The calibration gaps for q = (0.4, 0.35, 0.25), c = 1 (positive for lambda > 0, 0 for Crammer-Singer) and the
+    class-dependent-margin counterexample (gap 0 although q_0 > q_1; docs/ldr.md, "Findings")."""
     gap_fn = gap_fn or (lambda q, i, j, **kw: calibration_gap(q, i, j, **kw))
     table = [(0.0, 0.0), (1.0, 3.258e-3)] if smallest else [(0.0, 0.0), (0.05, 4.200e-4), (0.2, 1.629e-3),
                                                             (1.0, 3.258e-3), (5.0, 9.660e-3)]
@@ -207,14 +211,14 @@ def check_c2_calibration_gaps(smallest=False, gap_fn=None):
 
 
 CHECKS = [
-    check_s1_kkt_closed_form,
-    check_s2_limits,
-    check_s3_lambda_derivatives,
-    check_s4_special_cases,
-    check_s5_aldr_argmax,
-    check_s6_conditional_risk,
-    check_c1_inner_max,
-    check_c2_calibration_gaps,
+    check_kkt_closed_form,
+    check_limits,
+    check_lambda_derivatives,
+    check_special_cases,
+    check_aldr_argmax,
+    check_zero_margin_conditional_risk,
+    check_inner_max_by_cvxpy,
+    check_calibration_gaps_by_cvxpy,
 ]
 
 

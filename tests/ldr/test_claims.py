@@ -76,7 +76,7 @@ def test_box_minimiser_is_the_cvxpy_minimiser_and_satisfies_kkt():
     assert low.any() and high.any()  # both bounds active: the clipping is exercised
     np.testing.assert_allclose(p[inside], q[inside], atol=1e-12)
     assert np.all(p[low] >= q[low] - 1e-12) and np.all(p[high] <= q[high] + 1e-12)
-    value = cal.min_conditional_risk(q, lam=lam, domain=("box", B))[0]
+    value = cal.min_conditional_risk(q, lam=lam, domain=("box", B))
     assert _zero_margin_risk(f, q, lam) == pytest.approx(value, abs=1e-9)
 
 

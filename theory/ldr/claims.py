@@ -74,18 +74,19 @@ def _inner_measure(key, cfg):
                              note="inner max over Omega_k by CLARABEL (KL: exp cones; l2: QP; none: LP)")
 
 
-@functools.cache
-def _inner_fn(reg, k):
-    """One compiled batched ``ldr_loss`` per (reg, k), reused by the prediction and its rivals."""
-    return jax.jit(jax.vmap(lambda f, y, lam, c: ldr_loss(f, y, lam=lam, margin=c, reg=reg, k=k)))
+@functools.partial(jax.jit, static_argnames=("reg", "k"))
+def _inner_batched(f, y, lam, c, *, reg, k):
+    """``ldr_loss`` over a batch of cases; compiled once per (reg, k, shape), reused by the prediction and its
+    rivals."""
+    return jax.vmap(lambda f, y, lam, c: ldr_loss(f, y, lam=lam, margin=c, reg=reg, k=k))(f, y, lam, c)
 
 
 def _inner_predict(cfg):
     out = []
     with jax.enable_x64(True):
         for g in cfg["groups"]:
-            fn = _inner_fn(g["reg"], g["k"])
-            out.append(np.asarray(fn(*(jnp.asarray(g[n]) for n in ("f", "y", "lam", "c")))))
+            args = (jnp.asarray(g[n]) for n in ("f", "y", "lam", "c"))
+            out.append(np.asarray(_inner_batched(*args, reg=g["reg"], k=g["k"])))
     return np.concatenate(out)
 
 
@@ -103,7 +104,7 @@ def _inner_kl_rows_map(cfg, fn):
 INNER_MAX = Claim(
     id="ldr.inner_max_closed_form",
     topic="ldr",
-    reference=f"{PAPER}, LDR-KL closed form; general LDR over Omega_k with R = KL / l2 / 0 (docs/ldr.md, objects)",
+    reference=f"{PAPER}, LDR-KL closed form; general LDR over Omega_k with R = KL / l2 / 0 (docs/ldr.md#the-objects)",
     statement="The closed forms of the LDR inner maximisation (LDR-KL lambda log mean exp(a/lambda); top-k KL by "
     "capping; l2 by simplex projection; R = 0 as the mean of the k largest a) equal the convex program's optimum.",
     predict=_inner_predict,
@@ -205,7 +206,7 @@ LIMITS = Claim(
     id="ldr.limits",
     topic="ldr",
     reference=f"{PAPER}, limits of LDR-KL (Crammer-Singer at lambda = 0, the symmetric mean at infinity); the "
-    "approach rates are derived by the library (docs/ldr.md, limits)",
+    "approach rates are derived by the library (docs/ldr.md#limits-and-their-rates)",
     statement="At finite lambda LDR-KL approaches its limits at the predicted rates: psi_lambda = CS - lambda log K "
     "+ O(lambda K e^{-g/lambda}) as lambda -> 0 (CS = max_k a_k, g the gap between the two largest a_k), and "
     "psi_lambda = mean(a) + Var_u(a)/(2 lambda) + O(r^3/lambda^2) as lambda -> infinity.",
@@ -335,7 +336,8 @@ def _uniform_margin_min_risk(q, lam, c):
     minimiser. ``c = 0`` gives ``r = q`` and :math:`-\lambda\mathrm{KL}(q\|u)`.
 
     References:
-        Derived by the library (docs/ldr.md, calibration), from the swap argument's reparametrisation.
+        Derived by the library (docs/ldr.md#the-calibration-gap-in-closed-form), from the swap argument's
+        reparametrisation.
     """
     q = np.asarray(q, np.float64)
     rho = -math.expm1(-c / lam)
@@ -396,8 +398,8 @@ def _rank_measure(key, cfg):
     gaps = []
     for q, lam, margin, domain, _ in cases:
         order = np.argsort(-q)
-        base = cal.min_conditional_risk(q, lam=lam, margin=margin, domain=domain)[0]
-        pair_gaps = [cal.min_conditional_risk(q, lam=lam, margin=margin, domain=domain, order=(i, j))[0] - base
+        base = cal.min_conditional_risk(q, lam=lam, margin=margin, domain=domain)
+        pair_gaps = [cal.min_conditional_risk(q, lam=lam, margin=margin, domain=domain, order=(int(i), int(j))) - base
                      for i, j in itertools.pairwise(order)]
         gaps.append(min(pair_gaps))
     inputs = {name: [c[k] for c in cases] for k, name in enumerate(("q", "lam", "margin", "domain", "kind"))}
@@ -442,7 +444,7 @@ RANK_CALIBRATION = Claim(
     id="ldr.rank_calibration",
     topic="ldr",
     reference=f"{PAPER}, top-k consistency for all k (abstract) and its failures; the gap formula is derived by the "
-    "library from the swap argument (docs/ldr.md, calibration)",
+    "library from the swap argument (docs/ldr.md#the-calibration-gap-in-closed-form)",
     statement="With uniform margins c, 0 < lambda < inf and unconstrained scores, every adjacent calibration gap is "
     "positive and equals m(q_bar) - m(q) (the minimum risk with q_i, q_j merged; 1-D root); it is 0 in the named "
     "failures: class-dependent margins, Crammer-Singer (lambda = 0) with q_max < 1/2, and the symmetric "
@@ -482,14 +484,14 @@ def _risk_measure(key, cfg):
         o = np.argsort(-q3)
         values.append(cal.calibration_gap(q3, int(o[0]), int(o[1]), lam=0.0, margin=c))
         rows.append(dict(kind="cs_gap", q=q3, c=c))
-        values.append(cal.min_conditional_risk(q3, lam=0.0, margin=c)[0])
+        values.append(cal.min_conditional_risk(q3, lam=0.0, margin=c))
         rows.append(dict(kind="cs_risk", q=q3, c=c))
         if n < 2:
             continue
         K = int(rng.integers(3, 6))
         q = 0.9 * rng.dirichlet(np.ones(K)) + 0.1 / K
         lam = float(rng.choice([0.3, 1.0, 3.0]))
-        values.append(cal.min_conditional_risk(q, lam=lam, margin=0.0)[0])
+        values.append(cal.min_conditional_risk(q, lam=lam, margin=0.0))
         rows.append(dict(kind="kl", q=q, lam=lam))
         i, j = (int(x) for x in rng.permutation(3)[:2])
         values.append(cal.calibration_gap(q3, i, j, lam=INF, domain="simplex"))
@@ -519,7 +521,7 @@ RISK_CLOSED_FORMS = Claim(
     id="ldr.conditional_risk_closed_forms",
     topic="ldr",
     reference=f"{PAPER}; Zhang, JMLR 2004 (Crammer-Singer); the min risk -lambda KL(q||u) and the bounded-domain "
-    "lambda = inf gaps are derived by the library (docs/ldr.md, calibration)",
+    "lambda = inf gaps are derived by the library (docs/ldr.md#derivations)",
     statement="Minimum conditional risks and gaps in closed form: -lambda KL(q||u) for C = 0; Crammer-Singer top-1 "
     "gap c(2 q_max - 1)_+ and minimum risk 2c(1 - q_max) or c; the lambda = inf loss on normalised scores has a "
     "positive gap only for the top class (top-1 but not top-2 calibrated).",
@@ -642,10 +644,13 @@ def _polish(f0, q, lam, B):
     """
     if math.isinf(lam):
         return f0
-    res = optimize.minimize(lambda f: float(cal.conditional_risk(f, q, lam=lam)), f0, method="L-BFGS-B",
-                            jac=lambda f: softmax(f / lam) - q, bounds=[(0.0, B)] * len(q),
-                            options={"ftol": 0.0, "gtol": 1e-15, "maxiter": 200})
-    return res.x if res.fun <= float(cal.conditional_risk(f0, q, lam=lam)) else f0
+
+    def risk(f):  # L(f; q) at C = 0 with the NumPy reference psi: evaluated a few hundred times per case
+        return float(np.sum(q * ldr_kl_numpy(f[None, :] - f[:, None], lam)))
+
+    res = optimize.minimize(risk, f0, method="L-BFGS-B", jac=lambda f: softmax(f / lam) - q,
+                            bounds=[(0.0, B)] * len(q), options={"ftol": 0.0, "gtol": 1e-15, "maxiter": 200})
+    return res.x if res.fun <= risk(f0) else f0
 
 
 def _noise_measure(key, cfg):
@@ -655,8 +660,8 @@ def _noise_measure(key, cfg):
     for r in rows:
         q, lam = r["q"], r["lam"]
         qn = cal.noisy_posterior(q, eta=r["eta"])
-        best = cal.min_conditional_risk(q, lam=lam, margin=0.0, domain=("box", B))[0]
-        f_noisy = _polish(np.clip(cal.min_conditional_risk(qn, lam=lam, margin=0.0, domain=("box", B))[1], 0, B),
+        best = cal.min_conditional_risk(q, lam=lam, margin=0.0, domain=("box", B))
+        f_noisy = _polish(np.clip(cal.conditional_risk_minimiser(qn, lam=lam, margin=0.0, domain=("box", B)), 0, B),
                           qn, lam, B)
         values.append(float(cal.conditional_risk(f_noisy, q, lam=lam, margin=0.0)) - best)
     bound = np.array([cal.noise_excess_bound(r["eta"], lam=r["lam"], r=B) for r in rows])
@@ -690,11 +695,11 @@ NOISE_ROBUSTNESS = Claim(
     id="ldr.noise_robustness",
     topic="ldr",
     reference=f"{PAPER}, robustness to label noise (abstract); Ghosh, Kumar, Sastry, AAAI 2017; the exact excess "
-    "and the bound eta r^2/(8 lambda (1 - eta)) are derived by the library (docs/ldr.md, robustness)",
+    "and the bound eta r^2/(8 lambda (1 - eta)) are derived by the library (docs/ldr.md#noise-excess-bound)",
     statement="Under uniform label noise of rate eta on the box [0, B]^K (C = 0), the noisy risk minimiser is "
     "clip(lambda log q_noisy + t, 0, B), so its clean excess risk is known exactly; it is 0 at lambda = inf (noise "
     "tolerance), and the derived bound eta B^2/(8 lambda (1 - eta)) is not attained (the worst cases run reach "
-    "0.47-0.49 of it; docs/ldr.md, findings).",
+    "0.47-0.49 of it; docs/ldr.md#findings).",
     predict=_noise_excess,
     measure=_noise_measure,
     compare=agrees(0, atol=1e-6, reason="the excess is first order in the error of the measured noisy minimiser: "
@@ -781,7 +786,7 @@ def _aldr_wrong_sign(cfg):
 ALDR_EXACT = Claim(
     id="ldr.aldr_exact",
     topic="ldr",
-    reference=f"{PAPER}, ALDR-KL (form as recalled; the authors' ALDRLoss_V1 parameterisation); docs/ldr.md, numerics",
+    reference=f"{PAPER}, ALDR-KL (form as recalled; the authors' ALDRLoss_V1 parameterisation); docs/ldr.md#numerics",
     statement="aldr_kl_solve's value (grid over [lam0 - log K/alpha, lam0], then bisection on the stationarity "
     "equation lambda = lam0 - KL(p*_lambda||u)/alpha) is the global maximum over lambda of psi_lambda - "
     "alpha/2 (lambda - lam0)^2, multimodal cases included.",
@@ -824,7 +829,7 @@ NOISY_K_SE = 3.0
 
 def _noisy_measure(key, cfg):
     losses = [("ce", 0.0)] + [(n, h) for _, n, h, _ in NOISY_CONTRASTS]
-    acc, _ = train_noisy(key, losses=losses, etas=cfg["etas"], kinds=[0] * len(cfg["etas"]), n_seeds=cfg["seeds"],
+    acc, _ = train_noisy(key=key, losses=losses, etas=cfg["etas"], kinds=[0] * len(cfg["etas"]), n_seeds=cfg["seeds"],
                          **cfg["sim"])
     acc = np.asarray(acc, np.float64)
     diffs = acc[1:] - acc[:1]  # [contrast, eta, seed], paired: same data, noise and initialisation
@@ -873,7 +878,7 @@ NOISY_ACCURACY = Claim(
     id="ldr.noisy_accuracy",
     topic="ldr",
     reference=f"{PAPER}, experiments under symmetric label noise (a synthetic CPU stand-in: library experiment, "
-    "docs/ldr.md, findings)",
+    "docs/ldr.md#findings)",
     statement="Under uniform label noise (eta = 0.3, 0.6) an MLP trained with LDR-KL or exact ALDR-KL on raw scores "
     "is not less accurate than with CE (paired difference >= -delta, delta = 2 points), and LDR-KL on the authors' "
     "normalised scores is more accurate than CE (difference > 0).",

@@ -1,4 +1,8 @@
-r"""Float64 reference solutions: the inner maximisation by cvxpy, and the authors' training losses.
+r"""Float64 reference solutions (oracles): the inner maximisation by cvxpy, and the authors' training losses.
+
+Independent implementations the claims and tests compare the library against; they are not re-exported
+by :mod:`theory.ldr` (import them from this module). NumPy/SciPy/cvxpy only: none of them runs under
+``jit``/``vmap``/``grad``. cvxpy and ``scipy.optimize`` are imported on first use.
 
 :func:`inner_max_cvxpy` solves :math:`\max_{p\in\Omega_k}\langle p,a\rangle - \lambda R(p)` as a convex
 program (CLARABEL), independently of the closed forms in :mod:`theory.ldr.losses` and
@@ -7,7 +11,9 @@ from their formulas (not by importing the code), the losses ``LDRLoss_V1`` and `
 authors' repository ``Optimization-AI/ICML2023_LDR`` (``loss.py`` at ``732fc85``), in NumPy.
 
 References:
-    Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869); spec A.2.6-A.2.7 (official code) and A.4 (cvxpy).
+    Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the LDR-KL closed form and ALDR-KL; the authors' code
+    ``Optimization-AI/ICML2023_LDR`` (``loss.py``: ``LDRLoss_V1``, ``ALDRLoss_V1``); ``docs/ldr.md``,
+    "Numerics" and "Findings".
 """
 
 from __future__ import annotations
@@ -15,9 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 
-import cvxpy as cp
 import numpy as np
-from scipy import optimize
 from scipy.special import logsumexp, softmax
 
 __all__ = ["inner_max_cvxpy", "ldr_kl_numpy", "aldr_kl_numpy", "ldr_v1_official", "aldr_v1_official_step"]
@@ -59,6 +63,8 @@ def inner_max_cvxpy(a, *, lam, reg="kl", k=1):
     Returns:
         ``(value, p)`` in float64.
     """
+    import cvxpy as cp  # deferred: a second of import time
+
     a = np.asarray(a, np.float64)
     K = a.size
     p = cp.Variable(K)
@@ -94,9 +100,13 @@ def aldr_kl_numpy(a, *, lam0, alpha, lam_min=0.0, grid=4000):
     r"""``(value, lam_star)`` of ALDR-KL for one margin vector: dense grid, then bounded Brent (float64).
 
     Maximises :math:`h(\lambda) = \psi_\lambda(a) - \frac\alpha2(\lambda-\lambda_0)^2` over
-    :math:`[\max(\lambda_{min}, \lambda_0 - \log K/\alpha), \lambda_0]` (spec A.2.6 fact 4), with
-    SciPy's bounded Brent on the two grid cells around the best grid point.
+    :math:`[\max(\lambda_{min}, \lambda_0 - \log K/\alpha), \lambda_0]` (the maximiser lies there:
+    :math:`h'(\lambda) = -\mathrm{KL}(p^*_\lambda\Vert u) - \alpha(\lambda-\lambda_0)` and
+    :math:`0 \le \mathrm{KL} \le \log K`; ``docs/ldr.md``, "Numerics"), with SciPy's bounded Brent on the
+    two grid cells around the best grid point.
     """
+    from scipy import optimize  # deferred: a third of a second of import time
+
     a = np.asarray(a, np.float64)
     K = a.size
     lo = max(lam_min, lam0 - math.log(K) / alpha, 1e-12)
