@@ -1,7 +1,7 @@
 """Benchmark of the moe topic: the jitted, vmapped generalised EM against a plain NumPy EM loop.
 
 Both run the same algorithm (E-step, weighted least squares, one damped Newton gate step with the
-selected sets frozen) in float64 on the A-EXACT design: the NumPy reference
+selected sets frozen) in float64 on the exact-specified design (top-2 of 3 experts): the NumPy reference
 (:func:`theory.moe.reference.em_numpy`) loops over replicates in Python, the JAX version fits all
 replicates in one ``jit(vmap)`` call (:func:`theory.moe.fit.fit_batch`, polish off). Compile time
 and steady-state time are reported apart, with the EM iterations per second and the ratio.
@@ -23,7 +23,7 @@ from _timing import timeit
 from theory.moe import MoEParams
 from theory.moe.fit import fit_batch
 from theory.moe.reference import em_numpy
-from theory.moe.simulate import A_EXACT, TRUTH, _draw_jit, _init
+from theory.moe.simulate import EXACT_DESIGN, TRUTH, _draw_jit, _init
 
 
 def main(argv=None):
@@ -37,11 +37,11 @@ def main(argv=None):
     with jax.enable_x64(True):
         truth = MoEParams(*(jnp.asarray(v, jnp.float64) for v in TRUTH))
         x, y = _draw_jit(jax.random.split(jax.random.key(0), R), truth, n, 2, jnp.float64)
-        init = _init(jax.random.key(1), A_EXACT, R, jnp.float64)
+        init = _init(jax.random.key(1), EXACT_DESIGN, R, jnp.float64)
         w = jnp.ones((R, n))
 
         def run():
-            return fit_batch(x, y, w, init, K=2, em_iters=T, polish_iters=0)
+            return fit_batch(x, y, w, init, top_k=2, em_iters=T, polish_iters=0)
 
         compile_s, best = timeit(run, repeat=3)
         res = run()

@@ -9,14 +9,14 @@ from jax.test_util import check_grads
 from theory.moe import MoEParams, em_step, expected_hellinger, fit_mle, hellinger_at, sample
 from theory.moe.model import _log_gates, _scores, _topk_mask
 from theory.moe.reference import em_numpy, em_step_numpy
-from theory.moe.simulate import A_EXACT, TRUTH, Design, slope_ci
+from theory.moe.simulate import EXACT_DESIGN, TRUTH, Design, slope_ci
 
 X64 = np.float64
 
 
 @pytest.fixture(scope="module")
 def data():
-    x, y = sample(TRUTH, 3000, key=jax.random.key(1), K=2, dtype=jnp.float64)
+    x, y = sample(TRUTH, 3000, key=jax.random.key(1), top_k=2, dtype=jnp.float64)
     return np.asarray(x), np.asarray(y)
 
 
@@ -25,11 +25,11 @@ def start():
                           b=TRUTH.b + 0.1, var=TRUTH.var * 1.2)
 
 
-def test_em_step_matches_numpy_reference(data):
+def test_em_step_matches_the_numpy_oracle(data):
     x, y = data
     p = start()
     for _ in range(3):
-        new, ll = em_step(p, x, y, K=2)
+        new, ll = em_step(p, x, y, top_k=2)
         ref, ll_ref = em_step_numpy(p, x, y, 2)
         assert ll == pytest.approx(ll_ref, rel=1e-12)
         for u, v in zip(new, ref, strict=True):
@@ -63,45 +63,45 @@ def test_gate_newton_hessian_matches_autodiff(data):
         check_grads(jax.jit(Q), (theta,), order=1, modes=["rev"])
 
 
-def test_em_increases_likelihood_and_fit_recovers_truth(data):
+def test_em_increases_the_likelihood_and_the_fit_recovers_the_truth(data):
     x, y = data
     _, trace = em_numpy(start(), x, y, 2, 6)
     assert np.all(np.diff(trace) >= -1e-12)
-    res = fit_mle(x, y, start(), K=2, em_iters=30, polish_iters=5, newton_iters=2, dtype=jnp.float64)
+    res = fit_mle(x, y, start(), top_k=2, em_iters=30, polish_iters=5, newton_iters=2, dtype=jnp.float64)
     assert bool(res.converged)
     assert res.loglik >= res.em_loglik - 1e-12
     assert np.max(np.abs(res.params.b - TRUTH.b)) < 0.1
     assert np.max(np.abs(res.params.a - TRUTH.a)) < 0.3
     assert res.params.beta0[0] == 0 and res.params.beta1[0, 0] == 0
-    assert expected_hellinger(res.params, TRUTH, K=2, n_nodes=8, n_y=401) < 0.05
+    assert expected_hellinger(res.params, TRUTH, top_k=2, n_nodes=8, n_y=401) < 0.05
 
 
-def test_fit_float32_runs(data):
+def test_fit_runs_in_float32(data):
     x, y = data
-    res = fit_mle(x[:500], y[:500], start(), K=2, em_iters=10, polish_iters=0)
+    res = fit_mle(x[:500], y[:500], start(), top_k=2, em_iters=10, polish_iters=0)
     assert np.all(np.isfinite(res.params.b)) and res.params.b.dtype == np.float32
 
 
-def test_hellinger_properties():
+def test_hellinger_lies_in_0_1_vanishes_on_the_diagonal_and_brackets_total_variation():
     G = start()
     x = np.linspace(-0.9, 0.9, 5)
-    h = hellinger_at(G, TRUTH, x, K=2, n_y=1001)
+    h = hellinger_at(G, TRUTH, x, top_k=2, n_y=1001)
     assert np.all((h >= 0) & (h <= 1))
-    assert np.allclose(hellinger_at(TRUTH, TRUTH, x, K=2, n_y=1001), 0)
-    # h^2 <= TV <= sqrt(2) h  (A6.10), TV by quadrature
+    assert np.allclose(hellinger_at(TRUTH, TRUTH, x, top_k=2, n_y=1001), 0)
+    # h^2 <= TV <= sqrt(2) h (Le Cam's inequalities for h^2 = 1 - BC), TV by quadrature
     from theory.moe import log_density
 
     grid = np.linspace(-10, 10, 20001)
     for xi, hi in zip(x, h, strict=True):
-        p = np.exp(log_density(G, np.full(grid.shape, xi), grid, K=2))
-        q = np.exp(log_density(TRUTH, np.full(grid.shape, xi), grid, K=2))
+        p = np.exp(log_density(G, np.full(grid.shape, xi), grid, top_k=2))
+        q = np.exp(log_density(TRUTH, np.full(grid.shape, xi), grid, top_k=2))
         tv = 0.5 * np.trapezoid(np.abs(p - q), grid)
         bc = np.trapezoid(np.sqrt(p * q), grid)
         assert hi**2 <= tv + 1e-9 and tv <= np.sqrt(2) * hi + 1e-9
         assert hi == pytest.approx(np.sqrt(max(1 - bc, 0)), abs=1e-6)
 
 
-def test_slope_ci_recovers_power_law():
+def test_slope_ci_recovers_a_power_law():
     ns = np.array([100, 400, 1600, 6400])
     rng = np.random.default_rng(0)
     vals = np.outer(ns**-0.5, np.ones(30)) * np.exp(0.1 * rng.normal(size=(4, 30)))
@@ -109,27 +109,51 @@ def test_slope_ci_recovers_power_law():
     assert lo < -0.5 < hi and abs(s + 0.5) < 0.05
 
 
-def test_bad_inputs(data):
+def test_bad_inputs_raise(data):
     x, y = data
-    with pytest.raises(ValueError, match="K must be an integer in"):
-        fit_mle(x, y, start(), K=4)
+    with pytest.raises(ValueError, match="top_k must be an integer in"):
+        fit_mle(x, y, start(), top_k=4)
     with pytest.raises(ValueError, match="x must have shape"):
-        fit_mle(x[:10], y, start(), K=2)
+        fit_mle(x[:10], y, start(), top_k=2)
     with pytest.raises(ValueError, match="var must be > 0"):
-        fit_mle(x, y, start()._replace(var=-TRUTH.var), K=2)
+        fit_mle(x, y, start()._replace(var=-TRUTH.var), top_k=2)
     with pytest.raises(ValueError, match="polish_iters"):
-        fit_mle(x, y, start(), K=2, polish_iters=1)
-    with pytest.raises(ValueError, match="K must be >= 2 for parameter-rate designs"):
-        Design("bad", TRUTH, K=1, layout=(0, 1, 2), K_fit=1, init_sd=0.1)
+        fit_mle(x, y, start(), top_k=2, polish_iters=1)
+    with pytest.raises(ValueError, match="top_k must be >= 2 for parameter-rate designs"):
+        Design("bad", TRUTH, top_k=1, layout=(0, 1, 2), top_k_fit=1, init_sd=0.1)
     with pytest.raises(ValueError, match="gauge of ref"):
-        Design("bad", TRUTH._replace(beta0=TRUTH.beta0 + 1), K=2, layout=(0, 1, 2), K_fit=2, init_sd=0.1)
-    with pytest.raises(ValueError, match="needs d = 1"):
+        Design("bad", TRUTH._replace(beta0=TRUTH.beta0 + 1), top_k=2, layout=(0, 1, 2), top_k_fit=2, init_sd=0.1)
+    with pytest.raises(ValueError, match="needs dim = 1"):
         expected_hellinger(MoEParams(np.zeros(2), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2), np.ones(2)),
-                           MoEParams(np.zeros(2), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2), np.ones(2)), K=1)
-    assert A_EXACT.k_fit == 3
-    k5 = np.arange(5.0)  # slopes 0..4: the top-2 sets are {0, 1} (x < 0) and {3, 4} (x > 0), expert 2 never (A7)
+                           MoEParams(np.zeros(2), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2), np.ones(2)), top_k=1)
+    assert EXACT_DESIGN.k_fit == 3
+    k5 = np.arange(5.0)  # slopes 0..4: the top-2 sets are {0, 1} (x < 0) and {3, 4} (x > 0), expert 2 never
     hidden = MoEParams(np.zeros(5), k5[:, None], k5[:, None], k5, np.ones(5))
     with pytest.raises(ValueError, match="never selected"):
-        Design("bad", hidden, K=2, layout=(0, 1, 2, 3, 4), K_fit=2, init_sd=0.1)
+        Design("bad", hidden, top_k=2, layout=(0, 1, 2, 3, 4), top_k_fit=2, init_sd=0.1)
     with pytest.warns(UserWarning, match="affine"):
-        fit_mle(x[:200], y[:200], start(), K=2, selection="affine", em_iters=2, polish_iters=0)
+        fit_mle(x[:200], y[:200], start(), top_k=2, selection="affine", em_iters=2, polish_iters=0)
+
+
+def test_designs_and_fits_accept_the_deprecated_spellings_with_a_warning(data):
+    x, y = data
+    with pytest.warns(DeprecationWarning, match="'K' is deprecated"):
+        old = fit_mle(x[:300], y[:300], start(), K=2, em_iters=3, polish_iters=0, dtype=jnp.float64)
+    new = fit_mle(x[:300], y[:300], start(), top_k=2, em_iters=3, polish_iters=0, dtype=jnp.float64)
+    np.testing.assert_array_equal(old.params.b, new.params.b)
+    with pytest.warns(DeprecationWarning, match="'K' is deprecated"):
+        em_step(start(), x[:50], y[:50], K=2)
+    with pytest.warns(DeprecationWarning):
+        d = Design("old", TRUTH, K=2, layout=(0, 1, 2), K_fit=2, init_sd=0.2)
+    assert d == EXACT_DESIGN.__class__("old", TRUTH, 2, (0, 1, 2), 2, 0.2)
+    with pytest.warns(DeprecationWarning, match="Design.K is deprecated"):
+        assert d.K == 2
+    with pytest.warns(DeprecationWarning, match="Design.K_fit is deprecated"):
+        assert d.K_fit == 2
+    with pytest.warns(DeprecationWarning, match="A_EXACT is deprecated"):
+        from theory.moe.simulate import A_EXACT
+    assert A_EXACT is EXACT_DESIGN
+    with pytest.warns(DeprecationWarning, match="'K' is deprecated"):
+        assert expected_hellinger(TRUTH, TRUTH, K=2, n_nodes=2, n_y=101) == 0.0
+    with pytest.warns(DeprecationWarning, match="'seed' is deprecated"):
+        slope_ci([100, 400], [[1.0, 1.1], [0.5, 0.6]], seed=0, n_boot=10)

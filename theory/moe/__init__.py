@@ -4,6 +4,10 @@ The model (gate, log-space conditional density, sampler, translation gauge), Vor
 Voronoi losses D1/D2, the expected Hellinger distance, and the MLE by generalised EM with an L-BFGS
 and Newton polish, jitted and vmapped over replicates.
 
+Vocabulary: ``num_experts`` is the number of experts (atoms) k of a mixing measure, ``top_k`` the number
+K of experts the top-K gate selects (``K`` is its deprecated keyword), ``dim`` the covariate dimension d
+and ``num_samples`` the sample size n (``docs/moe.md#vocabulary``).
+
 References:
     Nguyen, Akbarian, Yan, Ho, *Statistical Perspective of Top-K Sparse Softmax Gating Mixture of
     Experts*, ICLR 2024 (arXiv 2309.13850).
@@ -17,7 +21,8 @@ from theory.moe.voronoi import (
     RBAR,
     cell_terms_exact,
     cell_terms_over,
-    required_Kbar,
+    required_Kbar,  # noqa: F401 (deprecated alias of required_top_k, kept importable)
+    required_top_k,
     voronoi_cells,
     voronoi_loss_exact,
     voronoi_loss_over,
@@ -38,7 +43,7 @@ __all__ = [
     "voronoi_loss_over",
     "cell_terms_exact",
     "cell_terms_over",
-    "required_Kbar",
+    "required_top_k",
     "RBAR",
     "expected_hellinger",
     "hellinger_at",

@@ -14,11 +14,12 @@ One EM iteration at parameters G, with the selected sets :math:`S_i = S(x_i)` co
   not decrease).
 
 The polish runs ``optax.lbfgs`` (backtracking line search) on the mean negative log-likelihood in
-:math:`(\beta_0, \beta_1, a, b, \log v)` with the sets frozen at the EM result (over-specified EM is
-sublinear, spec A3.3), then a few saddle-free Newton steps (Hessian eigenvalues replaced by their
-absolute values, floored; step halving): along the almost flat ridge of a split cell a fixed
-budget of first-order steps moves the atoms less at large n (the gradient there is
-:math:`O(n^{-1/2})`), which would imprint the n-independent initialisation on the estimates.
+:math:`(\beta_0, \beta_1, a, b, \log v)` with the sets frozen at the EM result (EM converges
+sublinearly on an over-specified model, ``docs/moe.md#the-estimator``), then a few saddle-free Newton
+steps (Hessian eigenvalues replaced by their absolute values, floored; step halving): along the
+almost flat ridge of a split cell a fixed budget of first-order steps moves the atoms less at large n
+(the gradient there is :math:`O(n^{-1/2})`), which would imprint the n-independent initialisation on
+the estimates.
 
 A replicate is *converged* when the total log-likelihood changed by at most ``gap_tol`` nats over
 the last ``window`` iterations of the polish (small against the O(1)-nat statistical fluctuation of
@@ -27,9 +28,16 @@ does not change the likelihood. The log-likelihood a Newton step would still gai
 :math:`\tfrac n2 g^\top |H|^{-1} g`, is reported too (``newton_gap``; along the quartic, nearly flat
 ridge of a split cell this quadratic model overstates what is left, so it is not the criterion).
 
+NumPy in and out: :func:`fit_mle` and :func:`em_step` validate concrete data eagerly and return NumPy
+values; they are not differentiable or traceable (an MLE is an argmax reached by a fixed number of
+iterations, the iteration counts fix the compiled program, and the convergence flag is a decision, not
+a smooth function). :func:`fit_batch` is the jitted, vmapped core (no validation) that the rate
+experiments call.
+
 References:
-    Nguyen et al., ICLR 2024, Appendix D (EM with a gradient step for the gate), as recalled;
-    predecessor code ``CRPE-SGaME`` (EM with an MM/IRLS gate step); spec A3.2-A3.3.
+    Nguyen et al., ICLR 2024 (arXiv 2309.13850), Appendix D (EM with a gradient step for the gate), as
+    recalled; predecessor code ``CRPE-SGaME`` of Nguyen, Nguyen, Ho, NeurIPS 2023 (EM with an MM/IRLS
+    gate step); ``docs/moe.md#the-estimator``.
 """
 
 from __future__ import annotations
@@ -44,14 +52,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from theory._validation import check_choice, check_int, check_real
+from theory._validation import check_choice, check_int, check_real, renamed_argument
 from theory.moe.model import (
     SELECTIONS,
     MoEParams,
-    _check_K,
+    _check_top_k,
     _log_density,
     _log_expert,
     _log_gates,
+    _required,
     _scores,
     _topk_mask,
     validate_params,
@@ -152,6 +161,9 @@ def _em_step(params: MoEParams, x, y, w, K, selection: str, ref: int):
     return MoEParams(Bn[:, 0], Bn[:, 1:], a_new, b_new, var_new), loglik
 
 
+_em_step_jit = jax.jit(_em_step, static_argnums=(4, 5, 6))
+
+
 def _polish(params: MoEParams, x, y, w, mask, ref: int, iters: int, newton_iters: int):
     """L-BFGS, then saddle-free Newton steps, on the mean NLL with frozen sets.
 
@@ -250,30 +262,8 @@ def _fit(x, y, w, init: MoEParams, K, selection: str, ref: int, em_iters: int, p
 
 @functools.partial(jax.jit, static_argnames=("selection", "ref", "em_iters", "polish_iters", "newton_iters", "window",
                                                    "batch_size"))
-def fit_batch(x, y, w, init: MoEParams, *, K, selection: str = "slope", ref: int = 0, em_iters: int = 200,
-              polish_iters: int = 100, newton_iters: int = 10, window: int = 5, gap_tol=0.01,
-              batch_size: int | None = 16) -> FitResult:
-    """Jitted fit, vmapped over a leading batch axis in chunks (no validation; see :func:`fit_mle`).
-
-    Args:
-        x: (B, N, d) covariates.
-        y: (B, N) responses.
-        w: (B, N) sample weights in {0, 1} (padding mask).
-        init: :class:`MoEParams` with a leading batch axis B.
-        K: selected experts, an int or a traced (B,) integer array (one compile serves several K).
-        selection: ranking rule (static).
-        ref: reference expert (static).
-        em_iters: EM iterations (static).
-        polish_iters: L-BFGS iterations (static).
-        newton_iters: Newton iterations (static).
-        window: convergence window (static).
-        gap_tol: convergence tolerance in nats (traced).
-        batch_size: replicates fitted together by ``vmap``; the chunks run one after another
-            (``lax.map``), which bounds the memory of the Newton Hessians (None: all at once).
-
-    Returns:
-        A :class:`FitResult` with a leading batch axis.
-    """
+def _fit_batch(x, y, w, init: MoEParams, K, *, selection, ref, em_iters, polish_iters, newton_iters, window, gap_tol,
+               batch_size) -> FitResult:
     K = jnp.broadcast_to(jnp.asarray(K, jnp.int32), x.shape[:1])
 
     def one(args):
@@ -283,43 +273,78 @@ def fit_batch(x, y, w, init: MoEParams, *, K, selection: str = "slope", ref: int
     return jax.lax.map(one, (x, y, w, init, K), batch_size=batch_size)
 
 
-def em_step(params, x, y, *, K: int, selection: str = "slope", ref: int = 0):
-    """One generalised EM iteration in float64 (validated; for tests and reference comparisons).
+def fit_batch(x, y, w, init: MoEParams, *, top_k=None, selection: str = "slope", ref: int = 0, em_iters: int = 200,
+              polish_iters: int = 100, newton_iters: int = 10, window: int = 5, gap_tol=0.01,
+              batch_size: int | None = 16, K=None) -> FitResult:
+    """Jitted fit, vmapped over a leading batch axis in chunks (no validation; see :func:`fit_mle`).
+
+    Args:
+        x: (B, N, dim) covariates.
+        y: (B, N) responses.
+        w: (B, N) sample weights in {0, 1} (padding mask).
+        init: :class:`MoEParams` with a leading batch axis B.
+        top_k: selected experts, an int or a traced (B,) integer array (one compile serves several
+            top_k).
+        selection: ranking rule (static).
+        ref: reference expert (static).
+        em_iters: EM iterations (static).
+        polish_iters: L-BFGS iterations (static).
+        newton_iters: Newton iterations (static).
+        window: convergence window (static).
+        gap_tol: convergence tolerance in nats (traced).
+        batch_size: replicates fitted together by ``vmap``; the chunks run one after another
+            (``lax.map``), which bounds the memory of the Newton Hessians (None: all at once).
+        K: deprecated name of ``top_k``.
+
+    Returns:
+        A :class:`FitResult` with a leading batch axis.
+    """
+    top_k = _required(renamed_argument("K", "top_k", top_k, K, owner="fit_batch"), "top_k", "fit_batch")
+    return _fit_batch(x, y, w, init, top_k, selection=selection, ref=ref, em_iters=em_iters,
+                      polish_iters=polish_iters, newton_iters=newton_iters, window=window, gap_tol=gap_tol,
+                      batch_size=batch_size)
+
+
+def em_step(params, x, y, *, top_k: int | None = None, selection: str = "slope", ref: int = 0, K: int | None = None):
+    """One generalised EM iteration in float64 (validated; for tests and reference comparisons). NumPy-only.
 
     Args:
         params: current :class:`MoEParams` (must already have ``beta0[ref] = 0``, ``beta1[ref] = 0``).
-        x: covariates (n, d).
-        y: responses (n,).
-        K: selected experts.
+        x: covariates (num_samples, dim).
+        y: responses (num_samples,).
+        top_k: selected experts.
         selection: ranking rule.
         ref: the pinned reference expert.
+        K: deprecated name of ``top_k``.
 
     Returns:
         ``(new_params, mean loglik at params)`` as float64 NumPy.
     """
+    top_k = _required(renamed_argument("K", "top_k", top_k, K, owner="em_step"), "top_k", "em_step")
     p = validate_params(params)
-    K = _check_K(K, p.k)
+    top_k = _check_top_k(top_k, p.num_experts)[0]
     check_choice("selection", selection, SELECTIONS)
-    ref = check_int("ref", ref, low=0, high=p.k - 1)
-    x = np.asarray(x, np.float64).reshape(len(y), p.d)
+    ref = check_int("ref", ref, low=0, high=p.num_experts - 1)
+    x, y = _check_data(x, y, p.dim)
     with jax.enable_x64(True):
         pj = MoEParams(*(jnp.asarray(v) for v in p))
-        new, ll = jax.jit(_em_step, static_argnums=(4, 5, 6))(pj, jnp.asarray(x), jnp.asarray(y, jnp.float64),
-                                                             jnp.ones(len(y)), K, selection, ref)
+        new, ll = _em_step_jit(pj, jnp.asarray(x), jnp.asarray(y), jnp.ones(len(y)), top_k, selection, ref)
         return MoEParams(*(np.asarray(v) for v in new)), float(ll)
 
 
-def fit_mle(x, y, init, *, K: int, selection: str = "slope", ref: int = 0, em_iters: int = 200,
+def fit_mle(x, y, init, *, top_k: int | None = None, selection: str = "slope", ref: int = 0, em_iters: int = 200,
             polish_iters: int = 100, newton_iters: int = 10, window: int = 5, gap_tol: float = 0.01,
-            dtype=jnp.float32) -> FitResult:
+            dtype=jnp.float32, K: int | None = None) -> FitResult:
     r"""MLE of a top-K MoE: ``em_iters`` generalised-EM iterations, then ``polish_iters`` of L-BFGS.
 
+    NumPy in and out (see the module docstring for why it is not traceable); the fit itself runs jitted.
+
     Args:
-        x: covariates (n, d) (or (n,) when d = 1).
-        y: responses (n,).
-        init: initial :class:`MoEParams` (its number of atoms is the fitted k); translated to the gauge
-            of ``ref`` first.
-        K: selected experts of the fitted model.
+        x: covariates (num_samples, dim) (or (num_samples,) when dim = 1).
+        y: responses (num_samples,).
+        init: initial :class:`MoEParams` (its number of atoms is the fitted num_experts); translated to
+            the gauge of ``ref`` first.
+        top_k: selected experts of the fitted model.
         selection: ranking rule (``"slope"`` default; ``"affine"`` makes the objective discontinuous in
             beta, so the frozen-set steps are a heuristic).
         ref: the reference expert pinned at beta0 = beta1 = 0.
@@ -330,20 +355,23 @@ def fit_mle(x, y, init, *, K: int, selection: str = "slope", ref: int = 0, em_it
         gap_tol: convergence tolerance in nats of total log-likelihood: its change over the last
             ``window`` iterations must be below it.
         dtype: computation dtype (float32 by default; use float64 for rate studies).
+        K: deprecated name of ``top_k``.
 
     Returns:
-        A :class:`FitResult` (NumPy-convertible JAX arrays).
+        A :class:`FitResult` (NumPy arrays).
 
     References:
-        Nguyen et al., ICLR 2024, Appendix D (EM), as recalled; spec A3.2-A3.3.
+        Nguyen et al., ICLR 2024 (arXiv 2309.13850), Appendix D (EM), as recalled;
+        ``docs/moe.md#the-estimator``.
     """
+    top_k = _required(renamed_argument("K", "top_k", top_k, K, owner="fit_mle"), "top_k", "fit_mle")
     p = validate_params(init, "init")
-    K = _check_K(K, p.k)
+    top_k = _check_top_k(top_k, p.num_experts)[0]
     check_choice("selection", selection, SELECTIONS)
     if selection == "affine":
         warnings.warn("selection='affine' makes the log-likelihood discontinuous in beta0, beta1: the frozen-set "
-                      "Newton and L-BFGS steps are a heuristic there (spec A7)", stacklevel=2)
-    ref = check_int("ref", ref, low=0, high=p.k - 1)
+                      "Newton and L-BFGS steps are a heuristic there (docs/moe.md#the-model)", stacklevel=2)
+    ref = check_int("ref", ref, low=0, high=p.num_experts - 1)
     em_iters = check_int("em_iters", em_iters, low=2)
     polish_iters = check_int("polish_iters", polish_iters, low=0)
     if polish_iters == 1:
@@ -351,18 +379,23 @@ def fit_mle(x, y, init, *, K: int, selection: str = "slope", ref: int = 0, em_it
     newton_iters = check_int("newton_iters", newton_iters, low=0)
     window = check_int("window", window, low=1)
     gap_tol = check_real("gap_tol", gap_tol, low=0.0)
-    x = np.asarray(x, np.float64)
-    x = x[:, None] if x.ndim == 1 else x
-    y = np.asarray(y, np.float64).reshape(-1)
-    if x.ndim != 2 or x.shape != (y.shape[0], p.d):
-        raise ValueError(f"x must have shape (n, {p.d}) matching y of length {y.shape[0]}, got {x.shape}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise ValueError("x and y must be finite")
+    x, y = _check_data(x, y, p.dim)
     with jax.enable_x64(jnp.dtype(dtype) == jnp.float64):
         cast = functools.partial(jnp.asarray, dtype=dtype)
         init_b = MoEParams(*(cast(v)[None] for v in p))
-        res = fit_batch(cast(x)[None], cast(y)[None], jnp.ones((1, y.shape[0]), dtype), init_b, K=K,
-                        selection=selection, ref=ref, em_iters=em_iters, polish_iters=polish_iters,
-                        newton_iters=newton_iters, window=window,
-                        gap_tol=gap_tol)
+        res = _fit_batch(cast(x)[None], cast(y)[None], jnp.ones((1, y.shape[0]), dtype), init_b, top_k,
+                         selection=selection, ref=ref, em_iters=em_iters, polish_iters=polish_iters,
+                         newton_iters=newton_iters, window=window, gap_tol=gap_tol, batch_size=16)
         return jax.tree_util.tree_map(lambda v: np.asarray(v[0]), res)
+
+
+def _check_data(x, y, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Concrete float64 ``(x (num_samples, dim), y (num_samples,))``, finite."""
+    x = np.asarray(x, np.float64)
+    x = x[:, None] if x.ndim == 1 else x
+    y = np.asarray(y, np.float64).reshape(-1)
+    if x.ndim != 2 or x.shape != (y.shape[0], d):
+        raise ValueError(f"x must have shape (num_samples, {d}) matching y of length {y.shape[0]}, got {x.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite (no NaN or inf)")
+    return x, y

@@ -8,9 +8,15 @@ the squared difference of :math:`\exp(\tfrac12\log g)` (no cancellation in :math
 :math:`X \sim U[-1, 1]` (d = 1) the x-average is Gauss-Legendre on each half-line, where the slope
 ranking is constant, so the quadrature never straddles the switch at x = 0.
 
+Quadrature, NumPy in and out: the public functions validate concrete parameters, node counts and the
+dimension eagerly and return float64 NumPy values. They are not meant for ``jit``/``grad``: the node
+counts fix array shapes, the integration window depends on the parameters, and :math:`h = \sqrt{h^2}`
+has no derivative at :math:`h = 0` (where a fit starts from the truth). The jittable core
+(``_hellinger_at``) is what the rate experiments vmap over replicates.
+
 References:
-    Nguyen et al., ICLR 2024 (arXiv 2309.13850), the density-estimation rate of Thm 1/3 (as recalled);
-    spec A2.7.
+    Nguyen et al., ICLR 2024 (arXiv 2309.13850), the density-estimation rates (Thms 1 and 3, as
+    recalled) are stated in the expected Hellinger distance; ``docs/moe.md#the-objects``.
 """
 
 from __future__ import annotations
@@ -19,8 +25,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_choice, check_int
-from theory.moe.model import SELECTIONS, MoEParams, _check_K, _log_density, _scores, _topk_mask, validate_params
+from theory._validation import check_choice, check_int, renamed_argument
+from theory.moe.model import (
+    SELECTIONS,
+    MoEParams,
+    _check_top_k,
+    _log_density,
+    _required,
+    _scores,
+    _topk_mask,
+    validate_params,
+)
 
 __all__ = ["x_quadrature", "hellinger_at", "expected_hellinger"]
 
@@ -57,72 +72,90 @@ def _hellinger_at(p: MoEParams, q: MoEParams, x, K_p: int, K_q: int, selection: 
     return jax.vmap(one)(x, lo, hi)
 
 
-def _expected_hellinger(p, q, x, w, K_p, K_q, selection, n_y):
-    return jnp.sum(w * _hellinger_at(p, q, x, K_p, K_q, selection, n_y))
+_hellinger_jit = jax.jit(_hellinger_at, static_argnums=(3, 4, 5, 6))
 
 
-def hellinger_at(G, G_star, x, *, K: int, K_star: int | None = None, selection: str = "slope",
-                 n_y: int = 2001) -> np.ndarray:
+def hellinger_at(G, G_star, x, *, top_k: int | None = None, top_k_star: int | None = None,
+                 selection: str = "slope", n_y: int = 2001, K: int | None = None, K_star: int | None = None):
     """Pointwise Hellinger distance h(g_G(.|x), g_G*(.|x)) (float64) at each covariate row.
 
+    NumPy-only (quadrature; see the module docstring).
+
     Args:
-        G: first mixing measure (evaluated with top-``K`` gating).
-        G_star: second mixing measure (evaluated with top-``K_star`` gating; default ``K``).
-        x: covariates (m, d) (or (m,) when d = 1).
-        K: selected experts of ``G``.
-        K_star: selected experts of ``G_star``.
+        G: first mixing measure (evaluated with top-``top_k`` gating).
+        G_star: second mixing measure (evaluated with top-``top_k_star`` gating; default ``top_k``).
+        x: covariates (m, dim) (or (m,) when dim = 1).
+        top_k: selected experts of ``G``.
+        top_k_star: selected experts of ``G_star``.
         selection: ranking rule for both.
         n_y: trapezoid points in y (>= 101).
+        K: deprecated name of ``top_k``.
+        K_star: deprecated name of ``top_k_star``.
 
     Returns:
         (m,) distances in [0, 1].
     """
+    top_k = _required(renamed_argument("K", "top_k", top_k, K, owner="hellinger_at"), "top_k", "hellinger_at")
+    top_k_star = renamed_argument("K_star", "top_k_star", top_k_star, K_star, owner="hellinger_at")
+    return _hellinger_points(G, G_star, x, top_k, top_k_star, selection, n_y)
+
+
+def _hellinger_points(G, G_star, x, top_k, top_k_star, selection, n_y) -> np.ndarray:
     p, q = validate_params(G, "G"), validate_params(G_star, "G_star")
-    if p.d != q.d:
-        raise ValueError(f"G and G_star must have the same d, got {p.d} and {q.d}")
-    K = _check_K(K, p.k)
-    K_star = _check_K(K if K_star is None else K_star, q.k, "K_star")
+    if p.dim != q.dim:
+        raise ValueError(f"G and G_star must have the same dim, got {p.dim} and {q.dim}")
+    top_k = _check_top_k(top_k, p.num_experts)[0]
+    top_k_star = _check_top_k(top_k if top_k_star is None else top_k_star, q.num_experts, "top_k_star")[0]
     check_choice("selection", selection, SELECTIONS)
     n_y = check_int("n_y", n_y, low=101)
     x = np.asarray(x, dtype=np.float64)
     x = x[:, None] if x.ndim == 1 else x
-    if x.ndim != 2 or x.shape[1] != p.d:
-        raise ValueError(f"x must have shape (m, {p.d}), got {x.shape}")
+    if x.ndim != 2 or x.shape[1] != p.dim:
+        raise ValueError(f"x must have shape (m, {p.dim}), got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x must be finite (no NaN or inf)")
     with jax.enable_x64(True):
         pj, qj = (MoEParams(*(jnp.asarray(v) for v in r)) for r in (p, q))
-        return np.asarray(jax.jit(_hellinger_at, static_argnums=(3, 4, 5, 6))(pj, qj, jnp.asarray(x), K, K_star,
-                                                                                selection, n_y))
+        return np.asarray(_hellinger_jit(pj, qj, jnp.asarray(x), top_k, top_k_star, selection, n_y))
 
 
-def expected_hellinger(G, G_star, *, K: int, K_star: int | None = None, selection: str = "slope",
-                       n_nodes: int = 20, n_y: int = 2001) -> float:
-    r"""E_X h(g_G(.|X), g_G*(.|X)) for X ~ U[-1, 1] (d = 1), by Gauss-Legendre in x and trapezoid in y.
+def expected_hellinger(G, G_star, *, top_k: int | None = None, top_k_star: int | None = None,
+                       selection: str = "slope", n_nodes: int = 20, n_y: int = 2001, K: int | None = None,
+                       K_star: int | None = None) -> float:
+    r"""E_X h(g_G(.|X), g_G*(.|X)) for X ~ U[-1, 1] (dim = 1), by Gauss-Legendre in x and trapezoid in y.
+
+    NumPy-only (quadrature; see the module docstring).
 
     Args:
-        G: first mixing measure (top-``K`` gating).
-        G_star: second mixing measure (top-``K_star`` gating; default ``K``).
-        K: selected experts of ``G``.
-        K_star: selected experts of ``G_star``.
+        G: first mixing measure (top-``top_k`` gating).
+        G_star: second mixing measure (top-``top_k_star`` gating; default ``top_k``).
+        top_k: selected experts of ``G``.
+        top_k_star: selected experts of ``G_star``.
         selection: ranking rule for both.
         n_nodes: Gauss-Legendre nodes per half-line.
         n_y: trapezoid points in y.
+        K: deprecated name of ``top_k``.
+        K_star: deprecated name of ``top_k_star``.
 
     Returns:
         The expected distance in [0, 1] (float64).
 
     Example (a model against itself, and a dense evaluation against top-2):
         >>> T = ([0, .5, -.5], [[0], [2], [4]], [[-3], [1], [4]], [2, -1, .5], [.09, .16, .25])
-        >>> expected_hellinger(T, T, K=2)
+        >>> expected_hellinger(T, T, top_k=2)
         0.0
-        >>> round(expected_hellinger(T, T, K=3, K_star=2), 3)
+        >>> round(expected_hellinger(T, T, top_k=3, top_k_star=2), 3)
         0.098
 
     References:
-        Nguyen et al., ICLR 2024, Thm 1 (density rate), as recalled; spec A2.7.
+        Nguyen et al., ICLR 2024 (arXiv 2309.13850), Thm 1 (the density rate in E_X h), as recalled.
     """
+    top_k = _required(renamed_argument("K", "top_k", top_k, K, owner="expected_hellinger"), "top_k",
+                      "expected_hellinger")
+    top_k_star = renamed_argument("K_star", "top_k_star", top_k_star, K_star, owner="expected_hellinger")
     p = validate_params(G, "G")
-    if p.d != 1:
-        raise ValueError(f"expected_hellinger averages over X ~ U[-1, 1] and needs d = 1, got d = {p.d}")
+    if p.dim != 1:
+        raise ValueError(f"expected_hellinger averages over X ~ U[-1, 1] and needs dim = 1, got dim = {p.dim}")
     x, w = x_quadrature(n_nodes)
-    h = hellinger_at(G, G_star, x, K=K, K_star=K_star, selection=selection, n_y=n_y)
+    h = _hellinger_points(G, G_star, x, top_k, top_k_star, selection, n_y)
     return float(np.sum(w * h))

@@ -1,11 +1,13 @@
-"""Plain NumPy reference implementations (oracles for tests, baseline for the benchmark).
+"""Plain NumPy reference implementations (oracles for tests, baseline for the benchmark; not public API).
 
 Written independently of :mod:`theory.moe.model` / :mod:`theory.moe.fit`: the top-K set by a stable
 argsort, the gate and density by explicit loops over the selected experts, and one generalised EM
 iteration (weighted least squares, Newton gate step with step halving) with NumPy linear algebra.
+Positional arguments follow the paper's symbols (``K`` = the number of selected experts).
 
 References:
-    Spec A2.2-A2.3 (model) and A3.2 (generalised EM) for Nguyen et al., ICLR 2024.
+    Nguyen et al., ICLR 2024 (arXiv 2309.13850): the model of Sec. 2 and the EM of Appendix D, as
+    recalled; ``docs/moe.md#the-estimator``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 
 import numpy as np
 
-__all__ = ["topk_sets_numpy", "log_density_numpy", "em_step_numpy", "em_numpy"]
+__all__: list[str] = []  # oracles only: import them from this module
 
 
 def topk_sets_numpy(params, x, K, selection="slope"):
