@@ -1,4 +1,4 @@
-"""The LSA layer: spec A9.1 forward vectors, GD construction, invariances (A3.5), layouts, bad shapes."""
+"""The LSA layer: reference forward values, the GD construction, invariances, layouts, bad shapes."""
 
 import jax
 import jax.numpy as jnp
@@ -17,10 +17,11 @@ W_PV = np.zeros((3, 3))
 W_PV[2] = [0.1, -0.2, 0.7]
 
 
-def test_spec_a91_vectors():
+def test_lsa_forward_matches_reference_values():
     with jax.enable_x64(True):
         Z = lsa.make_prompt(X, Y, XQ)
-        assert float(lsa.lsa_predict(*lsa.gd_params(0.5, 2, dtype=np.float64), Z)) == pytest.approx(0.5, abs=1e-14)
+        W_gd = lsa.gd_params(eta=0.5, dim=2, dtype=np.float64)
+        assert float(lsa.lsa_predict(*W_gd, Z)) == pytest.approx(0.5, abs=1e-14)
         assert float(lsa.lsa_predict(W_KQ, W_PV, Z)) == pytest.approx(0.773333333333, abs=1e-11)
         assert float(lsa.lsa_predict(W_KQ, W_PV, Z, include_query=True)) == pytest.approx(0.906666666667, abs=1e-11)
         G, u, c, A, b = lsa.effective_params(W_KQ, W_PV)
@@ -45,13 +46,14 @@ def test_layouts_roundtrip():
 
 @settings(max_examples=12)
 @given(st.sampled_from([1, 4]), st.sampled_from([1, 3]), st.floats(-2, 2), st.floats(0.1, 10), st.integers(0, 2**31))
-def test_invariances(n, d, eta, alpha, seed):  # spec A3.5 (1)-(3)
+def test_gd_construction_matches_gd_and_prediction_ignores_rescaling_and_unused_entries(n, d, eta, alpha, seed):
     rng = np.random.default_rng(seed)
     Xr, yr, xq = rng.standard_normal((4, n, d)), rng.standard_normal((4, n)), rng.standard_normal((4, d))
     Z = lsa.make_prompt(Xr, yr, xq)
     P = rng.standard_normal((d, d))
-    gd = lsa.one_step_gd_predict(Xr, yr, xq, eta, P)
-    assert np.asarray(lsa.lsa_predict(*lsa.gd_params(eta, d, P), Z)) == pytest.approx(np.asarray(gd), abs=2e-4)
+    gd = lsa.one_step_gd_predict(Xr, yr, xq, eta=eta, preconditioner=P)
+    W_gd = lsa.gd_params(eta=eta, dim=d, preconditioner=P)
+    assert np.asarray(lsa.lsa_predict(*W_gd, Z)) == pytest.approx(np.asarray(gd), abs=2e-4)
     wkq, wpv = rng.standard_normal((d + 1, d + 1)), rng.standard_normal((d + 1, d + 1))
     y0 = np.asarray(lsa.lsa_predict(wkq, wpv, Z))
     assert np.asarray(lsa.lsa_predict(wkq / alpha, wpv * alpha, Z)) == pytest.approx(y0, rel=1e-4, abs=1e-4)
@@ -61,7 +63,7 @@ def test_invariances(n, d, eta, alpha, seed):  # spec A3.5 (1)-(3)
     assert np.asarray(lsa.lsa_predict(wkq2, wpv2, Z)) == pytest.approx(y0, rel=1e-5, abs=1e-5)
 
 
-def test_rotation_equivariance():
+def test_lsa_prediction_is_rotation_equivariant():
     rng = np.random.default_rng(1)
     d, n = 3, 6
     Xr, yr, xq = rng.standard_normal((n, d)), rng.standard_normal(n), rng.standard_normal(d)
@@ -77,10 +79,10 @@ def test_rotation_equivariance():
 
 def test_extreme_inputs_stay_finite():
     Z = lsa.make_prompt(1e3 * np.ones((5, 3)), 1e3 * np.ones(5), 1e3 * np.ones(3))
-    assert np.isfinite(float(lsa.lsa_predict(*lsa.gd_params(1e-3, 3), Z)))
+    assert np.isfinite(float(lsa.lsa_predict(*lsa.gd_params(eta=1e-3, dim=3), Z)))
 
 
-def test_bad_shapes():
+def test_bad_shapes_raise():
     Z = lsa.make_prompt(X, Y, XQ)
     with pytest.raises(ValueError, match="W_KQ must be"):
         lsa.lsa_predict(np.eye(4), W_PV, Z)
@@ -91,8 +93,22 @@ def test_bad_shapes():
     with pytest.raises(ValueError, match="shapes must be"):
         lsa.make_prompt(X, Y, np.ones(3))
     with pytest.raises(ValueError, match="preconditioner"):
-        lsa.gd_params(0.5, 2, np.eye(3))
+        lsa.gd_params(eta=0.5, dim=2, preconditioner=np.eye(3))
+    with pytest.raises(ValueError, match="eta must be a number"):
+        lsa.gd_params(eta=float("nan"), dim=2)
     with pytest.raises(ValueError, match="W_KQ and W_PV"):
         lsa.effective_params(np.eye(3), np.eye(4))
     with pytest.raises(ValueError, match="Z must"):
         lsa.lsa_forward(W_KQ, W_PV, jnp.ones(3))
+
+
+def test_old_positional_calls_warn_and_agree():
+    with pytest.warns(DeprecationWarning, match="by position is deprecated"):
+        old = lsa.gd_params(0.5, 2)
+    new = lsa.gd_params(eta=0.5, dim=2)
+    assert all(np.array_equal(a, b) for a, b in zip(old, new, strict=True))
+    with pytest.warns(DeprecationWarning, match="'d' is deprecated"):
+        lsa.gd_params(eta=0.5, d=2)
+    with pytest.warns(DeprecationWarning):
+        old = lsa.one_step_gd_predict(X, Y, XQ, 0.5)
+    assert float(old) == float(lsa.one_step_gd_predict(X, Y, XQ, eta=0.5))

@@ -9,6 +9,11 @@ forms (:mod:`theory.icl.optimum`), the exact differentiable population loss
 Step sizes are in the **mean form** (objective :math:`\\frac1{2n}\\sum_i(y_i - w^\\top x_i)^2`)
 unless a name ends in ``_sum``.
 
+Hyperparameters are keyword-only and use the library's vocabulary: ``num_samples`` is the prompt length
+:math:`n`, ``dim`` the dimension :math:`d`, ``noise_var`` the noise variance :math:`\\sigma^2`, ``key`` a JAX
+PRNG key (docs/icl.md, "Arguments"; the old positional calls still work and warn). The closed forms work
+under ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
+
 References:
     Mahankali, Hashimoto, Ma, *One Step of Gradient Descent is Provably the Optimal In-Context Learner
     with One Layer of Linear Self-Attention*, ICLR 2024 (arXiv 2307.03576).

@@ -1,13 +1,13 @@
 """Claims of the ``icl`` topic: the trained LSA layer against the closed-form optimum.
 
 Trained claims fit the full layer with Adam (:func:`theory.icl.simulate.train_lsa_padded`: one compiled
-trainer for every ``(n, d, sigma^2, target)``, ``vmap`` over seeds) and compare the learned effective
-matrix :math:`\\Gamma = cA + ub^\\top`, averaged over the seeds, elementwise with the closed form within
-``4`` standard errors plus the optimisation floor :data:`OPT_FLOOR`. The other claims need no
-training: the exact population loss (autodiff, float64), the Monte-Carlo risk curve of one GD step,
-and the GD construction. Every claim names its rivals: the prediction off by 20% either way and the
-named neighbouring formulas (off-by-one moments, the sum-form step, the noise term dropped, the wrong
-preconditioner, the linear-target step for ReLU targets), which the same run must reject.
+trainer for every ``(n, d, sigma^2, target)``, ``vmap`` over seeds; the shared experiment :data:`TRAINED`)
+and compare the learned effective matrix :math:`\\Gamma = cA + ub^\\top`, averaged over the seeds,
+elementwise with the closed form within ``4`` standard errors plus the optimisation floor :data:`OPT_FLOOR`.
+The other claims need no training: the exact population loss (autodiff, float64), the Monte-Carlo risk
+curve of one GD step, and the GD construction. Every claim names its rivals: the prediction off by 20%
+either way and the named neighbouring formulas (off-by-one moments, the sum-form step, the noise term
+dropped, the wrong preconditioner, the linear-target step for ReLU targets), which the same run must reject.
 
 References:
     Mahankali, Hashimoto, Ma, ICLR 2024 (arXiv 2307.03576), Theorems 1-3 (as recalled); docs/icl.md.
@@ -16,15 +16,17 @@ References:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 import zlib
 
 import jax
 import numpy as np
 
 from theory.icl import lsa, optimum
+from theory.icl._compat import keyword_only
 from theory.icl.population import stationary_point
 from theory.icl.simulate import gd_risk_coefficients, train_lsa_padded, unpad_params
-from theory.verify import Claim, Measurement, Rival, agrees, numpy_rng, register
+from theory.verify import Claim, Experiment, Measurement, Rival, agrees, numpy_rng, register
 from theory.verify.rivals import off_by_20_percent
 
 PAPER = "Mahankali-Hashimoto-Ma ICLR 2024"
@@ -41,12 +43,38 @@ OPT_REASON = ("k SE over seeds (the Adam noise floor, ~0.002-0.005 per seed, is 
 TRAP_REL = 0.005
 
 
-def rotated_covariance(spectrum, seed=0):
-    """``Q diag(spectrum) Q^T`` with a Haar-random rotation ``Q`` drawn from ``seed`` (deterministic)."""
+def _rotated(spectrum, rng):
     spectrum = np.asarray(spectrum, np.float64)
-    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((spectrum.size, spectrum.size)))
+    q, r = np.linalg.qr(rng.standard_normal((spectrum.size, spectrum.size)))
     q = q * np.sign(np.diag(r))
     return q @ np.diag(spectrum) @ q.T
+
+
+def rotated_covariance(spectrum, *args, key=None, seed=None):
+    """``Q diag(spectrum) Q^T`` with a Haar-random rotation ``Q`` drawn from the JAX PRNG ``key``.
+
+    The rotation is the QR factor (signs fixed by ``R``'s diagonal) of a Gaussian matrix drawn by
+    :func:`theory.verify.numpy_rng` from ``key``. The old ``seed`` (positional or keyword, default 0) still works
+    with a ``DeprecationWarning`` and draws the same rotation as before, from ``numpy.random.default_rng(seed)``
+    (the claims' configs name their rotation by such a ``rotation_seed``).
+
+    Example:
+        >>> import jax, numpy as np
+        >>> c = rotated_covariance([0.5, 1.0, 2.5], key=jax.random.key(0))
+        >>> np.round(np.linalg.eigvalsh(c), 12).tolist()
+        [0.5, 1.0, 2.5]
+    """
+    if args:
+        if len(args) > 1 or seed is not None:
+            raise TypeError("rotated_covariance takes the spectrum and a keyword-only key")
+        seed = args[0]
+    if key is not None:
+        if seed is not None:
+            raise TypeError("rotated_covariance: pass key only (seed is its deprecated predecessor)")
+        return _rotated(spectrum, numpy_rng(key))
+    warnings.warn("rotated_covariance: the seed is deprecated; pass key=jax.random.key(...)", DeprecationWarning,
+                  stacklevel=2)
+    return _rotated(spectrum, np.random.default_rng(0 if seed is None else seed))
 
 
 def _covs(cfg):
@@ -55,12 +83,13 @@ def _covs(cfg):
     d = cfg["d"]
     if "spectrum" not in cfg:
         return np.eye(d), np.eye(d)
-    sx = rotated_covariance(cfg["spectrum"], cfg.get("rotation_seed", 0))
+    sx = _rotated(cfg["spectrum"], np.random.default_rng(cfg.get("rotation_seed", 0)))
     sw = np.linalg.inv(sx) if cfg.get("w_prior", "inverse") == "inverse" else np.eye(d)
     return sx, 0.5 * (sw + sw.T)
 
 
-def trapped_seeds(final_losses, rel=0.02):
+@keyword_only("rel")
+def trapped_seeds(final_losses, *, rel=0.02):
     """Seeds whose final loss exceeds the best seed's by more than ``rel`` (relative).
 
     Adam can stall at non-global stationary points: the rank-one point ``c = 0, A = 0`` or, as observed
@@ -76,10 +105,9 @@ def trapped_seeds(final_losses, rel=0.02):
 
 
 # ---------------------------------------------------------------------------------------------
-# the trained layers, shared by the four trained claims (group "icl.trained")
+# the trained layers: the shared experiment of the four trained claims (group "icl.trained")
 
 _TRAIN_KEYS = ("steps", "batch", "seeds", "lr", "n_pad", "d_pad", "eval_batches")
-_FITS: dict = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,23 +121,41 @@ class Fit:
     note: str
 
 
-def _fit(key, cfg, n, d, noise_var, target="linear", cov=None):
-    """Train (or recall) the layers at ``(n, d, noise_var, target, cov)``: ``cov`` is ``None`` (isotropic) or a
-    config with ``spectrum``, ``rotation_seed``, ``w_prior``. The key is folded with the point, so claims of
-    one group that share a point share its training (memoised on key, point and training config)."""
-    point = (int(n), int(d), float(noise_var), target,
-             None if cov is None else (tuple(cov["spectrum"]), cov.get("rotation_seed", 0), cov.get("w_prior")))
-    k = jax.random.fold_in(key, zlib.crc32(repr(point).encode()) & 0x7FFFFFFF)
-    memo = (np.asarray(jax.random.key_data(k)).tobytes(), point, tuple(cfg[t] for t in _TRAIN_KEYS))
-    if memo not in _FITS:
+class TrainedLayers:
+    """The layers trained with one protocol (the config's :data:`_TRAIN_KEYS`) from one key, point by point.
+
+    :meth:`fit` trains the layers at a point on first use and keeps them in this object, which the engine
+    creates once per run and shares among the claims of the experiment :data:`TRAINED` (nothing is kept
+    between runs). The key of a point is the experiment's key folded with the point, so a point gets the
+    same layers whichever claim asks for it first.
+    """
+
+    def __init__(self, key, cfg):
+        self.key = key
+        self.protocol = {k: cfg[k] for k in _TRAIN_KEYS}
+        self._fits: dict = {}
+
+    def fit(self, n, d, noise_var, target="linear", cov=None) -> Fit:
+        """The layers at ``(n, d, noise_var, target, cov)``: ``cov`` is ``None`` (isotropic) or a config with
+        ``spectrum``, ``rotation_seed``, ``w_prior``."""
+        point = (int(n), int(d), float(noise_var), target,
+                 None if cov is None else (tuple(cov["spectrum"]), cov.get("rotation_seed", 0), cov.get("w_prior")))
+        if point not in self._fits:
+            self._fits[point] = self._train(point, cov)
+        return self._fits[point]
+
+    def _train(self, point, cov):
+        n, d, noise_var, target, _ = point
+        cfg = self.protocol
+        k = jax.random.fold_in(self.key, zlib.crc32(repr(point).encode()) & 0x7FFFFFFF)
         sx, sw = (None, None) if cov is None else _covs({**cov, "d": d})
         W_KQ, W_PV, _, risk, risk_se = train_lsa_padded(
-            k, n=n, d=d, n_pad=cfg["n_pad"], d_pad=cfg["d_pad"], steps=cfg["steps"], batch=cfg["batch"],
-            n_seeds=cfg["seeds"], noise_var=noise_var, cov_x=sx, cov_w=sw, target=target, lr=cfg["lr"],
-            eval_batches=cfg["eval_batches"])
-        G, u, c, A, b = (np.asarray(a, np.float64) for a in lsa.effective_params(unpad_params(W_KQ, d),
-                                                                                 unpad_params(W_PV, d)))
-        bad = trapped_seeds(risk, TRAP_REL)
+            key=k, num_samples=n, dim=d, num_samples_pad=cfg["n_pad"], dim_pad=cfg["d_pad"], num_steps=cfg["steps"],
+            batch=cfg["batch"], num_replicates=cfg["seeds"], noise_var=noise_var, cov_x=sx, cov_w=sw, target=target,
+            lr=cfg["lr"], eval_batches=cfg["eval_batches"])
+        G, u, c, A, b = (np.asarray(a, np.float64) for a in lsa.effective_params(unpad_params(W_KQ, dim=d),
+                                                                                 unpad_params(W_PV, dim=d)))
+        bad = trapped_seeds(risk, rel=TRAP_REL)
         good = np.setdiff1d(np.arange(cfg["seeds"]), bad)
         nuis = max(np.max(np.linalg.norm(u[good], axis=1) * np.linalg.norm(A[good], axis=(1, 2))),
                    np.max(np.abs(c[good]) * np.linalg.norm(b[good], axis=1)))
@@ -117,9 +163,12 @@ def _fit(key, cfg, n, d, noise_var, target="linear", cov=None):
                 f"eff. step {np.trace(G[good], axis1=1, axis2=2).mean() / d:.4f}, max nuisance {nuis:.4f}"
                 + (f", TRAPPED seeds {bad.tolist()} (final risk +{np.round(risk[bad] / risk.min() - 1, 3).tolist()}"
                    " rel.) left out" if len(bad) else ""))
-        _FITS.clear() if len(_FITS) > 64 else None
-        _FITS[memo] = Fit(G[good], risk[good], risk_se[good], note)
-    return _FITS[memo]
+        return Fit(G[good], risk[good], risk_se[good], note)
+
+
+#: The experiment of the trained claims: the engine runs it once per (key, config) and hands the same
+#: :class:`TrainedLayers` to each claim with that config; the claims share the key of the group "icl.trained".
+TRAINED = Experiment("icl.trained", TrainedLayers)
 
 
 def _gamma_measurement(fits, *, pooled, what):
@@ -147,6 +196,11 @@ def _gamma_measurement(fits, *, pooled, what):
 
 def _points(cfg):
     return [tuple(p) for p in cfg["points"]]
+
+
+def _iso(fn):
+    """An isotropic closed form of :mod:`theory.icl.optimum` as ``(n, d, s2) -> value`` (the rivals' signature)."""
+    return lambda n, d, s2: fn(num_samples=n, dim=d, noise_var=s2)
 
 
 def _isotropic(step):
@@ -187,13 +241,13 @@ _SMOKE_TRAIN = {**_TRAIN, "seeds": 8, "eval_batches": 256}
 # icl.step_size  (Theorem 1)
 
 
-def _step_measure(key, cfg):
-    return _gamma_measurement([_fit(key, cfg, n, d, s2) for n, d, s2 in _points(cfg)], pooled=True,
+def _step_measure(key, cfg, layers):
+    return _gamma_measurement([layers.fit(n, d, s2) for n, d, s2 in _points(cfg)], pooled=True,
                               what="learned Gamma = cA + ub^T, mean over seeds (SE pooled over diagonal and over "
                               "off-diagonal entries)")
 
 
-_step_predict = _isotropic(optimum.optimal_step_size)
+_step_predict = _isotropic(_iso(optimum.optimal_step_size))
 
 STEP_SIZE = Claim(
     id="icl.step_size",
@@ -212,7 +266,7 @@ STEP_SIZE = Claim(
         "paper": {"points": [[6, 3, 1.0], [8, 2, 4.0], [3, 2, 0.25], [10, 4, 0.25], [20, 5, 1.0], [40, 3, 0.25]],
                   **_TRAIN, "seeds": 16, "steps": 3000, "batch": 512, "n_pad": 40, "d_pad": 5},
     },
-    group="icl.trained",
+    experiment=TRAINED,
     rivals=(
         *off_by_20_percent(_step_predict),
         Rival("sum form 1/(n+d+1+s2)", _isotropic(eta_sum_form),
@@ -231,14 +285,14 @@ STEP_SIZE = Claim(
 
 def _precond_predict(cfg):
     sx, sw = _covs(cfg)
-    return optimum.optimal_preconditioner(cfg["n"], sx, sw, cfg["noise_var"]).ravel()
+    return optimum.optimal_preconditioner(num_samples=cfg["n"], cov_x=sx, cov_w=sw, noise_var=cfg["noise_var"]).ravel()
 
 
-def _precond_measure(key, cfg):
-    m = _gamma_measurement([_fit(key, cfg, cfg["n"], cfg["d"], cfg["noise_var"], cov=cfg)], pooled=False,
+def _precond_measure(key, cfg, layers):
+    m = _gamma_measurement([layers.fit(cfg["n"], cfg["d"], cfg["noise_var"], cov=cfg)], pooled=False,
                            what="learned Gamma, mean over seeds (SE per entry)")
     sx, sw = _covs(cfg)
-    star = optimum.optimal_preconditioner(cfg["n"], sx, sw, cfg["noise_var"])
+    star = optimum.optimal_preconditioner(num_samples=cfg["n"], cov_x=sx, cov_w=sw, noise_var=cfg["noise_var"])
     rel = np.linalg.norm(m.estimate - star.ravel()) / np.linalg.norm(star)
     return dataclasses.replace(m, note=f"relative Frobenius error vs closed form {rel:.4f}; " + m.note)
 
@@ -247,7 +301,8 @@ def _precond_step_times(matrix):
     """``config -> eta* matrix(Sx)`` flattened (a rival preconditioner with the right step)."""
     def predict(cfg):
         sx, _ = _covs(cfg)
-        return (optimum.optimal_step_size(cfg["n"], cfg["d"], cfg["noise_var"]) * matrix(sx)).ravel()
+        eta = optimum.optimal_step_size(num_samples=cfg["n"], dim=cfg["d"], noise_var=cfg["noise_var"])
+        return (eta * matrix(sx)).ravel()
 
     return predict
 
@@ -275,7 +330,7 @@ PRECONDITIONER = Claim(
         "default": {**_PRECOND, **_TRAIN},
         "paper": {**_PRECOND, "n": 10, **_TRAIN, "seeds": 16, "steps": 3000, "batch": 512, "n_pad": 40, "d_pad": 5},
     },
-    group="icl.trained",
+    experiment=TRAINED,
     rivals=(
         *off_by_20_percent(_precond_predict),
         Rival("eta* I", _precond_step_times(lambda sx: np.eye(sx.shape[0])),
@@ -291,13 +346,13 @@ PRECONDITIONER = Claim(
 # icl.nonlinear  (Theorem 3)
 
 
-def _relu_measure(key, cfg):
-    return _gamma_measurement([_fit(key, cfg, n, d, s2, target="relu") for n, d, s2 in _points(cfg)], pooled=True,
+def _relu_measure(key, cfg, layers):
+    return _gamma_measurement([layers.fit(n, d, s2, target="relu") for n, d, s2 in _points(cfg)], pooled=True,
                               what="ReLU targets f(x) = a relu(v^T x); learned Gamma, mean over seeds (SE pooled "
                               "over diagonal and over off-diagonal entries)")
 
 
-_relu_predict = _isotropic(optimum.relu_optimal_step_size)
+_relu_predict = _isotropic(_iso(optimum.relu_optimal_step_size))
 
 NONLINEAR = Claim(
     id="icl.nonlinear",
@@ -317,10 +372,10 @@ NONLINEAR = Claim(
         "paper": {"points": [[8, 3, 0.5], [5, 2, 0.25], [10, 4, 0.0], [20, 3, 0.25]], **_TRAIN, "seeds": 16,
                   "steps": 3000, "batch": 512, "n_pad": 40, "d_pad": 5},
     },
-    group="icl.trained",
+    experiment=TRAINED,
     rivals=(
         *off_by_20_percent(_relu_predict),
-        Rival("linear-target step n/(n+d+1+s2)", _isotropic(optimum.optimal_step_size),
+        Rival("linear-target step n/(n+d+1+s2)", _isotropic(_iso(optimum.optimal_step_size)),
               "Theorem 1's step carried over to ReLU targets"),
         Rival("noise unweighted n/(n+2d+3+s2)", _isotropic(relu_step_noise_unweighted),
               "the noise entering as for linear targets, without its weight d/mu_1 = 4d"),
@@ -332,8 +387,8 @@ NONLINEAR = Claim(
 # icl.trained_risk
 
 
-def _risk_measure(key, cfg):
-    f = _fit(key, cfg, cfg["n"], cfg["d"], cfg["noise_var"])
+def _risk_measure(key, cfg, layers):
+    f = layers.fit(cfg["n"], cfg["d"], cfg["noise_var"])
     # all seeds are evaluated on the same prompts: average them, keep the Monte-Carlo SE of one
     return Measurement(float(f.risk.mean()), float(f.risk_se.max()), len(f.risk), f.risk,
                        note=f"Rao-Blackwellised MC risk of each trained layer on {cfg['eval_batches'] * cfg['batch']} "
@@ -354,7 +409,7 @@ def risk_off_by_one(n, d, s2):
     return s2 + d * (d + 1.0 + s2) / (n + d + s2)
 
 
-_risk_predict = _risk_at(optimum.optimal_risk)
+_risk_predict = _risk_at(_iso(optimum.optimal_risk))
 
 TRAINED_RISK = Claim(
     id="icl.trained_risk",
@@ -371,12 +426,12 @@ TRAINED_RISK = Claim(
         "smoke": {"n": 6, "d": 3, "noise_var": 1.0, **_SMOKE_TRAIN},
         "default": {"n": 6, "d": 3, "noise_var": 1.0, **_TRAIN},
     },
-    group="icl.trained",
+    experiment=TRAINED,
     rivals=(
         *off_by_20_percent(_risk_predict),
         Rival("noise-free numerator", _risk_at(risk_noise_free_numerator),
               "s2 + d(d+1)/(n+d+1+s2): the noise dropped from the numerator"),
-        Rival("R*(n+1)", lambda cfg: optimum.optimal_risk(cfg["n"] + 1, cfg["d"], cfg["noise_var"]),
+        Rival("R*(n+1)", lambda cfg: _iso(optimum.optimal_risk)(cfg["n"] + 1, cfg["d"], cfg["noise_var"]),
               "the context length off by one (the query counted as a context example)"),
         Rival("off-by-one n+d", _risk_at(risk_off_by_one), "the fourth moment d(d+1) instead of d(d+2)"),
     ),
@@ -392,7 +447,7 @@ def _stat_cases(cfg):
     rng = np.random.default_rng(cfg["seed"])
     a = rng.standard_normal((d, d))
     b = rng.standard_normal((d, d))
-    sx = rotated_covariance(cfg["spectrum"], cfg["seed"])
+    sx = _rotated(cfg["spectrum"], np.random.default_rng(cfg["seed"]))
     sinv = np.linalg.inv(sx)
     return [(cfg["n"], np.eye(d), np.eye(d)), (cfg["n"], sx, 0.5 * (sinv + sinv.T)), (cfg["n"], sx, np.eye(d)),
             (cfg["n"], a @ a.T / d + 0.2 * np.eye(d), b @ b.T / d + 0.2 * np.eye(d))]
@@ -401,7 +456,7 @@ def _stat_cases(cfg):
 def _stat_measure(key, cfg):
     out = []
     for n, sx, sw in _stat_cases(cfg):
-        W_KQ, W_PV, val, (g1, g2) = stationary_point(n, sx, sw, cfg["noise_var"])
+        W_KQ, W_PV, val, (g1, g2) = stationary_point(num_samples=n, cov_x=sx, cov_w=sw, noise_var=cfg["noise_var"])
         with jax.enable_x64(True):
             gamma = np.asarray(lsa.effective_params(W_KQ, W_PV)[0])
         out.append(np.concatenate([gamma.ravel(), g1.ravel(), g2.ravel(), [val]]))
@@ -413,8 +468,8 @@ def _stat_measure(key, cfg):
 def _stat_predict(cfg):
     d, out = cfg["d"], []
     for n, sx, sw in _stat_cases(cfg):
-        g = optimum.optimal_preconditioner(n, sx, sw, cfg["noise_var"])
-        r = optimum.optimal_preconditioned_risk(n, sx, sw, cfg["noise_var"])
+        kw = {"num_samples": n, "cov_x": sx, "cov_w": sw, "noise_var": cfg["noise_var"]}
+        g, r = optimum.optimal_preconditioner(**kw), optimum.optimal_preconditioned_risk(**kw)
         out.append(np.concatenate([g.ravel(), np.zeros(2 * (d + 1) ** 2), [r]]))
     return np.concatenate(out)
 
@@ -426,7 +481,8 @@ def _stationary_with(gamma_fn):
         for n, sx, sw in _stat_cases(cfg):
             g = gamma_fn(n, sx, sw, cfg["noise_var"])
             out.append(np.concatenate([g.ravel(), np.zeros(2 * (d + 1) ** 2),
-                                       [optimum.risk_of_preconditioner(g, n, sx, sw, cfg["noise_var"])]]))
+                                       [optimum.risk_of_preconditioner(g, num_samples=n, cov_x=sx, cov_w=sw,
+                                                                        noise_var=cfg["noise_var"])]]))
         return np.concatenate(out)
 
     return predict
@@ -470,8 +526,8 @@ STATIONARY = Claim(
 
 
 def _coef(key, cfg, n, d, s2, **kw):
-    return gd_risk_coefficients(key, n=n, d=d, batch=cfg["batch"], replicates=cfg["replicates"], noise_var=s2,
-                                n_pad=cfg.get("n_pad", n), **kw)
+    return gd_risk_coefficients(key=key, num_samples=n, dim=d, batch=cfg["batch"], num_replicates=cfg["replicates"],
+                                noise_var=s2, num_samples_pad=cfg.get("n_pad", n), **kw)
 
 
 def _argmin_cases(cfg):
@@ -494,7 +550,7 @@ def _argmin_at(step):
     return lambda cfg: np.array([step(n, d, s2) for n, d, s2, _ in _argmin_cases(cfg)])
 
 
-_argmin_predict = _argmin_at(optimum.optimal_step_size)
+_argmin_predict = _argmin_at(_iso(optimum.optimal_step_size))
 
 
 STEP_ARGMIN = Claim(
@@ -537,10 +593,11 @@ def _curve_at(risk):
 
 def risk_of_step_09(n, d, s2):
     """The risk of one GD step with 0.9 eta*: a nearby sub-optimal step."""
-    return optimum.risk_of_step_size(0.9 * optimum.optimal_step_size(n, d, s2), n, d, s2)
+    kw = {"num_samples": n, "dim": d, "noise_var": s2}
+    return optimum.risk_of_step_size(0.9 * optimum.optimal_step_size(**kw), **kw)
 
 
-_curve_predict = _curve_at(optimum.optimal_risk)
+_curve_predict = _curve_at(_iso(optimum.optimal_risk))
 
 RISK_CURVE = Claim(
     id="icl.risk_curve",
@@ -576,8 +633,8 @@ def _construction_measure(key, cfg):
     n, d, B = cfg["n"], cfg["d"], cfg["prompts"]
     X, y, xq = rng.standard_normal((B, n, d)), rng.standard_normal(B * n).reshape(B, n), rng.standard_normal((B, d))
     P = rng.standard_normal((d, d))
-    out = [np.asarray(lsa.lsa_predict(*lsa.gd_params(eta, d, pre), lsa.make_prompt(*(a.astype(np.float32) for a in
-                                                                                       (X, y, xq)))))
+    Z = lsa.make_prompt(*(a.astype(np.float32) for a in (X, y, xq)))
+    out = [np.asarray(lsa.lsa_predict(*lsa.gd_params(eta=eta, dim=d, preconditioner=pre), Z))
            for eta, pre in ((cfg["eta"], None), (cfg["eta"], P))]
     return Measurement.exact(np.concatenate(out), inputs={"X": X, "y": y, "x_q": xq, "P": P},
                              note="float32 LSA with W_KQ = [[eta P^T, 0], [0, 0]], W_PV[d] = e_{d+1}")
@@ -585,8 +642,8 @@ def _construction_measure(key, cfg):
 
 def _construction_predict(cfg):
     with jax.enable_x64(True):
-        return np.concatenate([np.asarray(lsa.one_step_gd_predict(cfg["X"], cfg["y"], cfg["x_q"], cfg["eta"], pre))
-                               for pre in (None, cfg["P"])])
+        return np.concatenate([np.asarray(lsa.one_step_gd_predict(cfg["X"], cfg["y"], cfg["x_q"], eta=cfg["eta"],
+                                                                  preconditioner=pre)) for pre in (None, cfg["P"])])
 
 
 GD_CONSTRUCTION = Claim(

@@ -1,6 +1,6 @@
 r"""The one-layer linear self-attention (LSA) layer, its prompt format and the one-step-GD predictor.
 
-Prompt (spec A2.2): :math:`Z\in\mathbb R^{(d+1)\times(n+1)}`, column :math:`i\le n` is
+Prompt: :math:`Z\in\mathbb R^{(d+1)\times(n+1)}`, column :math:`i\le n` is
 :math:`z_i = (x_i; y_i)`, the last column is the query :math:`z_q = (x_q; 0)`. Batches are
 ``(B, d+1, n+1)`` (feature-major, the default) or token-major ``(B, n+1, d+1)``
 (:func:`to_token_major`).
@@ -15,13 +15,16 @@ the ``1/n`` dropped when ``normalize=False`` (sum form).
 
 References:
     Mahankali, Hashimoto, Ma, ICLR 2024 (arXiv 2307.03576), Sec. 2-3 (parameterisation as recalled
-    from the reviews; spec A2.3).
+    from the reviews); docs/icl.md, "The objects".
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+
+from theory._validation import check_int, check_real
+from theory.icl._compat import keyword_only
 
 __all__ = [
     "make_prompt",
@@ -95,7 +98,7 @@ def lsa_forward(W_KQ, W_PV, Z, *, include_query=False, normalize=True):
         ``f(Z)`` with the shape of ``Z``.
 
     References:
-        Spec A2.3; Mahankali, Hashimoto, Ma, ICLR 2024, Sec. 2 (as recalled).
+        Mahankali, Hashimoto, Ma, ICLR 2024, Sec. 2 (as recalled); docs/icl.md, "The objects".
     """
     Z, W_KQ, W_PV = jnp.asarray(Z), jnp.asarray(W_KQ), jnp.asarray(W_PV)
     d, n = _shape_check(Z, W_KQ, W_PV)
@@ -111,7 +114,7 @@ def lsa_predict(W_KQ, W_PV, Z, *, include_query=False, normalize=True):
     Example:
         >>> import jax.numpy as jnp
         >>> Z = make_prompt(jnp.array([[1., 0], [0, 1], [1, 1]]), jnp.array([1., 2, 3]), jnp.array([2., -1]))
-        >>> round(float(lsa_predict(*gd_params(0.5, 2), Z)), 6)
+        >>> round(float(lsa_predict(*gd_params(eta=0.5, dim=2), Z)), 6)
         0.5
     """
     return lsa_forward(W_KQ, W_PV, Z, include_query=include_query, normalize=normalize)[..., -1, -1]
@@ -123,7 +126,8 @@ def context_readout(W_KQ, W_PV, Z, *, normalize=True):
     .. math:: g = \frac1n\sum_{j\le n} (W_{PV}[d,:]\,z_j)\,(W_{KQ}[:, :d]^\top z_j)
 
     Because :math:`g` depends only on the context, the pre-training risk conditional on the context
-    and the task is a quadratic form in :math:`g` (the Rao-Blackwellised estimator of spec A2.4).
+    and the task is a quadratic form in :math:`g` (the Rao-Blackwellised estimator of docs/icl.md,
+    "The Rao-Blackwellised risk").
 
     Returns:
         ``g`` of shape ``(..., d)``.
@@ -138,7 +142,7 @@ def context_readout(W_KQ, W_PV, Z, *, normalize=True):
 
 
 def effective_params(W_KQ, W_PV):
-    r"""Reduce LSA parameters to :math:`(\Gamma, u, c, A, b)` (spec A2.3).
+    r"""Reduce LSA parameters to :math:`(\Gamma, u, c, A, b)`.
 
     With :math:`W_{PV}[d,:] = (u^\top, c)`, :math:`A = W_{KQ}[:d,:d]`, :math:`b^\top = W_{KQ}[d,:d]`:
 
@@ -150,6 +154,9 @@ def effective_params(W_KQ, W_PV):
 
     Returns:
         ``(Gamma, u, c, A, b)``.
+
+    References:
+        Derivation in docs/icl.md, "Why the optimum is one GD step".
     """
     W_KQ, W_PV = jnp.asarray(W_KQ), jnp.asarray(W_PV)
     d = W_KQ.shape[-1] - 1
@@ -163,32 +170,44 @@ def effective_params(W_KQ, W_PV):
     return gamma, u, c, A, b
 
 
-def gd_params(eta, d, preconditioner=None, dtype=np.float32):
+@keyword_only("eta", "dim", "preconditioner", "dtype")
+def gd_params(*, eta, dim, preconditioner=None, dtype=np.float32):
     r"""LSA parameters that implement one (preconditioned) GD step :math:`w_1 = \eta P v` exactly.
 
     :math:`W_{KQ} = \begin{pmatrix}\eta P^\top & 0\\ 0 & 0\end{pmatrix}`, :math:`W_{PV}[d,:] = (0,\dots,0,1)`
     (mean-normalised LSA), hence :math:`\Gamma = \eta P^\top` and zero nuisance.
 
     Args:
-        eta: step size (mean form). d: dimension. preconditioner: ``(d, d)`` matrix (identity if None).
+        eta: step size (mean form).
+        dim: dimension :math:`d \ge 1`.
+        preconditioner: ``(d, d)`` matrix (identity if None).
+        dtype: the NumPy dtype of the result.
 
     Returns:
         ``(W_KQ, W_PV)`` as NumPy arrays of ``dtype`` (exact in float64 when asked).
 
+    Example:
+        >>> W_KQ, W_PV = gd_params(eta=0.5, dim=2)
+        >>> W_KQ.tolist(), W_PV[2].tolist()
+        ([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 0.0]], [0.0, 0.0, 1.0])
+
     References:
-        Spec A2.5 / A3.5(1) (the GD construction).
+        Mahankali, Hashimoto, Ma, ICLR 2024, Sec. 3 (the GD construction; von Oswald et al., ICML 2023).
     """
+    d = check_int("dim", dim, low=1)
+    eta = check_real("eta", eta)
     P = np.eye(d) if preconditioner is None else np.asarray(preconditioner, np.float64)
     if P.shape != (d, d):
         raise ValueError(f"preconditioner must be ({d}, {d}), got {P.shape}")
     W_KQ = np.zeros((d + 1, d + 1))
-    W_KQ[:d, :d] = float(eta) * P.T
+    W_KQ[:d, :d] = eta * P.T
     W_PV = np.zeros((d + 1, d + 1))
     W_PV[d, d] = 1.0
     return W_KQ.astype(dtype), W_PV.astype(dtype)
 
 
-def one_step_gd_predict(X, y, x_q, eta, preconditioner=None):
+@keyword_only("eta", "preconditioner")
+def one_step_gd_predict(X, y, x_q, *, eta, preconditioner=None):
     r"""One step of (preconditioned) GD on the mean-form least squares, evaluated at the query.
 
     .. math:: w_1 = -\eta P\nabla\hat L(0) = \eta P\,\frac1n\sum_i y_i x_i,\qquad \hat y = x_q^\top w_1,
@@ -205,7 +224,7 @@ def one_step_gd_predict(X, y, x_q, eta, preconditioner=None):
     Example:
         >>> import jax.numpy as jnp
         >>> float(one_step_gd_predict(jnp.array([[1., 0], [0, 1], [1, 1]]), jnp.array([1., 2, 3]),
-        ...                           jnp.array([2., -1]), 0.5))
+        ...                           jnp.array([2., -1]), eta=0.5))
         0.5
     """
     X, y, x_q = jnp.asarray(X), jnp.asarray(y), jnp.asarray(x_q)

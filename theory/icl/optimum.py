@@ -1,6 +1,6 @@
 r"""Closed forms of the optimal one-layer linear self-attention (LSA) in-context learner.
 
-All functions here are exact float64 NumPy. Conventions (spec A2.5, A3.6):
+Conventions (docs/icl.md, "Conventions"):
 
 * **mean form** (the library default): the in-context least-squares objective is
   :math:`\hat L(w) = \frac1{2n}\sum_i (y_i - w^\top x_i)^2`, one step from :math:`w_0 = 0` is
@@ -13,19 +13,42 @@ A y-linear predictor is written :math:`\hat y = v^\top\Gamma x_q` with the *effe
 :math:`\Gamma` (mean form), so one preconditioned GD step has :math:`\Gamma^\top = \eta P`.
 
 Data model: :math:`x_i, x_q \sim N(0, \Sigma_x)`, :math:`w\sim N(0,\Sigma_w)`,
-:math:`y_i = w^\top x_i + \epsilon_i`, :math:`\epsilon_i\sim N(0,\sigma^2)`.
+:math:`y_i = w^\top x_i + \epsilon_i`, :math:`\epsilon_i\sim N(0,\sigma^2)`. Arguments use the shared
+vocabulary: ``num_samples`` is the paper's prompt length :math:`n` (the number of in-context examples),
+``dim`` the covariate dimension :math:`d`, ``noise_var`` the noise variance :math:`\sigma^2`. They are
+keyword-only; the old positional calls (``optimal_step_size(n, d, noise_var)``) and the old names
+``n=``/``d=`` still work and raise a ``DeprecationWarning``.
+
+Every function here works under ``jax.jit``, ``jax.vmap`` and ``jax.grad``. Concrete arguments are
+validated eagerly (``ValueError``/``TypeError`` naming the argument) and evaluated exactly in float64
+NumPy; as soon as one argument is traced the formula runs in ``jax.numpy`` in the traced dtype
+(float64 inside ``jax.enable_x64()``, float32 otherwise), and a traced argument out of its range
+(``num_samples < 1``, ``noise_var < 0``, a covariance that is not symmetric positive definite) gives NaN,
+never a finite wrong number. A traced ``num_samples`` may be any real ``>= 1`` (the formulas' continuous
+extension).
 
 References:
     Mahankali, Hashimoto, Ma, *One Step of Gradient Descent is Provably the Optimal In-Context
     Learner with One Layer of Linear Self-Attention*, ICLR 2024 (arXiv 2307.03576), Theorems 1-3
-    (statements as recalled; the closed forms are derived and checked in spec A2.6-A3.4).
+    (statements as recalled; the closed forms are derived in docs/icl.md, "Derivations", and checked
+    symbolically in ``proofs/icl.py``).
 """
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_int, check_real
+from theory._validation import is_traced
+from theory.icl._args import (
+    check_covariance,  # noqa: F401  (importable from here, where it used to live)
+    concrete,
+    general_args,
+    isotropic_args,
+    masked,
+    positive_arg,
+)
+from theory.icl._compat import keyword_only
 
 __all__ = [
     "optimal_step_size",
@@ -40,41 +63,18 @@ __all__ = [
     "nonlinear_optimal_step_size",
     "relu_optimal_step_size",
     "relu_optimal_risk",
-    "check_covariance",
 ]
 
-
-def _n_d_s2(n, d, noise_var):
-    n = check_int("n", n, low=1)
-    d = check_int("d", d, low=1)
-    s2 = check_real("noise_var", noise_var, low=0.0)
-    return n, d, s2
+_ISO = ("num_samples", "dim", "noise_var")
+_GEN = ("num_samples", "cov_x", "cov_w", "noise_var")
 
 
-def check_covariance(name: str, cov, d: int | None = None, *, rtol: float = 1e-10) -> np.ndarray:
-    """Return ``cov`` as a float64 array after checking it is a symmetric positive-definite matrix.
-
-    Raises ``ValueError`` naming ``name`` when it is not square (``d x d`` if ``d`` is given), not
-    finite, not symmetric within ``rtol`` (relative to its largest entry) or not positive definite.
-    """
-    c = np.asarray(cov, dtype=np.float64)
-    if c.ndim != 2 or c.shape[0] != c.shape[1] or c.shape[0] < 1:
-        raise ValueError(f"{name} must be a square (d, d) matrix with d >= 1, got shape {c.shape}")
-    if d is not None and c.shape[0] != d:
-        raise ValueError(f"{name} must have shape ({d}, {d}) to match the other arguments, got {c.shape}")
-    if not np.all(np.isfinite(c)):
-        raise ValueError(f"{name} must be finite")
-    scale = max(float(np.max(np.abs(c))), np.finfo(np.float64).tiny)
-    if np.max(np.abs(c - c.T)) > rtol * scale:
-        raise ValueError(f"{name} must be symmetric (within relative {rtol:g})")
-    try:
-        np.linalg.cholesky(c)
-    except np.linalg.LinAlgError:
-        raise ValueError(f"{name} must be positive definite (its Cholesky factorisation failed)") from None
-    return 0.5 * (c + c.T)
+# ---------------------------------------------------------------------------------------------
+# isotropic covariates and weights
 
 
-def optimal_step_size(n, d, noise_var):
+@keyword_only(*_ISO)
+def optimal_step_size(*, num_samples, dim, noise_var):
     r"""Step size of the optimal one-layer LSA, as one GD step on the **mean-normalised** loss.
 
     .. math:: \eta^*_{mean} = \frac{n}{n + d + 1 + \sigma^2}
@@ -85,67 +85,81 @@ def optimal_step_size(n, d, noise_var):
     (:func:`optimal_step_size_sum`). The optimal effective matrix is :math:`\Gamma^* = \eta^*_{mean} I`.
 
     Args:
-        n: context length, integer ``>= 1``.
-        d: covariate dimension, integer ``>= 1``.
+        num_samples: prompt length :math:`n` (in-context examples), integer ``>= 1``.
+        dim: covariate dimension :math:`d`, integer ``>= 1``.
         noise_var: label-noise variance :math:`\sigma^2 \ge 0`.
 
     Returns:
-        :math:`\eta^*_{mean}` as a float in ``(0, 1)``.
+        :math:`\eta^*_{mean}` in ``(0, 1)``: a float for concrete arguments, a JAX scalar under tracing
+        (NaN where a traced argument is out of range).
 
     Example:
-        >>> round(optimal_step_size(10, 4, 0.25), 12)
+        >>> round(optimal_step_size(num_samples=10, dim=4, noise_var=0.25), 12)
         0.655737704918
 
     References:
-        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1 (printed in the sum form, as recalled); spec A3.1.
+        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1 (printed in the sum form, as recalled);
+        derivation in docs/icl.md, "Optimal step size and risk".
     """
-    n, d, s2 = _n_d_s2(n, d, noise_var)
-    return n / (n + d + 1.0 + s2)
+    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
+    return masked(ok, n / (n + d + 1.0 + s2))
 
 
-def optimal_step_size_sum(n, d, noise_var):
+@keyword_only(*_ISO)
+def optimal_step_size_sum(*, num_samples, dim, noise_var):
     r"""Sum-form optimal step :math:`\eta^*_{sum} = 1/(n+d+1+\sigma^2)` (objective :math:`\frac12\sum_i(\cdot)^2`).
 
+    Arguments as :func:`optimal_step_size`.
+
     Example:
-        >>> round(optimal_step_size_sum(10, 4, 0.25), 12)
+        >>> round(optimal_step_size_sum(num_samples=10, dim=4, noise_var=0.25), 12)
         0.065573770492
 
     References:
-        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1 (as recalled); spec A3.1.
+        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1 (as recalled); docs/icl.md, "Conventions".
     """
-    n, d, s2 = _n_d_s2(n, d, noise_var)
-    return 1.0 / (n + d + 1.0 + s2)
+    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
+    return masked(ok, 1.0 / (n + d + 1.0 + s2))
 
 
-def risk_of_step_size(eta, n, d, noise_var):
+@keyword_only(*_ISO)
+def risk_of_step_size(eta, *, num_samples, dim, noise_var):
     r"""Pre-training risk of one GD step with step ``eta`` (mean form), isotropic model.
 
     .. math:: R(\eta) = \sigma^2 + d - 2\eta d + \eta^2 d\,\frac{n+d+1+\sigma^2}{n}
 
     Args:
-        eta: mean-form step size (float or array).
-        n: context length ``>= 1``.
-        d: dimension ``>= 1``.
+        eta: mean-form step size (a finite float or array).
+        num_samples: prompt length :math:`n \ge 1`.
+        dim: dimension :math:`d \ge 1`.
         noise_var: :math:`\sigma^2 \ge 0`.
 
     Returns:
         :math:`E(\hat y - y_q)^2` (same shape as ``eta``).
 
     Example:
-        >>> float(risk_of_step_size(0.5, 10, 4, 0.25))
+        >>> float(risk_of_step_size(0.5, num_samples=10, dim=4, noise_var=0.25))
         1.775
 
     References:
-        Spec A2.6 (isotropic case of the risk of a y-linear predictor).
+        Derivation in docs/icl.md, "The risk of a y-linear predictor" (its isotropic case).
     """
-    n, d, s2 = _n_d_s2(n, d, noise_var)
-    eta = np.asarray(eta, dtype=np.float64)
-    if not np.all(np.isfinite(eta)):
-        raise ValueError("eta must be finite")
-    return s2 + d - 2.0 * eta * d + eta**2 * d * (n + d + 1.0 + s2) / n
+    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
+    if is_traced(eta):
+        ok = (*ok, jnp.isfinite(eta))
+    else:
+        eta = np.asarray(concrete(eta), dtype=np.float64)
+        if np.any(np.isnan(eta)):
+            raise ValueError("eta must not contain NaN (a finite step size)")
+        if not np.all(np.isfinite(eta)):
+            raise ValueError("eta must be finite, in (-inf, inf)")
+        if any(v is not True for v in ok):
+            eta = jnp.asarray(eta)
+    return masked(ok, s2 + d - 2.0 * eta * d + eta**2 * d * (n + d + 1.0 + s2) / n)
 
 
-def optimal_risk(n, d, noise_var):
+@keyword_only(*_ISO)
+def optimal_risk(*, num_samples, dim, noise_var):
     r"""Optimal pre-training risk of one LSA layer (isotropic Gaussian covariates and weights).
 
     .. math:: R^*(n, d, \sigma^2) = \sigma^2 + \frac{d\,(d + 1 + \sigma^2)}{n + d + 1 + \sigma^2}
@@ -153,46 +167,60 @@ def optimal_risk(n, d, noise_var):
     The risk is :math:`E(\hat y - y_q)^2` with the noisy target :math:`y_q` (no factor 1/2).
 
     Args:
-        n: context length ``>= 1``; d: dimension ``>= 1``; noise_var: :math:`\sigma^2 \ge 0`.
+        num_samples: prompt length :math:`n \ge 1`.
+        dim: dimension :math:`d \ge 1`.
+        noise_var: :math:`\sigma^2 \ge 0`.
 
     Returns:
-        :math:`R^*` as a float in :math:`[\sigma^2, \sigma^2 + d]`.
+        :math:`R^*` in :math:`[\sigma^2, \sigma^2 + d]`.
 
     Example:
-        >>> round(optimal_risk(10, 4, 0.25), 12)
+        >>> round(optimal_risk(num_samples=10, dim=4, noise_var=0.25), 12)
         1.627049180328
 
     References:
-        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1; the value is derived in spec A3.1-A3.2.
+        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1; the value is derived in docs/icl.md,
+        "Optimal step size and risk".
     """
-    n, d, s2 = _n_d_s2(n, d, noise_var)
-    return s2 + d * (d + 1.0 + s2) / (n + d + 1.0 + s2)
+    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
+    return masked(ok, s2 + d * (d + 1.0 + s2) / (n + d + 1.0 + s2))
 
 
-def rank_one_trap_risk(n, d, noise_var):
+@keyword_only(*_ISO)
+def rank_one_trap_risk(*, num_samples, dim, noise_var):
     r"""Risk at the rank-one stationary point ``c = 0, A = 0, Gamma = u b^T`` (isotropic).
 
     .. math:: R_{trap} = d + \sigma^2 - \frac{n}{n + d + 1 + \sigma^2}
 
-    Equal to :math:`R^*` only when ``d = 1`` (spec A7).
+    Equal to :math:`R^*` only when ``dim = 1``.
 
     Example:
-        >>> round(rank_one_trap_risk(10, 4, 0.25), 12)
+        >>> round(rank_one_trap_risk(num_samples=10, dim=4, noise_var=0.25), 12)
         3.594262295082
+
+    References:
+        Derivation in docs/icl.md, "The rank-one stationary point".
     """
-    n, d, s2 = _n_d_s2(n, d, noise_var)
-    return d + s2 - n / (n + d + 1.0 + s2)
+    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
+    return masked(ok, d + s2 - n / (n + d + 1.0 + s2))
 
 
-def _general_args(n, cov_x, cov_w, noise_var):
-    n = check_int("n", n, low=1)
-    sx = check_covariance("cov_x", cov_x)
-    sw = check_covariance("cov_w", cov_w, sx.shape[0])
-    s2 = check_real("noise_var", noise_var, low=0.0)
-    return n, sx, sw, s2
+# ---------------------------------------------------------------------------------------------
+# general covariances
 
 
-def moment_matrices(n, cov_x, cov_w, noise_var):
+def _moments(xp, n, sx, sw, s2):
+    B = sx @ sw
+    M = (n + 1.0) / n * sx @ sw @ sx + (xp.trace(B) + s2) / n * sx
+    return 0.5 * (M + M.T), B
+
+
+def _scalar(xp, value):
+    return float(value) if xp is np else value
+
+
+@keyword_only(*_GEN)
+def moment_matrices(*, num_samples, cov_x, cov_w, noise_var):
     r"""The second moments :math:`M = E[vv^\top]` and :math:`B = E[vw^\top]` of :math:`v = \frac1n\sum_i y_i x_i`.
 
     .. math::
@@ -200,24 +228,26 @@ def moment_matrices(n, cov_x, cov_w, noise_var):
         M = \frac{n+1}{n}\Sigma_x\Sigma_w\Sigma_x + \frac{\operatorname{tr}(\Sigma_x\Sigma_w)+\sigma^2}{n}\Sigma_x,
         \qquad B = \Sigma_x\Sigma_w
 
+    Args:
+        num_samples: prompt length :math:`n \ge 1`.
+        cov_x: covariate covariance :math:`\Sigma_x` (SPD, ``(d, d)``).
+        cov_w: weight covariance :math:`\Sigma_w` (SPD, ``(d, d)``).
+        noise_var: :math:`\sigma^2 \ge 0`.
+
     Returns:
-        ``(M, B)`` as float64 ``(d, d)`` arrays.
+        ``(M, B)`` as ``(d, d)`` arrays (float64 NumPy for concrete arguments).
 
     References:
-        Spec A2.6 (Gaussian identity
+        Derivation in docs/icl.md, "The risk of a y-linear predictor" (Gaussian identity
         :math:`E[xx^\top Qxx^\top] = \Sigma(Q+Q^\top)\Sigma + \operatorname{tr}(Q\Sigma)\Sigma`).
     """
-    n, sx, sw, s2 = _general_args(n, cov_x, cov_w, noise_var)
-    return _moments(n, sx, sw, s2)
+    xp, n, sx, sw, s2, ok = general_args(num_samples, cov_x, cov_w, noise_var)
+    M, B = _moments(xp, n, sx, sw, s2)
+    return masked(ok, M), masked(ok, B)
 
 
-def _moments(n, sx, sw, s2):
-    B = sx @ sw
-    M = (n + 1.0) / n * sx @ sw @ sx + (np.trace(B) + s2) / n * sx
-    return 0.5 * (M + M.T), B
-
-
-def risk_of_preconditioner(gamma, n, cov_x, cov_w, noise_var):
+@keyword_only(*_GEN)
+def risk_of_preconditioner(gamma, *, num_samples, cov_x, cov_w, noise_var):
     r"""Pre-training risk of the y-linear predictor :math:`\hat y = v^\top\Gamma x_q` (mean form).
 
     .. math:: R(\Gamma) = \operatorname{tr}(\Sigma_x\Gamma^\top M\Gamma) - 2\operatorname{tr}(\Sigma_x\Gamma^\top B)
@@ -226,34 +256,45 @@ def risk_of_preconditioner(gamma, n, cov_x, cov_w, noise_var):
     One preconditioned GD step :math:`w_1 = \eta P v` has :math:`\Gamma = (\eta P)^\top`.
 
     Args:
-        gamma: effective matrix, ``(d, d)`` (any real matrix).
-        n: context length ``>= 1``.
+        gamma: effective matrix, ``(d, d)`` (any finite real matrix).
+        num_samples: prompt length :math:`n \ge 1`.
         cov_x: covariate covariance :math:`\Sigma_x` (SPD, ``(d, d)``).
         cov_w: weight covariance :math:`\Sigma_w` (SPD, ``(d, d)``).
         noise_var: :math:`\sigma^2 \ge 0`.
 
     Returns:
-        :math:`R(\Gamma)` as a float.
+        :math:`R(\Gamma)`: a float for concrete arguments, a JAX scalar under tracing.
 
     Example:
         >>> import numpy as np
-        >>> round(risk_of_preconditioner(0.5 * np.eye(4), 10, np.eye(4), np.eye(4), 0.25), 12)
+        >>> I = np.eye(4)
+        >>> round(risk_of_preconditioner(0.5 * I, num_samples=10, cov_x=I, cov_w=I, noise_var=0.25), 12)
         1.775
 
     References:
-        Spec A2.6 (derived; underlies Theorems 1-2 of Mahankali, Hashimoto, Ma, ICLR 2024).
+        Derivation in docs/icl.md, "The risk of a y-linear predictor" (it underlies Theorems 1-2 of
+        Mahankali, Hashimoto, Ma, ICLR 2024).
     """
-    n, sx, sw, s2 = _general_args(n, cov_x, cov_w, noise_var)
-    g = np.asarray(gamma, dtype=np.float64)
+    xp, n, sx, sw, s2, ok = general_args(num_samples, cov_x, cov_w, noise_var)
+    if is_traced(gamma):
+        g = gamma
+        ok = (*ok, jnp.all(jnp.isfinite(g)))
+        xp = jnp
+    else:
+        g = np.asarray(gamma, dtype=np.float64)
+        if np.any(np.isnan(g)):
+            raise ValueError("gamma must not contain NaN (a finite (d, d) matrix)")
+        if not np.all(np.isfinite(g)):
+            raise ValueError("gamma must be finite, in (-inf, inf)")
     if g.shape != sx.shape:
         raise ValueError(f"gamma must have shape {sx.shape} to match cov_x, got {g.shape}")
-    if not np.all(np.isfinite(g)):
-        raise ValueError("gamma must be finite")
-    M, B = _moments(n, sx, sw, s2)
-    return float(np.trace(sx @ g.T @ M @ g) - 2.0 * np.trace(sx @ g.T @ B) + np.trace(B) + s2)
+    M, B = _moments(xp, n, sx, sw, s2)
+    risk = xp.trace(sx @ g.T @ M @ g) - 2.0 * xp.trace(sx @ g.T @ B) + xp.trace(B) + s2
+    return masked(ok, _scalar(xp, risk))
 
 
-def optimal_preconditioner(n, cov_x, cov_w, noise_var):
+@keyword_only(*_GEN)
+def optimal_preconditioner(*, num_samples, cov_x, cov_w, noise_var):
     r"""Effective matrix of the optimal LSA for general Gaussian covariates and weights (mean form).
 
     .. math:: \Gamma^* = M^{-1}B = \Big[\tfrac{n+1}{n}\Sigma_x\Sigma_w\Sigma_x
@@ -264,47 +305,58 @@ def optimal_preconditioner(n, cov_x, cov_w, noise_var):
     it is :math:`n[(n+1)\Sigma_x + (\operatorname{tr}\Sigma_x + \sigma^2)I]^{-1}`.
 
     Args:
-        n: context length ``>= 1``.
+        num_samples: prompt length :math:`n \ge 1`.
         cov_x: :math:`\Sigma_x`, SPD ``(d, d)``.
         cov_w: :math:`\Sigma_w`, SPD ``(d, d)``.
         noise_var: :math:`\sigma^2 \ge 0`.
 
     Returns:
-        :math:`\Gamma^*` as a float64 ``(d, d)`` array (predictor :math:`\hat y = v^\top\Gamma^* x_q`).
+        :math:`\Gamma^*` as a ``(d, d)`` array (float64 NumPy for concrete arguments; predictor
+        :math:`\hat y = v^\top\Gamma^* x_q`).
 
     Example:
         >>> import numpy as np
-        >>> np.round(np.diag(optimal_preconditioner(10, np.diag([0.5, 1, 2.5]), np.eye(3), 0.25)), 6)
+        >>> g = optimal_preconditioner(num_samples=10, cov_x=np.diag([0.5, 1, 2.5]), cov_w=np.eye(3), noise_var=0.25)
+        >>> np.round(np.diag(g), 6)
         array([1.025641, 0.655738, 0.314961])
 
     References:
         Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 2 (case :math:`\Sigma_w = \Sigma_x^{-1}`, as
-        recalled); general form derived in spec A3.3.
+        recalled); the general form is derived in docs/icl.md, "General covariances".
     """
-    n, sx, sw, s2 = _general_args(n, cov_x, cov_w, noise_var)
-    M, B = _moments(n, sx, sw, s2)
-    return np.linalg.solve(M, B)
+    xp, n, sx, sw, s2, ok = general_args(num_samples, cov_x, cov_w, noise_var)
+    M, B = _moments(xp, n, sx, sw, s2)
+    return masked(ok, xp.linalg.solve(M, B))
 
 
-def optimal_preconditioned_risk(n, cov_x, cov_w, noise_var):
+@keyword_only(*_GEN)
+def optimal_preconditioned_risk(*, num_samples, cov_x, cov_w, noise_var):
     r"""Optimal risk for general Gaussian covariates and weights (mean form).
 
     .. math:: R^* = \operatorname{tr}(\Sigma_x\Sigma_w) + \sigma^2 - \operatorname{tr}(\Sigma_x B^\top M^{-1}B)
 
+    Arguments as :func:`optimal_preconditioner`.
+
     Example:
         >>> import numpy as np
-        >>> round(optimal_preconditioned_risk(10, np.diag([0.5, 1, 2.5]), np.eye(3), 0.25), 6)
+        >>> sx = np.diag([0.5, 1, 2.5])
+        >>> round(optimal_preconditioned_risk(num_samples=10, cov_x=sx, cov_w=np.eye(3), noise_var=0.25), 6)
         1.369348
 
     References:
-        Spec A3.3 (derived).
+        Derivation in docs/icl.md, "General covariances".
     """
-    n, sx, sw, s2 = _general_args(n, cov_x, cov_w, noise_var)
-    M, B = _moments(n, sx, sw, s2)
-    return float(np.trace(B) + s2 - np.trace(sx @ B.T @ np.linalg.solve(M, B)))
+    xp, n, sx, sw, s2, ok = general_args(num_samples, cov_x, cov_w, noise_var)
+    M, B = _moments(xp, n, sx, sw, s2)
+    return masked(ok, _scalar(xp, xp.trace(B) + s2 - xp.trace(sx @ B.T @ xp.linalg.solve(M, B))))
 
 
-def nonlinear_optimal_step_size(n, d, noise_var, mu1, kappa):
+# ---------------------------------------------------------------------------------------------
+# non-linear targets
+
+
+@keyword_only(*_ISO, "mu1", "kappa")
+def nonlinear_optimal_step_size(*, num_samples, dim, noise_var, mu1, kappa):
     r"""Optimal mean-form step for a sign-symmetric, rotation-invariant random target law (Theorem 3).
 
     .. math:: \gamma^* = \frac{n\mu_1}{\kappa + \sigma^2 d + (n-1)\mu_1},\quad
@@ -312,20 +364,29 @@ def nonlinear_optimal_step_size(n, d, noise_var, mu1, kappa):
 
     Linear targets (:math:`\mu_1 = d`, :math:`\kappa = d(d+2)`) give :func:`optimal_step_size`.
 
+    Args:
+        num_samples: prompt length :math:`n \ge 1`.
+        dim: dimension :math:`d \ge 1`.
+        noise_var: :math:`\sigma^2 \ge 0`.
+        mu1: :math:`\mu_1 > 0`.
+        kappa: :math:`\kappa > 0`.
+
     Example:
-        >>> round(nonlinear_optimal_step_size(10, 4, 0.25, mu1=4, kappa=24), 12)
+        >>> round(nonlinear_optimal_step_size(num_samples=10, dim=4, noise_var=0.25, mu1=4, kappa=24), 12)
         0.655737704918
 
     References:
-        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 3 (hypotheses as recalled); formula derived in spec A3.4.
+        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 3 (hypotheses as recalled); the formula is derived
+        in docs/icl.md, "Non-linear targets".
     """
-    n, d, s2 = _n_d_s2(n, d, noise_var)
-    mu1 = check_real("mu1", mu1, low=0.0, low_open=True)
-    kappa = check_real("kappa", kappa, low=0.0, low_open=True)
-    return n * mu1 / (kappa + s2 * d + (n - 1.0) * mu1)
+    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
+    mu1, ok_m = positive_arg("mu1", mu1, strict=True)
+    kappa, ok_k = positive_arg("kappa", kappa, strict=True)
+    return masked((*ok, ok_m, ok_k), n * mu1 / (kappa + s2 * d + (n - 1.0) * mu1))
 
 
-def relu_optimal_step_size(n, d, noise_var):
+@keyword_only(*_ISO)
+def relu_optimal_step_size(*, num_samples, dim, noise_var):
     r"""Optimal mean-form step for ReLU single-index targets.
 
     Targets :math:`f(x) = a\,\mathrm{relu}(v^\top x)` with :math:`\lVert v\rVert=1` and :math:`a=\pm1` equally likely:
@@ -335,25 +396,27 @@ def relu_optimal_step_size(n, d, noise_var):
     (:math:`\mu_1 = 1/4`, :math:`\kappa = (d+2)/2`.)
 
     Example:
-        >>> round(relu_optimal_step_size(10, 4, 0.0), 12)
+        >>> round(relu_optimal_step_size(num_samples=10, dim=4, noise_var=0.0), 12)
         0.47619047619
 
     References:
-        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 3; spec A3.4.
+        Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 3; the ReLU moments are derived in docs/icl.md,
+        "Non-linear targets".
     """
-    n, d, s2 = _n_d_s2(n, d, noise_var)
-    return n / (n + 2.0 * d + 3.0 + 4.0 * d * s2)
+    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
+    return masked(ok, n / (n + 2.0 * d + 3.0 + 4.0 * d * s2))
 
 
-def relu_optimal_risk(n, d, noise_var):
+@keyword_only(*_ISO)
+def relu_optimal_risk(*, num_samples, dim, noise_var):
     r"""Optimal risk for the ReLU single-index targets: :math:`R^* = 1/2 + \sigma^2 - \gamma^*_{ReLU}/4`.
 
     Example:
-        >>> round(relu_optimal_risk(10, 4, 0.0), 12)
+        >>> round(relu_optimal_risk(num_samples=10, dim=4, noise_var=0.0), 12)
         0.380952380952
 
     References:
-        Spec A3.4 (derived).
+        Derivation in docs/icl.md, "Non-linear targets".
     """
-    n, d, s2 = _n_d_s2(n, d, noise_var)
-    return 0.5 + s2 - relu_optimal_step_size(n, d, s2) / 4.0
+    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
+    return masked(ok, 0.5 + s2 - n / (n + 2.0 * d + 3.0 + 4.0 * d * s2) / 4.0)

@@ -3,38 +3,52 @@ r"""JAX simulators: in-context regression prompts, Adam pre-training of the LSA 
 * :func:`sample_tasks` draws prompts: covariates :math:`x = L_x z` (:math:`L_x L_x^\top = \Sigma_x`),
   weights :math:`w = L_w u`, linear noisy targets, or ReLU single-index targets
   :math:`f(x) = a\,\mathrm{relu}(v^\top x)` (:math:`v` uniform on the sphere, :math:`a = \pm1`).
-* :func:`train_lsa` trains both :math:`(d+1)\times(d+1)` matrices of the LSA with Adam (written
-  here, no optax) on fresh prompts at every step, minimising the Rao-Blackwellised conditional risk
-  (spec A2.4); ``lax.scan`` over steps inside one ``jit``, ``vmap`` over seeds. The noise variance,
+* :func:`train_lsa` trains both :math:`(d+1)\times(d+1)` matrices of the LSA with ``optax.adam`` and a
+  cosine-decayed learning rate on fresh prompts at every step, minimising the Rao-Blackwellised
+  conditional risk (docs/icl.md, "The Rao-Blackwellised risk"); the steps are one ``lax.scan``
+  (:func:`theory._training.train`) inside one ``jit``, ``vmap`` over replicates. The noise variance,
   covariance factors and learning rates are traced, so one compile serves a sweep over them.
-* :func:`train_lsa_padded` is the same training with ``n``, ``d`` and the target traced as well
-  (the layer padded to ``d_pad``, the context to ``n_pad``), so one compile serves every point of a
-  sweep; it also returns each seed's final risk on prompts common to all seeds.
+* :func:`train_lsa_padded` is the same training with ``num_samples``, ``dim`` and the target traced as
+  well (the layer padded to ``dim_pad``, the context to ``num_samples_pad``), so one compile serves every
+  point of a sweep; it also returns each replicate's final risk on prompts common to all replicates.
 * :func:`lsa_risk` and :func:`gd_step_argmin` are Monte-Carlo estimators on fresh prompts.
 
-All keys are derived by ``jax.random.split`` only (spec A7: mixing ``fold_in`` and ``split`` on one
-parent key can alias streams). Default dtype float32.
+Arguments follow the shared vocabulary (docs/glossary.md): a keyword-only ``key``, ``num_samples`` (the
+prompt length :math:`n`), ``dim`` (:math:`d`), ``noise_var``, ``num_steps``, ``num_replicates``; the old
+spellings (``n``, ``d``, ``steps``, ``n_seeds``, ``replicates``, ``n_prompts``, ``n_pad``, ``d_pad``, a
+positional key) still work and raise a ``DeprecationWarning``.
+
+All keys are derived by ``jax.random.split`` only (mixing ``fold_in`` and ``split`` on one parent key can
+alias streams). Default dtype float32.
 
 References:
-    Mahankali, Hashimoto, Ma, ICLR 2024 (arXiv 2307.03576); training protocol of spec A3.1.
+    Mahankali, Hashimoto, Ma, ICLR 2024 (arXiv 2307.03576); the training protocol of docs/icl.md,
+    "Numerics".
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_choice, check_int, check_real
+from theory._random import check_key
+from theory._training import train
+from theory._validation import check_choice, check_dtype, check_int, check_real, is_traced
+from theory.icl._args import check_covariance, check_square
+from theory.icl._compat import keyword_only
 from theory.icl.lsa import context_readout, make_prompt
-from theory.icl.optimum import check_covariance
 
 __all__ = ["TARGETS", "sample_tasks", "conditional_risk", "train_lsa", "train_lsa_padded", "unpad_params", "lsa_risk",
-           "gd_step_argmin", "gd_risk_coefficients", "adam_init", "adam_update"]
+           "gd_step_argmin", "gd_risk_coefficients"]
 
 TARGETS = ("linear", "relu")
+
+#: Adam's moment decays and epsilon (optax's defaults), used by every trainer here.
+ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8}
 
 
 def _factors(d, cov_x, cov_w, target):
@@ -45,12 +59,7 @@ def _factors(d, cov_x, cov_w, target):
     return sx, np.linalg.cholesky(sx), np.linalg.cholesky(sw)
 
 
-def sample_tasks(key, batch, n, d, noise_var, chol_x, chol_w, target="linear", dtype=jnp.float32):
-    r"""Draw ``batch`` prompts: ``(X (B,n,d), y (B,n), task)``.
-
-    ``task`` is ``w (B, d)`` for linear targets and ``(a (B,), v (B, d))`` for ReLU targets.
-    ``noise_var``, ``chol_x`` and ``chol_w`` may be traced; ``batch, n, d, target`` are static.
-    """
+def _sample_tasks(key, batch, n, d, noise_var, chol_x, chol_w, target, dtype):
     kx, kw, ke, ka = jax.random.split(key, 4)
     X = jax.random.normal(kx, (batch, n, d), dtype) @ jnp.asarray(chol_x, dtype).T
     noise = jnp.sqrt(jnp.asarray(noise_var, dtype)) * jax.random.normal(ke, (batch, n), dtype)
@@ -63,12 +72,51 @@ def sample_tasks(key, batch, n, d, noise_var, chol_x, chol_w, target="linear", d
     return X, a[:, None] * jax.nn.relu(jnp.einsum("bnd,bd->bn", X, v)) + noise, (a, v)
 
 
-def conditional_risk(g, task, noise_var, cov_x, target="linear"):
-    r"""Rao-Blackwellised risk :math:`E[(g^\top x_q - y_q)^2\mid\text{context, task}]` (spec A2.4).
+def _check_factor(name, chol, d):
+    if chol is None:
+        return np.eye(d)
+    check_square(name, jnp.shape(chol), d)
+    if not is_traced(chol) and not np.all(np.isfinite(np.asarray(chol, np.float64))):
+        raise ValueError(f"{name} must be finite (a Cholesky factor)")
+    return chol
 
-    Linear: :math:`(g-w)^\top\Sigma_x(g-w) + \sigma^2`; ReLU (:math:`\Sigma_x = I`, :math:`\lVert v\rVert = 1`):
-    :math:`\lVert g\rVert^2 - a\,g^\top v + 1/2 + \sigma^2`.
+
+@keyword_only("key", "batch", "num_samples", "dim", "noise_var", "chol_x", "chol_w", "target", "dtype")
+def sample_tasks(*, key, batch, num_samples, dim, noise_var, chol_x=None, chol_w=None, target="linear",
+                 dtype=jnp.float32):
+    r"""Draw ``batch`` prompts: ``(X (batch, num_samples, dim), y (batch, num_samples), task)``.
+
+    ``task`` is ``w (batch, dim)`` for linear targets and ``(a (batch,), v (batch, dim))`` for ReLU targets.
+
+    Args:
+        key: PRNG key.
+        batch: number of prompts (static).
+        num_samples: examples per prompt, :math:`n \ge 1` (static).
+        dim: covariate dimension :math:`d \ge 1` (static).
+        noise_var: label-noise variance :math:`\sigma^2 \ge 0` (may be traced; a traced negative value gives
+            NaN labels).
+        chol_x: ``(dim, dim)`` factor :math:`L_x` of the covariate covariance (identity if None; may be traced).
+        chol_w: ``(dim, dim)`` factor :math:`L_w` of the weight covariance (identity if None; may be traced).
+        target: ``"linear"`` or ``"relu"`` (static).
+        dtype: float dtype of the draws.
+
+    Example:
+        >>> import jax
+        >>> X, y, w = sample_tasks(key=jax.random.key(0), batch=4, num_samples=5, dim=3, noise_var=0.25)
+        >>> X.shape, y.shape, w.shape
+        ((4, 5, 3), (4, 5), (4, 3))
     """
+    key = check_key(key)
+    batch = check_int("batch", batch, low=1)
+    n, d = check_int("num_samples", num_samples, low=1), check_int("dim", dim, low=1)
+    if not is_traced(noise_var):
+        noise_var = check_real("noise_var", noise_var, low=0.0)
+    check_choice("target", target, TARGETS)
+    return _sample_tasks(key, batch, n, d, noise_var, _check_factor("chol_x", chol_x, d),
+                         _check_factor("chol_w", chol_w, d), target, check_dtype(dtype))
+
+
+def _conditional_risk(g, task, noise_var, cov_x, target):
     if target == "linear":
         r = g - task
         return jnp.einsum("bi,ij,bj->b", r, cov_x, r) + noise_var
@@ -76,28 +124,48 @@ def conditional_risk(g, task, noise_var, cov_x, target="linear"):
     return jnp.sum(g * g, -1) - a * jnp.sum(g * v, -1) + 0.5 + noise_var
 
 
-def adam_init(params):
-    """Adam state ``(m, v, t)`` with zero moments."""
-    zeros = jax.tree.map(jnp.zeros_like, params)
-    return zeros, zeros, jnp.zeros((), jnp.int32)
+@keyword_only("noise_var", "cov_x", "target")
+def conditional_risk(g, task, *, noise_var, cov_x=None, target="linear"):
+    r"""Rao-Blackwellised risk :math:`E[(g^\top x_q - y_q)^2\mid\text{context, task}]`, one value per prompt.
+
+    Linear: :math:`(g-w)^\top\Sigma_x(g-w) + \sigma^2`; ReLU (:math:`\Sigma_x = I`, :math:`\lVert v\rVert = 1`):
+    :math:`\lVert g\rVert^2 - a\,g^\top v + 1/2 + \sigma^2`.
+
+    Args:
+        g: ``(batch, dim)`` context readouts (:func:`~theory.icl.lsa.context_readout`).
+        task: ``w (batch, dim)`` (linear) or ``(a (batch,), v (batch, dim))`` (ReLU), as :func:`sample_tasks`.
+        noise_var: :math:`\sigma^2 \ge 0`.
+        cov_x: ``(dim, dim)`` covariate covariance (identity if None; linear targets only).
+        target: ``"linear"`` or ``"relu"``.
+
+    Returns:
+        ``(batch,)`` conditional risks.
+
+    References:
+        Derivation in docs/icl.md, "The Rao-Blackwellised risk".
+    """
+    check_choice("target", target, TARGETS)
+    if not is_traced(noise_var):
+        noise_var = check_real("noise_var", noise_var, low=0.0)
+    g = jnp.asarray(g)
+    if cov_x is None:
+        cov_x = jnp.eye(g.shape[-1], dtype=g.dtype)
+    return _conditional_risk(g, task, noise_var, cov_x, target)
 
 
-def adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
-    r"""One bias-corrected Adam step :math:`\theta \leftarrow \theta - \mathrm{lr}\,\hat m/(\sqrt{\hat v}+\epsilon)`."""
-    m, v, t = state
-    t = t + 1
-    m = jax.tree.map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
-    v = jax.tree.map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
-    c1 = 1 - b1 ** t.astype(jnp.float32)
-    c2 = 1 - b2 ** t.astype(jnp.float32)
-    new = jax.tree.map(lambda p, m_, v_: p - lr * (m_ / c1) / (jnp.sqrt(v_ / c2) + eps), params, m, v)
-    return new, (m, v, t)
+def _adam(lr, lr_final, steps):
+    r"""``optax.adam`` (:data:`ADAM`) with ``optax.cosine_decay_schedule``: the learning rate
+    :math:`\mathrm{lr}_t = \mathrm{lr}_{final} + \frac12(\mathrm{lr} - \mathrm{lr}_{final})(1 + \cos(\pi t/T))`,
+    ``t = 0, ..., T-1`` (``alpha = lr_final / lr``)."""
+    import optax
+
+    return optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=lr_final / lr), **ADAM)
 
 
 def _init_params(key, d, scale, dtype):
     k1, k2 = jax.random.split(key)
     W_KQ = scale * jax.random.normal(k1, (d + 1, d + 1), dtype)
-    W_PV = (scale * jax.random.normal(k2, (d + 1, d + 1), dtype)).at[d, d].set(1.0)  # c = 1 (spec A7)
+    W_PV = (scale * jax.random.normal(k2, (d + 1, d + 1), dtype)).at[d, d].set(1.0)  # c = 1: not the rank-one point
     return W_KQ, W_PV
 
 
@@ -105,35 +173,24 @@ def _init_params(key, d, scale, dtype):
 def _train(keys, noise_var, chol_x, chol_w, lr, lr_final, init_scale, *, n, d, steps, batch, target, dtype):
     cov_x = (chol_x @ chol_x.T).astype(dtype)
 
+    def loss_fn(p, k, _):
+        X, y, task = _sample_tasks(k, batch, n, d, noise_var, chol_x, chol_w, target, dtype)
+        Z = make_prompt(X, y, jnp.zeros_like(X[:, 0]))
+        g = context_readout(p[0], p[1], Z)
+        return jnp.mean(_conditional_risk(g, task, noise_var, cov_x, target))
+
     def one_seed(key):
         k_init, k_data = jax.random.split(key)
         params = _init_params(k_init, d, init_scale, dtype)
-
-        def loss_fn(p, X, y, task):
-            Z = make_prompt(X, y, jnp.zeros_like(X[:, 0]))
-            g = context_readout(p[0], p[1], Z)
-            return jnp.mean(conditional_risk(g, task, noise_var, cov_x, target))
-
-        def step(carry, inp):
-            p, state = carry
-            t, k = inp
-            X, y, task = sample_tasks(k, batch, n, d, noise_var, chol_x, chol_w, target, dtype)
-            loss, grads = jax.value_and_grad(loss_fn)(p, X, y, task)
-            rate = lr_final + 0.5 * (lr - lr_final) * (1 + jnp.cos(jnp.pi * t / steps))
-            p, state = adam_update(p, grads, state, rate.astype(dtype))
-            return (p, state), loss
-
-        ts = jnp.arange(steps, dtype=dtype)
-        (params, _), losses = jax.lax.scan(step, (params, adam_init(params)), (ts, jax.random.split(k_data, steps)))
-        return params, losses
+        return train(loss_fn, params, _adam(lr, lr_final, steps), key=k_data, num_steps=steps)
 
     return jax.vmap(one_seed)(keys)
 
 
 def _check_training(d, steps, batch, n_seeds, noise_var, cov_x, cov_w, target, lr, lr_final, init_scale):
     """Validate the shared training arguments; return ``(steps, batch, n_seeds, noise_var, chol_x, chol_w)``."""
-    steps, batch = check_int("steps", steps, low=1), check_int("batch", batch, low=1)
-    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    steps, batch = check_int("num_steps", steps, low=1), check_int("batch", batch, low=1)
+    n_seeds = check_int("num_replicates", n_seeds, low=1)
     s2 = check_real("noise_var", noise_var, low=0.0)
     check_choice("target", target, TARGETS)
     for name, val in (("lr", lr), ("lr_final", lr_final), ("init_scale", init_scale)):
@@ -142,22 +199,24 @@ def _check_training(d, steps, batch, n_seeds, noise_var, cov_x, cov_w, target, l
     return steps, batch, n_seeds, s2, lx, lw
 
 
-def train_lsa(key, *, n, d, steps, batch, n_seeds=1, noise_var=0.0, cov_x=None, cov_w=None, target="linear",
-              lr=1e-2, lr_final=1e-4, init_scale=0.3, dtype=jnp.float32):
+@keyword_only("key")
+def train_lsa(*, key, num_samples, dim, num_steps, batch, num_replicates=1, noise_var=0.0, cov_x=None, cov_w=None,
+              target="linear", lr=1e-2, lr_final=1e-4, init_scale=0.3, dtype=jnp.float32):
     r"""Pre-train the full LSA layer with Adam (cosine-decayed learning rate) on fresh prompts.
 
-    Per step: ``batch`` prompts, loss = mean Rao-Blackwellised conditional risk, one Adam step
-    (:math:`\beta = (0.9, 0.999)`, :math:`\epsilon = 10^{-8}`). Initialisation: entries
-    :math:`N(0, \text{init\_scale}^2)` except :math:`c = W_{PV}[d, d] = 1` (avoids the rank-one trap,
-    spec A7).
+    Per step: ``batch`` prompts, loss = mean Rao-Blackwellised conditional risk, one ``optax.adam`` step
+    (:math:`\beta = (0.9, 0.999)`, :math:`\epsilon = 10^{-8}` added to :math:`\sqrt{\hat v}`) with the
+    learning rate :math:`\mathrm{lr}_{final} + \frac12(\mathrm{lr} - \mathrm{lr}_{final})(1 + \cos(\pi t/T))`.
+    Initialisation: entries :math:`N(0, \text{init\_scale}^2)` except :math:`c = W_{PV}[d, d] = 1` (away from
+    the rank-one stationary point, docs/icl.md "The rank-one stationary point").
 
     Args:
-        key: PRNG key (``n_seeds`` independent runs are split from it).
-        n: context length (static).
-        d: dimension (static).
-        steps: number of Adam steps (static).
+        key: PRNG key (``num_replicates`` independent runs are split from it).
+        num_samples: context length :math:`n` (static).
+        dim: dimension :math:`d` (static).
+        num_steps: number of Adam steps :math:`T` (static).
         batch: prompts per step (static).
-        n_seeds: number of independent runs (vmapped).
+        num_replicates: number of independent runs (vmapped).
         noise_var: :math:`\sigma^2` (traced).
         cov_x: covariate covariance (identity if None; must be ``I`` for ReLU targets).
         cov_w: weight covariance (identity if None).
@@ -168,19 +227,21 @@ def train_lsa(key, *, n, d, steps, batch, n_seeds=1, noise_var=0.0, cov_x=None, 
         dtype: float dtype of the simulation.
 
     Returns:
-        ``(W_KQ, W_PV, losses)`` with shapes ``(S, d+1, d+1)``, ``(S, d+1, d+1)``, ``(S, steps)``.
+        ``(W_KQ, W_PV, losses)`` with shapes ``(R, d+1, d+1)``, ``(R, d+1, d+1)``, ``(R, num_steps)``
+        (``R = num_replicates``).
 
     References:
-        Spec A3.1 (empirical protocol).
+        Mahankali, Hashimoto, Ma, ICLR 2024, Sec. 3 (the LSA layer); the protocol of docs/icl.md (Numerics).
     """
-    n, d = check_int("n", n, low=1), check_int("d", d, low=1)
-    steps, batch, n_seeds, s2, lx, lw = _check_training(d, steps, batch, n_seeds, noise_var, cov_x, cov_w, target,
-                                                         lr, lr_final, init_scale)
+    key = check_key(key)
+    n, d = check_int("num_samples", num_samples, low=1), check_int("dim", dim, low=1)
+    steps, batch, n_seeds, s2, lx, lw = _check_training(d, num_steps, batch, num_replicates, noise_var, cov_x, cov_w,
+                                                         target, lr, lr_final, init_scale)
+    dtype = check_dtype(dtype)
     keys = jax.random.split(key, n_seeds)
-    W_KQ, W_PV, losses = (lambda r: (r[0][0], r[0][1], r[1]))(
-        _train(keys, jnp.asarray(s2, dtype), jnp.asarray(lx, dtype), jnp.asarray(lw, dtype), jnp.asarray(lr, dtype),
-               jnp.asarray(lr_final, dtype), jnp.asarray(init_scale, dtype), n=n, d=d, steps=steps, batch=batch,
-               target=target, dtype=dtype))
+    (W_KQ, W_PV), losses = _train(keys, jnp.asarray(s2, dtype), jnp.asarray(lx, dtype), jnp.asarray(lw, dtype),
+                                  jnp.asarray(lr, dtype), jnp.asarray(lr_final, dtype), jnp.asarray(init_scale, dtype),
+                                  n=n, d=d, steps=steps, batch=batch, target=target, dtype=dtype)
     return W_KQ, W_PV, losses
 
 
@@ -213,17 +274,8 @@ def _train_padded(keys, eval_key, n, d, relu, noise_var, chol_x, chol_w, lr, lr_
     def one_seed(key):
         k_init, k_data = jax.random.split(key)
         params = _init_params(k_init, d_pad, init_scale, dtype)
-
-        def step(carry, inp):
-            p, state = carry
-            t, k = inp
-            loss, grads = jax.value_and_grad(lambda q: jnp.mean(risks(q, *sample(k))))(p)
-            rate = lr_final + 0.5 * (lr - lr_final) * (1 + jnp.cos(jnp.pi * t / steps))
-            p, state = adam_update(p, grads, state, rate.astype(dtype))
-            return (p, state), loss
-
-        ts = jnp.arange(steps, dtype=dtype)
-        (params, _), losses = jax.lax.scan(step, (params, adam_init(params)), (ts, jax.random.split(k_data, steps)))
+        params, losses = train(lambda q, k, _: jnp.mean(risks(q, *sample(k))), params,
+                               _adam(lr, lr_final, steps), key=k_data, num_steps=steps)
 
         def evaluate(k):
             r = risks(params, *sample(k)).astype(jnp.float32)
@@ -235,53 +287,57 @@ def _train_padded(keys, eval_key, n, d, relu, noise_var, chol_x, chol_w, lr, lr_
     return jax.vmap(one_seed)(keys)
 
 
-def train_lsa_padded(key, *, n, d, n_pad, d_pad, steps, batch, n_seeds=1, noise_var=0.0, cov_x=None, cov_w=None,
-                     target="linear", lr=1e-2, lr_final=1e-4, init_scale=0.3, eval_batches=16, dtype=jnp.float32):
-    r""":func:`train_lsa` at any ``(n, d, noise_var, covariances, target)`` with one compiled trainer.
+@keyword_only("key")
+def train_lsa_padded(*, key, num_samples, dim, num_samples_pad, dim_pad, num_steps, batch, num_replicates=1,
+                     noise_var=0.0, cov_x=None, cov_w=None, target="linear", lr=1e-2, lr_final=1e-4, init_scale=0.3,
+                     eval_batches=16, dtype=jnp.float32):
+    r""":func:`train_lsa` at any ``(num_samples, dim, noise_var, covariances, target)`` with one compiled trainer.
 
-    The layer is the :math:`(d_{pad}+1)\times(d_{pad}+1)` one; the covariates live in the first ``d``
-    coordinates (the others are 0, as are the weights there) and the context is the first ``n`` of
-    ``n_pad`` examples, so the real :math:`(d+1)\times(d+1)` layer (:func:`unpad_params`) sees the
+    The layer is the :math:`(d_{pad}+1)\times(d_{pad}+1)` one; the covariates live in the first ``dim``
+    coordinates (the others are 0, as are the weights there) and the context is the first ``num_samples`` of
+    ``num_samples_pad`` examples, so the real :math:`(d+1)\times(d+1)` layer (:func:`unpad_params`) sees the
     prompts of :func:`train_lsa`, while the padded parameters get zero gradient and keep their
-    initial values. ``n``, ``d``, ``noise_var``, the covariances and the target are traced, so one
+    initial values. ``num_samples``, ``dim``, ``noise_var``, the covariances and the target are traced, so one
     compile serves a whole sweep. The readout uses the identity
     :math:`g = \frac1n\sum_j (W_{PV}[d,:] z_j) (W_{KQ}[:, :d]^\top z_j) = W_{KQ}[:, :d]^\top S\,W_{PV}[d,:]^\top`
     with the context moment :math:`S = \frac1n\sum_j z_j z_j^\top` (formed once per prompt, outside the
     gradient); loss, initialisation, Adam and cosine schedule are those of :func:`train_lsa`.
 
     Args:
-        key: PRNG key (``n_seeds`` independent runs and the evaluation prompts are split from it).
-        n: context length, ``1 <= n <= n_pad`` (traced).
-        d: dimension, ``1 <= d <= d_pad`` (traced).
-        n_pad: padded context length (static).
-        d_pad: padded dimension (static).
-        steps: Adam steps (static).
+        key: PRNG key (``num_replicates`` independent runs and the evaluation prompts are split from it).
+        num_samples: context length, ``1 <= num_samples <= num_samples_pad`` (traced).
+        dim: dimension, ``1 <= dim <= dim_pad`` (traced).
+        num_samples_pad: padded context length (static).
+        dim_pad: padded dimension (static).
+        num_steps: Adam steps (static).
         batch: prompts per step (static).
-        n_seeds: independent runs (vmapped).
+        num_replicates: independent runs (vmapped).
         noise_var: :math:`\sigma^2` (traced).
-        cov_x: ``(d, d)`` covariate covariance (identity if None; must be ``I`` for ReLU targets).
-        cov_w: ``(d, d)`` weight covariance (identity if None).
+        cov_x: ``(dim, dim)`` covariate covariance (identity if None; must be ``I`` for ReLU targets).
+        cov_w: ``(dim, dim)`` weight covariance (identity if None).
         target: ``"linear"`` or ``"relu"`` (traced).
         lr: initial learning rate (cosine decay).
         lr_final: final learning rate.
         init_scale: init standard deviation.
-        eval_batches: batches of fresh prompts, common to all seeds, for the final risk.
+        eval_batches: batches of fresh prompts, common to all replicates, for the final risk.
         dtype: float dtype of the simulation.
 
     Returns:
-        ``(W_KQ, W_PV, losses, risk, risk_se)``: shapes ``(S, d_pad+1, d_pad+1)`` (twice), ``(S, steps)``,
-        ``(S,)`` and ``(S,)``. ``risk`` is each trained layer's Rao-Blackwellised risk on the same
-        ``eval_batches * batch`` fresh prompts (common random numbers: differences between seeds are
-        sharp), ``risk_se`` its Monte-Carlo standard error.
+        ``(W_KQ, W_PV, losses, risk, risk_se)``: shapes ``(R, dim_pad+1, dim_pad+1)`` (twice),
+        ``(R, num_steps)``, ``(R,)`` and ``(R,)`` (``R = num_replicates``). ``risk`` is each trained layer's
+        Rao-Blackwellised risk on the same ``eval_batches * batch`` fresh prompts (common random numbers:
+        differences between replicates are sharp), ``risk_se`` its Monte-Carlo standard error.
 
     References:
         Mahankali, Hashimoto, Ma, ICLR 2024, Sec. 3 (the LSA layer); the protocol of docs/icl.md (Numerics).
     """
-    n_pad, d_pad = check_int("n_pad", n_pad, low=1), check_int("d_pad", d_pad, low=1)
-    n, d = check_int("n", n, low=1, high=n_pad), check_int("d", d, low=1, high=d_pad)
+    key = check_key(key)
+    n_pad, d_pad = check_int("num_samples_pad", num_samples_pad, low=1), check_int("dim_pad", dim_pad, low=1)
+    n, d = check_int("num_samples", num_samples, low=1, high=n_pad), check_int("dim", dim, low=1, high=d_pad)
     eval_batches = check_int("eval_batches", eval_batches, low=1)
-    steps, batch, n_seeds, s2, lx, lw = _check_training(d, steps, batch, n_seeds, noise_var, cov_x, cov_w, target,
-                                                         lr, lr_final, init_scale)
+    steps, batch, n_seeds, s2, lx, lw = _check_training(d, num_steps, batch, num_replicates, noise_var, cov_x, cov_w,
+                                                         target, lr, lr_final, init_scale)
+    dtype = check_dtype(dtype)
     chol = np.zeros((2, d_pad, d_pad))
     chol[0, :d, :d], chol[1, :d, :d] = lx, lw
     k_train, k_eval = jax.random.split(key)
@@ -297,10 +353,18 @@ def train_lsa_padded(key, *, n, d, n_pad, d_pad, steps, batch, n_seeds=1, noise_
     return W_KQ, W_PV, losses, m1, risk_se
 
 
-def unpad_params(W, d):
-    """The real ``(d+1) x (d+1)`` block (coordinates ``0..d-1`` and the label row/column) of padded layers
-    ``W (..., d_pad+1, d_pad+1)`` from :func:`train_lsa_padded`."""
+@keyword_only("dim")
+def unpad_params(W, *, dim):
+    """The real ``(dim+1) x (dim+1)`` block (coordinates ``0..dim-1`` and the label row/column) of padded layers
+    ``W (..., dim_pad+1, dim_pad+1)`` from :func:`train_lsa_padded`.
+
+    Example:
+        >>> import numpy as np
+        >>> unpad_params(np.arange(16.0).reshape(4, 4), dim=1).tolist()
+        [[0.0, 3.0], [12.0, 15.0]]
+    """
     W = np.asarray(W)
+    d = check_int("dim", dim, low=1, high=W.shape[-1] - 1)
     idx = np.r_[np.arange(d), W.shape[-1] - 1]
     return W[..., idx[:, None], idx]
 
@@ -310,13 +374,13 @@ def _risk(key, W_KQ, W_PV, ref_gamma, noise_var, chol_x, chol_w, *, n, d, chunks
     cov_x = (chol_x @ chol_x.T).astype(dtype)
 
     def body(acc, k):
-        X, y, task = sample_tasks(k, chunk, n, d, noise_var, chol_x, chol_w, target, dtype)
+        X, y, task = _sample_tasks(k, chunk, n, d, noise_var, chol_x, chol_w, target, dtype)
         Z = make_prompt(X, y, jnp.zeros_like(X[:, 0]))
         v = jnp.einsum("bn,bnd->bd", y, X) / n
-        r_ref = conditional_risk(v @ ref_gamma, task, noise_var, cov_x, target)
+        r_ref = _conditional_risk(v @ ref_gamma, task, noise_var, cov_x, target)
 
         def per_seed(wkq, wpv):
-            r = conditional_risk(context_readout(wkq, wpv, Z), task, noise_var, cov_x, target)
+            r = _conditional_risk(context_readout(wkq, wpv, Z), task, noise_var, cov_x, target)
             return jnp.stack([jnp.sum(r), jnp.sum(r * r), jnp.sum(r - r_ref), jnp.sum((r - r_ref) ** 2)])
 
         part = jax.vmap(per_seed)(W_KQ, W_PV).astype(jnp.float32)
@@ -327,19 +391,20 @@ def _risk(key, W_KQ, W_PV, ref_gamma, noise_var, chol_x, chol_w, *, n, d, chunks
     return parts, refs
 
 
-def lsa_risk(key, W_KQ, W_PV, *, n, n_prompts, noise_var=0.0, cov_x=None, cov_w=None, target="linear",
+@keyword_only("key", leading=("key",))
+def lsa_risk(W_KQ, W_PV, *, key, num_samples, num_prompts, noise_var=0.0, cov_x=None, cov_w=None, target="linear",
              ref_gamma=None, chunk=8192, dtype=jnp.float32):
-    r"""Monte-Carlo pre-training risk of trained layers on fresh prompts (Rao-Blackwellised, spec A2.4).
+    r"""Monte-Carlo pre-training risk of trained layers on fresh prompts (Rao-Blackwellised).
 
     The same prompts serve every layer and the reference y-linear predictor :math:`v^\top\Gamma_{ref}x_q`
     (common random numbers), so ``diff`` estimates :math:`R(\text{layer}) - R(\Gamma_{ref})` sharply.
 
     Args:
+        W_KQ: ``(R, d+1, d+1)`` stack of key-query matrices.
+        W_PV: ``(R, d+1, d+1)`` stack of projection-value matrices.
         key: PRNG key.
-        W_KQ: ``(S, d+1, d+1)`` stack of key-query matrices.
-        W_PV: ``(S, d+1, d+1)`` stack of projection-value matrices.
-        n: context length.
-        n_prompts: number of evaluation prompts (rounded up to a multiple of ``chunk``).
+        num_samples: context length :math:`n`.
+        num_prompts: number of evaluation prompts (rounded up to a multiple of ``chunk``).
         noise_var: :math:`\sigma^2`.
         cov_x: covariate covariance (identity if None).
         cov_w: weight covariance (identity if None).
@@ -349,15 +414,20 @@ def lsa_risk(key, W_KQ, W_PV, *, n, n_prompts, noise_var=0.0, cov_x=None, cov_w=
         dtype: simulation dtype.
 
     Returns:
-        dict with float64 ``risk``, ``risk_se`` (per layer, ``(S,)``), ``diff``, ``diff_se`` (per layer)
-        and ``ref_risk``, ``ref_se`` (scalars), ``n_prompts``.
+        dict with float64 ``risk``, ``risk_se`` (per layer, ``(R,)``), ``diff``, ``diff_se`` (per layer)
+        and ``ref_risk``, ``ref_se`` (scalars), ``num_prompts`` (also under its old name ``n_prompts``).
+
+    References:
+        Derivation of the estimator in docs/icl.md, "The Rao-Blackwellised risk".
     """
+    key = check_key(key)
+    dtype = check_dtype(dtype)
     W_KQ, W_PV = jnp.asarray(W_KQ, dtype), jnp.asarray(W_PV, dtype)
     if W_KQ.ndim != 3 or W_KQ.shape != W_PV.shape or W_KQ.shape[1] != W_KQ.shape[2]:
-        raise ValueError(f"W_KQ, W_PV must be stacks (S, d+1, d+1) of equal shape, got {W_KQ.shape}, {W_PV.shape}")
+        raise ValueError(f"W_KQ, W_PV must be stacks (R, d+1, d+1) of equal shape, got {W_KQ.shape}, {W_PV.shape}")
     d = W_KQ.shape[1] - 1
-    n = check_int("n", n, low=1)
-    n_prompts = check_int("n_prompts", n_prompts, low=2)
+    n = check_int("num_samples", num_samples, low=1)
+    n_prompts = check_int("num_prompts", num_prompts, low=2)
     s2 = check_real("noise_var", noise_var, low=0.0)
     check_choice("target", target, TARGETS)
     _, lx, lw = _factors(d, cov_x, cov_w, target)
@@ -368,7 +438,7 @@ def lsa_risk(key, W_KQ, W_PV, *, n, n_prompts, noise_var=0.0, cov_x=None, cov_w=
         raise ValueError(f"ref_gamma must be ({d}, {d}), got {ref.shape}")
     parts, refs = _risk(key, W_KQ, W_PV, jnp.asarray(ref, dtype), jnp.asarray(s2, dtype), jnp.asarray(lx, dtype),
                         jnp.asarray(lw, dtype), n=n, d=d, chunks=chunks, chunk=chunk, target=target, dtype=dtype)
-    tot = np.asarray(parts, np.float64).sum(axis=0)  # (S, 4)
+    tot = np.asarray(parts, np.float64).sum(axis=0)  # (R, 4)
     rtot = np.asarray(refs, np.float64).sum(axis=0)
     N = chunks * chunk
 
@@ -380,7 +450,7 @@ def lsa_risk(key, W_KQ, W_PV, *, n, n_prompts, noise_var=0.0, cov_x=None, cov_w=
     diff, diff_se = mean_se(tot[:, 2], tot[:, 3])
     ref_risk, ref_se = mean_se(rtot[0], rtot[1])
     return {"risk": risk, "risk_se": risk_se, "diff": diff, "diff_se": diff_se, "ref_risk": float(ref_risk),
-            "ref_se": float(ref_se), "n_prompts": N}
+            "ref_se": float(ref_se), "num_prompts": N, "n_prompts": N}
 
 
 @functools.partial(jax.jit, static_argnames=("n_pad", "d", "batch", "target", "dtype"))
@@ -389,7 +459,7 @@ def _coefficients(keys, n, noise_var, chol_x, chol_w, precond, *, n_pad, d, batc
     mask = (jnp.arange(n_pad) < n).astype(dtype)  # context length n is traced: the first n of n_pad examples
 
     def one(k):
-        X, y, task = sample_tasks(k, batch, n_pad, d, noise_var, chol_x, chol_w, target, dtype)
+        X, y, task = _sample_tasks(k, batch, n_pad, d, noise_var, chol_x, chol_w, target, dtype)
         pv = (jnp.einsum("bn,bnd->bd", y * mask, X) / n) @ precond.T  # P v
         if target == "linear":
             q0 = jnp.einsum("bi,ij,bj->b", task, cov_x, task) + noise_var
@@ -403,8 +473,9 @@ def _coefficients(keys, n, noise_var, chol_x, chol_w, precond, *, n_pad, d, batc
     return jax.vmap(one)(keys)
 
 
-def gd_risk_coefficients(key, *, n, d, batch, replicates, noise_var=0.0, cov_x=None, cov_w=None, target="linear",
-                         preconditioner=None, n_pad=None, dtype=jnp.float32):
+@keyword_only("key")
+def gd_risk_coefficients(*, key, num_samples, dim, batch, num_replicates, noise_var=0.0, cov_x=None, cov_w=None,
+                         target="linear", preconditioner=None, num_samples_pad=None, dtype=jnp.float32):
     r"""Monte-Carlo coefficients of the risk of one GD step :math:`w_1 = \eta P v` as a function of :math:`\eta`.
 
     The Rao-Blackwellised conditional risk of :math:`w_1` is :math:`q_0 - 2\eta q_1 + \eta^2 q_2` with
@@ -414,29 +485,74 @@ def gd_risk_coefficients(key, *, n, d, batch, replicates, noise_var=0.0, cov_x=N
     averages them over ``batch`` fresh prompts, so its empirical risk curve is exactly minimised at
     :math:`\hat\eta = \bar q_1/\bar q_2` with minimum :math:`\bar q_0 - \bar q_1^2/\bar q_2`.
 
-    ``n`` is traced: prompts are drawn with ``n_pad >= n`` examples (default ``n``) and the first ``n``
-    are used, so one compile serves every ``n <= n_pad``.
+    ``num_samples`` is traced: prompts are drawn with ``num_samples_pad >= num_samples`` examples (default
+    ``num_samples``) and the first ``num_samples`` are used, so one compile serves every
+    ``num_samples <= num_samples_pad``.
+
+    Args:
+        key: PRNG key (one per replicate is split from it).
+        num_samples: context length :math:`n \ge 1`.
+        dim: dimension :math:`d \ge 1`.
+        batch: prompts per replicate.
+        num_replicates: independent replicates.
+        noise_var: :math:`\sigma^2 \ge 0`.
+        cov_x: covariate covariance (identity if None).
+        cov_w: weight covariance (identity if None).
+        target: ``"linear"`` or ``"relu"``.
+        preconditioner: ``(d, d)`` matrix :math:`P` (identity if None).
+        num_samples_pad: padded context length (static; ``num_samples`` if None).
+        dtype: simulation dtype.
 
     Returns:
-        ``(replicates, 3)`` float64 array of :math:`(\bar q_0, \bar q_1, \bar q_2)`.
+        ``(num_replicates, 3)`` float64 array of :math:`(\bar q_0, \bar q_1, \bar q_2)`.
     """
-    n, d = check_int("n", n, low=1), check_int("d", d, low=1)
-    batch, replicates = check_int("batch", batch, low=1), check_int("replicates", replicates, low=1)
+    key = check_key(key)
+    n, d = check_int("num_samples", num_samples, low=1), check_int("dim", dim, low=1)
+    batch, replicates = check_int("batch", batch, low=1), check_int("num_replicates", num_replicates, low=1)
     s2 = check_real("noise_var", noise_var, low=0.0)
     check_choice("target", target, TARGETS)
+    dtype = check_dtype(dtype)
     _, lx, lw = _factors(d, cov_x, cov_w, target)
     P = np.eye(d) if preconditioner is None else np.asarray(preconditioner, np.float64)
     if P.shape != (d, d):
         raise ValueError(f"preconditioner must be ({d}, {d}), got {P.shape}")
-    n_pad = n if n_pad is None else check_int("n_pad", n_pad, low=n)
+    n_pad = n if num_samples_pad is None else check_int("num_samples_pad", num_samples_pad, low=n)
     q = _coefficients(jax.random.split(key, replicates), jnp.asarray(n, dtype), jnp.asarray(s2, dtype),
                       jnp.asarray(lx, dtype), jnp.asarray(lw, dtype), jnp.asarray(P, dtype), n_pad=n_pad, d=d,
                       batch=batch, target=target, dtype=dtype)
     return np.asarray(q, np.float64)
 
 
-def gd_step_argmin(key, **kwargs):
+@keyword_only("key")
+def gd_step_argmin(*, key, **kwargs):
     r"""Per replicate, the step :math:`\hat\eta = \bar q_1/\bar q_2` minimising the Monte-Carlo risk of one
-    GD step (arguments of :func:`gd_risk_coefficients`); returns a ``(replicates,)`` float64 array."""
-    q = gd_risk_coefficients(key, **kwargs)
+    GD step (keyword arguments of :func:`gd_risk_coefficients`); returns a ``(num_replicates,)`` float64 array."""
+    q = gd_risk_coefficients(key=key, **kwargs)
     return q[:, 1] / q[:, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# deprecated: the hand-written Adam the trainers used before they moved to optax
+
+
+def adam_init(params):
+    """Deprecated (the trainers use ``optax.adam``): Adam state ``(m, v, t)`` with zero moments."""
+    warnings.warn("theory.icl.simulate.adam_init is deprecated; use optax.adam(...).init", DeprecationWarning,
+                  stacklevel=2)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    return zeros, zeros, jnp.zeros((), jnp.int32)
+
+
+def adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
+    r"""Deprecated (the trainers use ``optax.adam``): one bias-corrected Adam step
+    :math:`\theta \leftarrow \theta - \mathrm{lr}\,\hat m/(\sqrt{\hat v}+\epsilon)`."""
+    warnings.warn("theory.icl.simulate.adam_update is deprecated; use optax.adam(...).update", DeprecationWarning,
+                  stacklevel=2)
+    m, v, t = state
+    t = t + 1
+    m = jax.tree.map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
+    v = jax.tree.map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
+    c1 = 1 - b1 ** t.astype(jnp.float32)
+    c2 = 1 - b2 ** t.astype(jnp.float32)
+    new = jax.tree.map(lambda p, m_, v_: p - lr * (m_ / c1) / (jnp.sqrt(v_ / c2) + eps), params, m, v)
+    return new, (m, v, t)
