@@ -57,7 +57,7 @@ def check_real(
     if arr.ndim != 0:
         raise TypeError(f"{name} must be a scalar, got an array of shape {arr.shape}")
     v = float(arr)
-    rng = _interval(low, high, low_open, high_open)
+    rng = _interval(low, high, low_open or (low is None and not allow_inf), high_open or (high is None and not allow_inf))
     if math.isnan(v):
         raise ValueError(f"{name} must be a number in {rng}, got nan")
     if math.isinf(v) and not allow_inf:

@@ -463,3 +463,18 @@ def test_experiment_rejects_a_non_callable_run_and_claim_rejects_a_non_experimen
     with pytest.raises(TypeError, match="experiment must be an Experiment"):
         verify.Claim(id="t.c", topic="t", reference="r", statement="s", predict=lambda c: 0.0,
                      measure=lambda k, c: None, compare=verify.agrees(), experiment="t.x")
+
+
+def test_an_experiment_with_config_keys_is_shared_by_claims_whose_configs_differ_elsewhere():
+    calls: list = []
+    experiment = verify.Experiment("t.protocol", lambda key, cfg: calls.append(dict(cfg)) or 1.0,
+                                   config_keys=("steps",))
+
+    def measure(key, cfg, shared):
+        return verify.Measurement(np.array([shared]), np.array([1.0]))
+
+    group = [verify.Claim(id=f"t.p{i}", topic="t", reference="r", statement="s", predict=lambda c: 1.0,
+                          measure=measure, compare=verify.agrees(), experiment=experiment,
+                          configs={"smoke": {"steps": 5, "point": i}}) for i in range(3)]
+    assert all(v.passed for v in verify.run(group, scale="smoke").verdicts)
+    assert calls == [{"steps": 5}]

@@ -166,9 +166,10 @@ class TrainedLayers:
         return Fit(G[good], risk[good], risk_se[good], note)
 
 
-#: The experiment of the trained claims: the engine runs it once per (key, config) and hands the same
-#: :class:`TrainedLayers` to each claim with that config; the claims share the key of the group "icl.trained".
-TRAINED = Experiment("icl.trained", TrainedLayers)
+#: The experiment of the trained claims: the engine runs it once per (key, training protocol) and hands the
+#: same :class:`TrainedLayers` to each claim trained with that protocol (the config's :data:`_TRAIN_KEYS`);
+#: the claims share the key of the group "icl.trained".
+TRAINED = Experiment("icl.trained", TrainedLayers, config_keys=_TRAIN_KEYS)
 
 
 def _gamma_measurement(fits, *, pooled, what):

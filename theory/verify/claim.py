@@ -65,16 +65,31 @@ class Experiment:
     Attributes:
         name: the group name (``"moe.k3"``); unique per experiment.
         run: ``(key, config) -> result`` (any Python object; the claims read it).
+        config_keys: the config entries the experiment depends on. When given, the result is shared by
+            claims whose configs agree on these keys (and ``run`` sees only them); by default the whole
+            config must agree.
     """
 
     name: str
     run: Callable[[jax.Array, Mapping[str, Any]], Any]
+    config_keys: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"Experiment name must be a non-empty string, got {self.name!r}")
         if not callable(self.run):
             raise TypeError(f"Experiment run must be callable, got {type(self.run).__name__}")
+        if self.config_keys is not None:
+            object.__setattr__(self, "config_keys", tuple(self.config_keys))
+
+    def config(self, config: Mapping[str, Any]) -> dict:
+        """The part of a claim's ``config`` the experiment depends on (all of it without ``config_keys``)."""
+        if self.config_keys is None:
+            return dict(config)
+        missing = [k for k in self.config_keys if k not in config]
+        if missing:
+            raise KeyError(f"experiment {self.name!r} needs config keys {missing}")
+        return {k: config[k] for k in self.config_keys}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -76,9 +76,10 @@ def _measure(claim: Claim, key: jax.Array, config: dict, experiments: dict) -> M
     """The claim's measurement; a shared experiment is run once per ``(name, key, config)`` in ``experiments``."""
     if claim.experiment is None:
         return claim.measure(key, config)
-    memo = experiment_memo_key(claim.experiment.name, key, config)
+    exp_config = claim.experiment.config(config)
+    memo = experiment_memo_key(claim.experiment.name, key, exp_config)
     if memo not in experiments:
-        experiments[memo] = claim.experiment.run(key, dict(config))
+        experiments[memo] = claim.experiment.run(key, exp_config)
     return claim.measure(key, config, experiments[memo])
 
 
