@@ -1,4 +1,8 @@
-"""ALDR-KL: exact solve vs SciPy and the spec vectors TV-A10..A13, invariants, the authors' update, bad inputs."""
+"""ALDR-KL: the exact solve against reference values and a NumPy oracle, stationarity, multimodal cases, the
+envelope gradient, the authors' training-time update and bad inputs.
+
+The properties every registered loss shares are checked in ``tests/test_losses.py`` (entry ``aldr_kl``).
+"""
 
 import math
 
@@ -7,21 +11,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from theory.ldr import (
+from theory.ldr.aldr import (
     aldr_alpha_from_code,
     aldr_kl_loss,
-    aldr_kl_numpy,
     aldr_kl_solve,
     aldr_lambda_interval,
     aldr_official_init,
     aldr_official_step,
-    aldr_v1_official_step,
-    ldr_kl_loss,
-    ldr_kl_numpy,
-    ldr_kl_weights,
-    ldr_v1_official,
-    margin_vector,
 )
+from theory.ldr.losses import ldr_kl_loss, ldr_kl_weights, margin_vector
+from theory.ldr.reference import aldr_kl_numpy, aldr_v1_official_step, ldr_kl_numpy, ldr_v1_official
 
 G = np.array([0.5, -1.0, 2.0, 0.0, 1.5])
 A02 = 0.2 * (1 - np.eye(5)[1]) + G - G[1]
@@ -40,11 +39,11 @@ def solve(f, y, *, lam0, alpha, margin):
 
 
 @pytest.mark.parametrize("lam0,c,value,lam_star", [
-    (1.0, 0.2, 2.3162884603412306, 0.84809469),   # TV-A10
-    (10.0, 0.2, 1.8230992499750909, 9.98057649),  # TV-A11
-    (10.0, 0.1, 1.739829961234931, 9.981541309),  # TV-A11b
+    (1.0, 0.2, 2.3162884603412306, 0.84809469),
+    (10.0, 0.2, 1.8230992499750909, 9.98057649),
+    (10.0, 0.1, 1.739829961234931, 9.981541309),
 ])
-def test_tv_a10_a11(lam0, c, value, lam_star):
+def test_exact_solution_matches_reference_values_and_the_numpy_oracle(lam0, c, value, lam_star):
     alpha = aldr_alpha_from_code(2.0, 5, lam0)
     v, lam = solve(G, 1, lam0=lam0, alpha=alpha, margin=c)
     assert v == pytest.approx(value, abs=1e-12)
@@ -53,7 +52,7 @@ def test_tv_a10_a11(lam0, c, value, lam_star):
     assert v == pytest.approx(ref_v, abs=1e-12) and lam == pytest.approx(ref_lam, abs=1e-7)
 
 
-def test_tv_a10_stationarity():
+def test_lambda_star_satisfies_the_stationarity_equation():
     alpha = aldr_alpha_from_code(2.0, 5, 1.0)
     _, lam = solve(G, 1, lam0=1.0, alpha=alpha, margin=0.2)
     with jax.enable_x64(True):
@@ -63,8 +62,8 @@ def test_tv_a10_stationarity():
     assert alpha * (1.0 - lam) == pytest.approx(kl, abs=1e-8)
 
 
-def test_pe_a4_wrong_sign_update_is_caught():
-    # the wrong fixed point lam = lam0 + KL/alpha (TV-A10 input): 1.10666 and value 2.22896, outside [., lam0]
+def test_the_wrong_sign_fixed_point_would_be_caught():
+    # the wrong fixed point lam = lam0 + KL/alpha (first reference case): 1.10666 and value 2.22896, outside [., lam0]
     alpha = aldr_alpha_from_code(2.0, 5, 1.0)
     lam = 1.0
     for _ in range(200):
@@ -78,7 +77,7 @@ def test_pe_a4_wrong_sign_update_is_caught():
     assert v - wrong == pytest.approx(0.087, abs=1e-3)
 
 
-def test_invariants_random_cases(x64):
+def test_lambda_star_in_its_interval_and_value_a_global_maximum_on_random_cases(x64):
     rng = np.random.default_rng(0)
     K, n = 6, 64
     f = jnp.asarray(rng.uniform(-1, 1, (n, K)) * rng.uniform(0.5, 8, (n, 1)))
@@ -96,7 +95,7 @@ def test_invariants_random_cases(x64):
             assert np.all(ldr_kl_numpy(a, t) - 0.5 * alpha * (t - lam0) ** 2 <= v + 1e-12)
 
 
-def test_multimodal_case_against_scipy():
+def test_global_maximum_found_in_multimodal_cases():
     # search random inputs for h with two local maxima and check the global one is found
     rng = np.random.default_rng(5)
     found = 0
@@ -130,7 +129,7 @@ def test_gradient_is_ldr_gradient_at_lambda_star(x64):
     assert float(g[2]) == pytest.approx(fd, abs=1e-6)
 
 
-def test_float32_jit_vmap_traced_hyperparameters():
+def test_float32_jit_with_traced_hyperparameters():
     f = jnp.asarray(np.random.default_rng(1).normal(size=(16, 10)) * 3, jnp.float32)
     y = jnp.arange(16) % 10
     fn = jax.jit(lambda lam0, alpha: aldr_kl_loss(f, y, lam0=lam0, alpha=alpha, margin=0.1).mean())
@@ -141,10 +140,10 @@ def test_float32_jit_vmap_traced_hyperparameters():
     assert np.all(np.isfinite(g))
 
 
-# ---- the authors' reference formulation (spec A.2.6-A.2.7, TV-A12, TV-A13) ----------------------
+# ---- the authors' training-time formulation (code ALDRLoss_V1, LDRLoss_V1) -----------------------
 
 
-def test_tv_a12_official_step_numpy_and_jax():
+def test_official_step_reference_values_in_numpy_and_jax():
     loss, lam_new = aldr_v1_official_step(G[None], [1], [10.0], lam0=10.0, alpha_c=2.0, margin=0.1)
     assert float(lam_new[0]) == pytest.approx(9.98253098509201, abs=1e-12)
     assert float(loss[0]) == pytest.approx(1.7398298041738784, abs=1e-12)
@@ -158,15 +157,16 @@ def test_tv_a12_official_step_numpy_and_jax():
     np.testing.assert_allclose(lam_state, [10.0, 10.0, 9.98253098509201, 10.0], atol=1e-12)
 
 
-def test_tv_a12_vs_exact_aldr():
-    # spec A.10 item 3: the official step (no margin in p) and the exact solve differ by 1e-3 in lambda, 1.6e-7 in value
+def test_official_step_differs_from_the_exact_solve_by_1e_3_in_lambda():
+    # the official step (no margin in p) and the exact solve differ by 1e-3 in lambda, 1.6e-7 in value
+    # (docs/ldr.md, "Findings")
     _, lam_off = aldr_v1_official_step(G[None], [1], [10.0], lam0=10.0, alpha_c=2.0, margin=0.1)
     v, lam = solve(G, 1, lam0=10.0, alpha=aldr_alpha_from_code(2.0, 5, 10.0), margin=0.1)
     assert abs(lam - lam_off[0]) == pytest.approx(9.9e-4, abs=1e-4)
     assert v - 1.7398298041738784 == pytest.approx(1.6e-7, abs=0.2e-7)
 
 
-def test_official_step_pe_a4_range():
+def test_the_wrong_sign_official_update_leaves_the_lambda_range():
     # wrong sign update lam0 + lam0 kappa/(alpha_c log K) leaves [lam0 (1 - 1/alpha_c), lam0]: 10.01747 > lam0
     K = 5
     pt = np.exp(G / 10.0) / np.sum(np.exp(G / 10.0)) + 1e-5
@@ -175,7 +175,7 @@ def test_official_step_pe_a4_range():
     assert 10.0 + 10.0 * kappa / (2.0 * math.log(K)) == pytest.approx(10.01747, abs=1e-5)
 
 
-def test_official_step_range_and_emulator_identity(x64):
+def test_official_step_stays_in_range_and_equals_ldr_kl_on_normalised_scores(x64):
     rng = np.random.default_rng(2)
     F = jnp.asarray(rng.normal(size=(32, 7)) * 2)
     y = jnp.asarray(rng.integers(0, 7, 32))
@@ -192,13 +192,13 @@ def test_official_step_range_and_emulator_identity(x64):
                                atol=1e-12)
 
 
-def test_official_step_zero_row_is_guarded(x64):
+def test_official_step_guards_an_all_zero_row(x64):
     state = aldr_official_init(1, lam0=10.0, dtype=jnp.float64)
     loss, _ = aldr_official_step(state, jnp.zeros((1, 4)), jnp.array([0]), jnp.array([0]), lam0=10.0, alpha_c=2.0)
     assert np.all(np.isfinite(loss))
 
 
-def test_tv_a13_ldr_v1():
+def test_ldr_v1_reference_value_and_softplus_normalisation():
     assert float(ldr_v1_official(G[None], [1], lam=10.0, margin=0.1)[0]) == pytest.approx(0.82821840260626, abs=1e-12)
     sp = np.logaddexp(0, G)
     np.testing.assert_allclose(sp / sp.mean(), [0.838445490362, 0.269642803873, 1.830772339503, 0.596632645198,
@@ -208,7 +208,7 @@ def test_tv_a13_ldr_v1():
 # ---- bad inputs ------------------------------------------------------------------------------
 
 
-def test_bad_inputs():
+def test_bad_hyperparameters_raise_and_traced_ones_give_nan():
     f, y = jnp.asarray(G), jnp.asarray(1)
     with pytest.raises(ValueError, match="alpha must be > log"):
         aldr_kl_loss(f, y, lam0=1.0, alpha=1.0)  # log 5 = 1.609 > 1
@@ -223,3 +223,7 @@ def test_bad_inputs():
         aldr_kl_loss(f, jnp.asarray(7), lam0=1.0, alpha=5.0)
     with pytest.raises(ValueError, match="alpha_c"):
         aldr_alpha_from_code(0.0, 5, 1.0)
+    fn = jax.jit(lambda lam0, alpha: aldr_kl_loss(f, y, lam0=lam0, alpha=alpha))
+    assert np.isfinite(float(fn(1.0, 5.0)))
+    for lam0, alpha in ((1.0, 1.0), (0.0, 5.0), (-1.0, 5.0), (1.0, -1.0), (math.nan, 5.0), (1.0, math.inf)):
+        assert math.isnan(float(fn(lam0, alpha)))  # alpha = 1 <= log 5 / lam0: lambda* could reach 0

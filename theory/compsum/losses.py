@@ -9,7 +9,9 @@ r"""The comp-sum loss family :math:`\ell^\tau`, :math:`\tau \ge 0`.
 
 ``tau = 0`` is the sum-exponential loss, ``tau = 1`` the logistic (softmax cross-entropy) loss,
 ``1 < tau < 2`` generalized cross-entropy with ``q = tau - 1``, ``tau = 2`` mean absolute error
-(``1 - S_y``).
+(``1 - S_y``). As ``tau -> inf`` the loss tends to 0 (``0 <= l^tau <= 1/(tau - 1)``): that limit is the
+zero loss, not a member of the family, so ``tau = inf`` is rejected ("tau must be a finite number in
+[0, inf)"). Every member is registered in :mod:`theory.losses` with its properties.
 
 References:
     Mao, Mohri, Zhong, *Cross-Entropy Loss Functions: Theoretical Analysis and Applications*,
@@ -23,13 +25,17 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
-from theory._validation import check_logits_labels, check_real, is_traced
+from theory._validation import check_real, is_traced, nan_unless
+from theory.losses import check_loss_inputs
 
 __all__ = ["comp_sum_loss", "comp_sum_phi", "comp_sum_psi", "neg_log_softmax_at"]
 
 
 def _check_tau(tau):
-    return tau if is_traced(tau) else check_real("tau", tau, low=0.0)
+    """A concrete ``tau`` checked in ``[0, inf)``; a traced one is made NaN outside it (never a finite wrong loss)."""
+    if is_traced(tau):
+        return nan_unless((tau >= 0) & (tau < jnp.inf), tau)
+    return check_real("tau", tau, low=0.0)
 
 
 def _phi_of_w(w, a, xp=jnp):
@@ -113,10 +119,16 @@ def comp_sum_loss(logits, labels, *, tau):
     finite wherever its true value is, and ``+inf`` (never NaN) when it overflows for ``tau < 1``.
     The gradient is :math:`S_y^{\tau-1}(S - e_y)`, written as a custom JVP with the same guarantees.
 
+    Input policy (that of :mod:`theory.losses`): NaN logits raise; a ``-inf`` logit on a non-target class
+    (a masked class, as in optax) is accepted and gives the limit (the class drops out of the softmax;
+    its gradient entry is 0); any other infinite logit raises. ``tau = inf`` is rejected: the limit of
+    the family is the zero loss.
+
     Args:
         logits: floating array ``[..., n]`` of scores ``h(x, .)``.
         labels: integer array ``[...]`` with values in ``{0, ..., n-1}``.
-        tau: the family parameter, ``tau >= 0`` (may be traced to sweep without recompiling).
+        tau: the family parameter, ``0 <= tau < inf`` (may be traced to sweep without recompiling; a
+            traced ``tau`` outside that range gives NaN).
 
     Returns:
         Array ``[...]`` of per-example losses (the caller reduces, as in optax).
@@ -130,7 +142,7 @@ def comp_sum_loss(logits, labels, *, tau):
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Eq. (1)-(2), the comp-sum losses.
     """
     tau = _check_tau(tau)
-    logits, labels = check_logits_labels(logits, labels, require_finite=False)
+    logits, labels = check_loss_inputs(logits, labels)
     a = jnp.asarray(1.0 - tau, dtype=logits.dtype)
     return _comp_sum(logits, labels, a)
 

@@ -17,9 +17,13 @@ The authors' code parameterises :math:`\alpha = \alpha_c\log K/\lambda_0` (:func
 and does one stale ascent step in :math:`\lambda` per visit of an instance, keeping the temperatures as
 state: :func:`aldr_official_init` and :func:`aldr_official_step` re-implement it with explicit state.
 
+:func:`aldr_kl_loss` is registered in :mod:`theory.losses` as ``aldr_kl`` and follows its input policy
+(NaN logits raise; a ``-inf`` non-target logit is a masked class; a traced invalid ``lam0``/``alpha``
+gives NaN).
+
 References:
     Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), ALDR-KL (form as recalled; code ``ALDRLoss_V1``);
-    spec A.2.6.
+    docs/ldr.md, "Numerics" (the interval of lambda* and the global 1-D search).
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ import typing
 import jax
 import jax.numpy as jnp
 
-from theory._validation import check_int, check_real, is_traced
-from theory.ldr.losses import _psi, _psi_value, check_logits_labels, check_margin, margin_vector
+from theory._validation import check_int, check_logits_labels, check_real, is_traced, nan_unless
+from theory.ldr.losses import _kl_to_uniform, _psi, _psi_value, check_margin, margin_vector
+from theory.losses import check_loss_inputs
 
 __all__ = [
     "aldr_alpha_from_code",
@@ -55,7 +60,7 @@ def aldr_alpha_from_code(alpha_c, K, lam0):
         3.218876
 
     References:
-        Authors' ``ALDRLoss_V1`` (spec A.2.6, code parameterisation).
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), code ``loss.py``, ``ALDRLoss_V1`` (its ``alpha``).
     """
     alpha_c = check_real("alpha_c", alpha_c, low=0.0, low_open=True)
     K = check_int("K", K, low=2)
@@ -88,10 +93,7 @@ def _h(a, lam, lam0, alpha):
 
 
 def _dh(a, lam, lam0, alpha):
-    K = a.shape[-1]
-    logp = jax.nn.log_softmax(a / lam[..., None], axis=-1)
-    kl = jnp.sum(jnp.exp(logp) * (logp + math.log(K)), axis=-1)
-    return -kl - alpha * (lam - lam0)
+    return -_kl_to_uniform(a, lam) - alpha * (lam - lam0)
 
 
 def _solve_lambda(a, lam0, alpha, lam_min, grid, iters):
@@ -132,7 +134,8 @@ def aldr_kl_solve(logits, labels, *, lam0, alpha, margin=0.0, lam_min=0.0, grid=
     Args:
         logits: floating ``[..., K]``; labels: integer ``[...]``.
         lam0: reference temperature :math:`\lambda_0 > 0`; alpha: penalty :math:`\alpha > \log K/\lambda_0`
-            (or any :math:`\alpha > 0` with ``lam_min > 0``). Both may be traced.
+            (or any :math:`\alpha > 0` with ``lam_min > 0``). Both may be traced; an invalid traced pair
+            gives NaN (value and ``lam_star``).
         margin: scalar or ``[K, K]`` margin matrix, as in :func:`theory.ldr.losses.ldr_kl_loss`.
         lam_min: lower bound on :math:`\lambda`.
         grid: grid points on the interval; iters: bisection steps in the best cell.
@@ -141,9 +144,9 @@ def aldr_kl_solve(logits, labels, *, lam0, alpha, margin=0.0, lam_min=0.0, grid=
         ``(value [...], lam_star [...])``; ``value`` is differentiable in the logits (envelope theorem).
 
     References:
-        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), ALDR-KL (as recalled); spec A.2.6 facts 1-5.
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), ALDR-KL (as recalled); docs/ldr.md, "Numerics".
     """
-    logits, labels = check_logits_labels(logits, labels)
+    logits, labels = check_loss_inputs(logits, labels)
     K = logits.shape[-1]
     margin = check_margin(margin, K)
     lam0, alpha, lam_min = _check_aldr(K, lam0, alpha, lam_min)
@@ -155,6 +158,11 @@ def aldr_kl_solve(logits, labels, *, lam0, alpha, margin=0.0, lam_min=0.0, grid=
 @functools.partial(jax.jit, static_argnames=("grid", "iters"))
 def _aldr_core(logits, labels, margin, lam0, alpha, lam_min, *, grid, iters):
     a = margin_vector(logits, labels, margin)
+    # Traced hyperparameters cannot be checked: an invalid pair makes lam0 (hence everything) NaN.
+    log_k = math.log(a.shape[-1])
+    valid = (lam0 > 0) & (alpha > 0) & (lam_min < lam0) & ((lam_min > 0) | (alpha * lam0 > log_k))
+    valid = valid & jnp.isfinite(lam0) & jnp.isfinite(alpha)
+    lam0 = nan_unless(valid, jnp.asarray(lam0, a.dtype))
     lam_star = jax.lax.stop_gradient(_solve_lambda(a, lam0, alpha, lam_min, grid, iters))
     penalty = 0.5 * jnp.asarray(alpha, a.dtype) * (lam_star - jnp.asarray(lam0, a.dtype)) ** 2
     return _psi(a, lam_star) - jax.lax.stop_gradient(penalty), lam_star
@@ -192,7 +200,7 @@ def aldr_kl_loss(logits, labels, *, lam0, alpha, margin=0.0, lam_min=0.0, grid=2
         2.31628846
 
     References:
-        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), ALDR-KL (as recalled); spec A.2.6, TV-A10.
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), ALDR-KL (as recalled); docs/ldr.md, "Numerics".
     """
     return aldr_kl_solve(logits, labels, lam0=lam0, alpha=alpha, margin=margin, lam_min=lam_min, grid=grid,
                          iters=iters)[0]
@@ -236,7 +244,8 @@ def aldr_official_step(state, logits, labels, ids, *, lam0, alpha_c, margin=0.1,
         ``(loss [B], new_state)``.
 
     References:
-        Authors' ``loss.py`` (``ALDRLoss_V1``, commit 732fc85), spec A.2.6 "official training-time update".
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the authors' ``loss.py`` (``ALDRLoss_V1``, commit
+        732fc85): the training-time update; docs/ldr.md, "Findings" (how it differs from the exact solve).
     """
     logits = jnp.asarray(logits)
     if not is_traced(logits):

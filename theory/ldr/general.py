@@ -5,20 +5,22 @@ r"""The general LDR family: other regularisers and the top-k constraint set, wit
     \psi^{\Omega,R}_\lambda(f, y) = \max_{p\in\Omega} \langle p, a(f,y)\rangle - \lambda R(p),
     \qquad \Omega_k = \{p \in \Delta_K : p_j \le 1/k\}.
 
-=========  ===================  =======================================================================
-``reg``    ``k``                inner solution
-=========  ===================  =======================================================================
-``"kl"``   1                    LDR-KL closed form (:func:`theory.ldr.losses.ldr_kl_loss`)
-``"kl"``   k > 1                :math:`p_j = \min(1/k, t\,e^{a_j/\lambda})`: the top m entries capped, exact by sorting
-``"l2"``   1                    :math:`p^* = \mathrm{Proj}_\Delta(u + a/\lambda)`, :math:`R = \frac12\lVert p-u\rVert^2`
-``"none"`` any                  mean of the k largest :math:`a_j` (k = 1: Crammer-Singer; top-k SVM)
-=========  ===================  =======================================================================
+| ``reg`` | ``k`` | inner solution |
+| --- | --- | --- |
+| ``"kl"`` | 1 | LDR-KL closed form (:func:`theory.ldr.losses.ldr_kl_loss`) |
+| ``"kl"`` | k > 1 | :math:`p_j = \min(1/k, t\,e^{a_j/\lambda})`: the top m entries capped, exact by sorting |
+| ``"l2"`` | 1 | :math:`p^* = \mathrm{Proj}_\Delta(u + a/\lambda)`, :math:`R = \frac12\lVert p-u\rVert^2` |
+| ``"none"`` | any | mean of the k largest :math:`a_j` (k = 1: Crammer-Singer; top-k SVM) |
 
-``lam = inf`` gives :math:`p = u` (the mean of ``a``) for every regulariser.
+``lam = inf`` gives :math:`p = u` (the mean of ``a``) for every regulariser. The ``k = 1`` cases reuse
+:mod:`theory.ldr.losses` (LDR-KL, and Crammer-Singer for ``reg="none"``); the variants are registered in
+:mod:`theory.losses` as ``ldr_topk``, ``topk_svm`` and ``ldr_l2``, and follow its input policy (NaN
+logits raise; a ``-inf`` non-target logit is a masked class).
 
 References:
     Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the general LDR loss (as recalled); T. Yang,
-    *Optimization for Machine Learning*, Sec. 2.1 and 2.5 (top-k SVM as R = 0 on Omega_k); spec A.2.5.
+    *Optimization for Machine Learning*, Sec. 2.1 and 2.5 (top-k SVM as R = 0 on Omega_k); docs/ldr.md,
+    "Numerics" (the exact top-k solution).
 """
 
 from __future__ import annotations
@@ -28,22 +30,29 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from theory._validation import check_choice, check_int, is_traced
+from theory._validation import check_choice, check_int, is_traced, nan_unless
 from theory.ldr.losses import (
     _ldr_kl_of_a,
+    _max_margin,
     _mode,
+    _traced_lam,
     _weights_of_a,
     check_lam,
-    check_logits_labels,
     check_margin,
     margin_vector,
 )
+from theory.losses import check_loss_inputs
 
 __all__ = ["ldr_loss", "ldr_weights"]
 
 
 def _xlogkx(p, K):
     return jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, K * p, 1.0)), 0.0)
+
+
+def _dot_support(p, a):
+    """``<p, a>`` over the support of ``p``: a masked class (``a_k = -inf``, ``p_k = 0``) adds 0, not NaN."""
+    return jnp.sum(p * jnp.where(p > 0, a, 0.0), axis=-1)
 
 
 def _topk_kl(a, lam, k):
@@ -54,7 +63,15 @@ def _topk_kl(a, lam, k):
     (always true at ``m = k - 1``; tied entries are capped together). Only the top k values are sorted
     (``lax.top_k``); the tail enters through one log-sum-exp (entries below the k-th value, plus the ties
     at it beyond the first k), so any spread of ``a`` is handled exactly, with no bisection bracket.
+
+    ``p`` is computed without gradient: the value ``<p, a> - lam KL(p || u)`` at the maximiser has gradient
+    ``p`` in ``a`` and ``-KL(p || u)`` in ``lam`` (envelope theorem). A masked class (``a_j = -inf``) enters
+    the search as ``max a - 10^4 lam`` (weight exactly 0 whenever k classes are unmasked; otherwise tied
+    with the other masked classes for the forced mass, and the value is ``-inf``).
     """
+    value_a, value_lam = a, lam
+    a, lam = jax.lax.stop_gradient(a), jax.lax.stop_gradient(lam)
+    a = jnp.where(a == -jnp.inf, jnp.max(a, axis=-1, keepdims=True) - 1e4 * lam[..., None], a)
     vals = jax.lax.top_k(a, k)[0]
     zmax = vals[..., :1]
     z_all = (a - zmax) / lam[..., None]
@@ -77,7 +94,7 @@ def _topk_kl(a, lam, k):
     cap_at = jnp.sum(jnp.where(m == jnp.maximum(first - 1, 0), vals, 0.0), axis=-1, keepdims=True)
     capped = (first > 0) & (a >= cap_at)
     p = jnp.where(capped, 1.0 / k, share * jnp.exp(z_all - L_first)).astype(a.dtype)
-    value = jnp.sum(p * a, axis=-1) - lam * jnp.sum(_xlogkx(p, a.shape[-1]), axis=-1)
+    value = _dot_support(p, value_a) - value_lam * jnp.sum(_xlogkx(p, a.shape[-1]), axis=-1)
     return value, p
 
 
@@ -97,7 +114,7 @@ def _l2(a, lam):
     K = a.shape[-1]
     u = 1.0 / K
     p = _project_simplex(u + a / lam[..., None])
-    return jnp.sum(p * a, axis=-1) - 0.5 * lam * jnp.sum((p - u) ** 2, axis=-1), p
+    return _dot_support(p, a) - 0.5 * lam * jnp.sum((p - u) ** 2, axis=-1), p
 
 
 def _topk_none(a, k):
@@ -105,34 +122,61 @@ def _topk_none(a, k):
     return jnp.mean(top, axis=-1)
 
 
+def _mean(a):
+    """The ``lam = inf`` solution: ``p = u``, the mean margin."""
+    return jnp.mean(a, axis=-1), jnp.full(a.shape, 1.0 / a.shape[-1], a.dtype)
+
+
+def _unregularised(a, k):
+    """The ``R = 0`` solution: the mean of the k largest margins (k = 1: Crammer-Singer), ties sharing mass."""
+    kth = jax.lax.top_k(a, k)[0][..., -1:]
+    if k == 1:
+        top = (a == kth).astype(a.dtype)
+        return _max_margin(a), top / jnp.sum(top, axis=-1, keepdims=True)
+    above = (a > kth).astype(a.dtype)  # ties at the k-th value share the remaining mass
+    at = (a == kth).astype(a.dtype)
+    rest = (1.0 - jnp.sum(above, axis=-1, keepdims=True) / k) / jnp.sum(at, axis=-1, keepdims=True)
+    return _topk_none(a, k), above / k + at * rest
+
+
+def _regularised(a, lam, reg, k):
+    """The ``0 < lam < inf`` solution (``lam`` an array of shape ``a.shape[:-1]``)."""
+    if reg == "l2":
+        return _l2(a, lam)
+    return _topk_kl(a, lam, k)
+
+
 @functools.partial(jax.jit, static_argnames=("reg", "k", "mode"))
 def _solve(logits, labels, margin, lam, *, reg, k, mode):
     """(value, p*) of the inner maximisation; ``mode`` is "cs"/"mean" for a concrete 0/inf, else lam is traced."""
     a = margin_vector(logits, labels, margin)
-    K = a.shape[-1]
     if mode == "mean":
-        return jnp.mean(a, axis=-1), jnp.full(a.shape, 1.0 / K, a.dtype)
-    if reg == "none" or mode == "cs":
-        value = _topk_none(a, k)
-        kth = jax.lax.top_k(a, k)[0][..., -1:]
-        if k == 1:
-            top = (a == kth).astype(a.dtype)
-            return value, top / jnp.sum(top, axis=-1, keepdims=True)
-        above = (a > kth).astype(a.dtype)  # ties at the k-th value share the remaining mass
-        at = (a == kth).astype(a.dtype)
-        rest = (1.0 - jnp.sum(above, axis=-1, keepdims=True) / k) / jnp.sum(at, axis=-1, keepdims=True)
-        return value, above / k + at * rest
-    lam_v = jnp.broadcast_to(jnp.asarray(lam, a.dtype), a.shape[:-1])
-    if reg == "l2":
-        return _l2(a, lam_v)
-    if k == 1:
+        return _mean(a)
+    if mode == "cs":
+        return _unregularised(a, k)
+    if reg == "kl" and k == 1:
         return _ldr_kl_of_a(a, lam), _weights_of_a(a, lam)
-    return _topk_kl(a, lam_v, k)
+    # lam is traced here (a jit argument: one compile serves a sweep): 0 and inf by where, NaN where invalid
+    # (negative, NaN, or 0 for l2).
+    lam = _traced_lam(lam, a.dtype)
+    if reg == "l2":
+        lam = nan_unless(lam > 0, lam)
+    if reg == "none":
+        value, p = _unregularised(a, k)
+    else:
+        special = (lam == 0) | jnp.isinf(lam)
+        safe = jnp.broadcast_to(jnp.where(special, jnp.ones((), a.dtype), lam), a.shape[:-1])
+        value, p = _regularised(a, safe, reg, k)
+        v0, p0 = _unregularised(a, k)
+        value, p = jnp.where(lam == 0, v0, value), jnp.where(lam == 0, p0, p)
+    v_inf, p_inf = _mean(a)
+    value, p = jnp.where(jnp.isinf(lam), v_inf, value), jnp.where(jnp.isinf(lam), p_inf, p)
+    return nan_unless(~jnp.isnan(lam), value), nan_unless(~jnp.isnan(lam), p)
 
 
 def _check(logits, labels, lam, margin, reg, k):
     lam = check_lam(lam)
-    logits, labels = check_logits_labels(logits, labels)
+    logits, labels = check_loss_inputs(logits, labels)
     K = logits.shape[-1]
     margin = check_margin(margin, K)
     check_choice("reg", reg, ("kl", "l2", "none"))
@@ -148,9 +192,9 @@ def ldr_loss(logits, labels, *, lam, margin=0.0, reg="kl", k=1):
     r"""Per-example general LDR loss :math:`\max_{p\in\Omega_k}\langle p, a\rangle - \lambda R(p)`.
 
     Args:
-        logits: floating ``[..., K]``; labels: integer ``[...]``.
-        lam: ``lambda >= 0`` (``inf`` gives the mean of ``a``). May be traced; a traced ``lam`` must be
-            finite and positive unless ``reg="kl", k=1`` (where 0 and inf are handled under tracing too).
+        logits: floating ``[..., K]``; labels: integer ``[...]`` (input policy of :mod:`theory.losses`).
+        lam: ``lambda >= 0`` (``inf`` gives the mean of ``a``; ``reg="l2"`` needs ``lam > 0``). May be traced,
+            0 and inf included; a traced invalid ``lam`` (negative, NaN, or 0 for ``reg="l2"``) gives NaN.
         margin: scalar or ``[K, K]`` margin matrix (see :func:`theory.ldr.losses.ldr_kl_loss`).
         reg: ``"kl"`` (KL to uniform), ``"l2"`` (:math:`\frac12\lVert p-u\rVert^2`, k = 1 only) or ``"none"``.
         k: the constraint set :math:`\Omega_k = \{p\in\Delta_K: p \le 1/k\}`, ``1 <= k <= K``.
@@ -167,7 +211,8 @@ def ldr_loss(logits, labels, *, lam, margin=0.0, reg="kl", k=1):
         2.8625
 
     References:
-        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869); spec A.2.5 (inner solutions), A.9 (TV-A6 to TV-A9).
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the general LDR loss; T. Yang, *Optimization for
+        Machine Learning*, Sec. 2.1 and 2.5; docs/ldr.md, "Numerics" (inner solutions).
     """
     logits, labels, lam, margin, k = _check(logits, labels, lam, margin, reg, k)
     return _solve(logits, labels, margin, lam, reg=reg, k=k, mode=_mode(lam))[0]
@@ -177,7 +222,7 @@ def ldr_weights(logits, labels, *, lam, margin=0.0, reg="kl", k=1):
     """The maximising label distribution ``p*`` of :func:`ldr_loss` (same arguments), ``[..., K]``.
 
     References:
-        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869); spec A.2.5.
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the maximiser of the general LDR inner problem.
     """
     logits, labels, lam, margin, k = _check(logits, labels, lam, margin, reg, k)
     return _solve(logits, labels, margin, lam, reg=reg, k=k, mode=_mode(lam))[1]

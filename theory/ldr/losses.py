@@ -10,12 +10,16 @@ With the margin vector :math:`a_k = C_{k,y} + f_k - f_y` (so :math:`a_y = 0`),
 
 ``lam = 0`` is the Crammer-Singer loss :math:`\max_k a_k` and ``lam = inf`` the mean
 :math:`\frac1K\sum_k a_k` (a symmetric, linear loss); both are explicit code paths, not large or small
-numbers. ``lam = 1`` with ``C = 0`` is cross-entropy minus :math:`\log K`.
+numbers. ``lam = 1`` with ``C = 0`` is cross-entropy minus :math:`\log K`. The Weston-Watkins loss
+:math:`\sum_k \max(0, a_k)` shares the margin vector. Every loss here is registered in
+:mod:`theory.losses` with its properties, and follows its input policy (NaN logits raise; a ``-inf``
+non-target logit is a masked class).
 
 References:
     Zhu, Ying, Yang, *Label Distributionally Robust Losses for Multi-class Classification:
     Consistency, Robustness and Adaptivity*, ICML 2023 (arXiv 2112.14869), the LDR-KL loss and its
-    closed form (as recalled; restated in T. Yang, *Optimization for Machine Learning*, Sec. 2.1).
+    closed form (as recalled; restated in T. Yang, *Optimization for Machine Learning*, Sec. 2.1);
+    docs/ldr.md, "The objects" and "Numerics".
 """
 
 from __future__ import annotations
@@ -29,17 +33,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from theory._validation import check_logits_labels, check_real, is_traced
+from theory._validation import (
+    check_logits_labels,  # noqa: F401  (importable from here, as before)
+    check_real,
+    is_traced,
+    nan_unless,
+)
+from theory.losses import check_loss_inputs
 
+# check_logits_labels, check_margin and check_lam stay importable from here (argument checks, not losses).
 __all__ = [
     "margin_matrix",
     "margin_vector",
     "ldr_kl_loss",
     "ldr_kl_weights",
     "crammer_singer_loss",
-    "check_logits_labels",
-    "check_margin",
-    "check_lam",
+    "weston_watkins_loss",
 ]
 
 
@@ -98,7 +107,8 @@ def margin_matrix(K, kind="uniform", *, c=0.0, delta=None):
         [0.0, 0.5, 0.5]
 
     References:
-        Zhu, Ying, Yang, ICML 2023; margins as in the spec A.2.1 (book: c_{y,y} = 0).
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the margin matrix of the LDR losses; T. Yang,
+        *Optimization for Machine Learning*, Sec. 2.1 (:math:`C_{y,y} = 0`).
     """
     if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 2:
         raise ValueError(f"K must be an integer >= 2, got {K!r}")
@@ -120,7 +130,8 @@ def margin_vector(logits, labels, margin=0.0):
 
     Args:
         logits: ``[..., K]`` scores; labels: integer ``[...]``.
-        margin: scalar ``c`` (uniform margins) or a ``[K, K]`` matrix ``C``.
+        margin: scalar ``c`` (uniform margins) or a ``[K, K]`` matrix ``C``; a traced non-finite margin
+            gives NaN.
 
     Returns:
         Array ``[..., K]``.
@@ -130,6 +141,8 @@ def margin_vector(logits, labels, margin=0.0):
     K = logits.shape[-1]
     onehot = labels[..., None] == jnp.arange(K)
     f_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
+    if is_traced(margin):
+        margin = nan_unless(jnp.all(jnp.isfinite(margin)), margin)
     margin = jnp.asarray(margin, logits.dtype)
     if margin.ndim == 0:
         cvec = margin
@@ -183,13 +196,31 @@ def _psi_jvp(primals, tangents):
     p = _weights_from_parts(t, T, large, K)
     tangent = jnp.zeros_like(value) if type(da) is SymbolicZero else jnp.sum(p * da, axis=-1)
     if type(dlam) is not SymbolicZero:
-        logp = jax.nn.log_softmax(a / lam[..., None], axis=-1)
-        kl = jnp.sum(p * (logp + math.log(K)), axis=-1)
-        tangent = tangent - kl * dlam
+        tangent = tangent - _kl_to_uniform(a, lam) * dlam
     return value, tangent
 
 
 _psi.defjvp(_psi_jvp, symbolic_zeros=True)
+
+
+def _kl_to_uniform(a, lam):
+    """``KL(p* || u)`` of ``p* = softmax(a / lam)``; a masked class (``a_k = -inf``, ``p_k = 0``) adds 0."""
+    K = a.shape[-1]
+    logp = jax.nn.log_softmax(a / lam[..., None], axis=-1)
+    p = jnp.exp(logp)
+    return jnp.sum(jnp.where(p > 0, p * (logp + math.log(K)), 0.0), axis=-1)
+
+
+def _max_margin(a):
+    """The Crammer-Singer loss :math:`\\max_k a_k` of the margin vector (``a_y = 0``): its one implementation,
+    used by :func:`crammer_singer_loss`, by LDR-KL at ``lam = 0`` and by the general LDR loss at ``k = 1``."""
+    return jnp.max(a, axis=-1)
+
+
+def _traced_lam(lam, dtype):
+    """A traced ``lam`` as an array, NaN where invalid (negative or NaN): never a finite wrong loss."""
+    lam = jnp.asarray(lam, dtype)
+    return nan_unless(lam >= 0, lam)
 
 
 def _ldr_kl_of_a(a, lam):
@@ -197,15 +228,15 @@ def _ldr_kl_of_a(a, lam):
     if not is_traced(lam):
         lam = float(lam)
         if lam == 0.0:
-            return jnp.max(a, axis=-1)
+            return _max_margin(a)
         if math.isinf(lam):
             return jnp.mean(a, axis=-1)
         return _psi(a, jnp.full(a.shape[:-1], lam, a.dtype))
-    lam = jnp.asarray(lam, a.dtype)
+    lam = _traced_lam(lam, a.dtype)
     special = (lam == 0) | jnp.isinf(lam)
     safe = jnp.broadcast_to(jnp.where(special, jnp.ones((), a.dtype), lam), a.shape[:-1])
     finite = _psi(a, safe)
-    return jnp.where(lam == 0, jnp.max(a, axis=-1), jnp.where(jnp.isinf(lam), jnp.mean(a, axis=-1), finite))
+    return jnp.where(lam == 0, _max_margin(a), jnp.where(jnp.isinf(lam), jnp.mean(a, axis=-1), finite))
 
 
 def ldr_kl_loss(logits, labels, *, lam, margin=0.0):
@@ -221,11 +252,16 @@ def ldr_kl_loss(logits, labels, *, lam, margin=0.0):
     ``lam``. The gradient is :math:`p^* - e_y` (custom JVP, one softmax) and
     :math:`\partial\psi/\partial\lambda = -\mathrm{KL}(p^*\|u)`.
 
+    Input policy (that of :mod:`theory.losses`): NaN logits raise. A ``-inf`` logit on a class
+    ``k != y`` is a masked class: :math:`a_k = -\infty` adds :math:`e^{-\infty} = 0` to the sum (the
+    :math:`1/K` stays; at ``lam = inf`` the mean is ``-inf``) and its gradient entry is 0 for
+    ``lam < inf``. Any other infinite logit (``+inf``, or a ``-inf`` target) raises.
+
     Args:
-        logits: floating ``[..., K]`` scores (finite; checked when concrete).
+        logits: floating ``[..., K]`` scores.
         labels: integer ``[...]`` in ``{0, ..., K-1}``.
         lam: ``lambda >= 0``; ``0`` and ``inf`` give the two limits. May be traced (one compile
-            serves a sweep); a traced NaN or negative value cannot be checked.
+            serves a sweep, 0 and inf included); a traced negative or NaN ``lam`` gives NaN.
         margin: scalar ``c`` (margin ``c`` on every ``k != y``) or a ``[K, K]`` matrix with
             ``C[k, y]`` the margin of ``y`` over ``k`` (zero diagonal).
 
@@ -239,12 +275,15 @@ def ldr_kl_loss(logits, labels, *, lam, margin=0.0):
         2.0
         >>> round(float(ldr_kl_loss(f, jnp.array(1), lam=float("inf"), margin=1.0)), 6)
         0.7
+        >>> round(float(ldr_kl_loss(jnp.array([2.0, -jnp.inf, 0.1]), jnp.array(0), lam=1.0)), 6)  # masked class
+        -0.959226
 
     References:
-        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), LDR-KL closed form (as recalled); spec A.2.3-A.2.4.
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the LDR-KL loss and its closed form (as recalled);
+        docs/ldr.md, "Numerics" (the two-branch evaluation).
     """
     lam = check_lam(lam)
-    logits, labels = check_logits_labels(logits, labels)
+    logits, labels = check_loss_inputs(logits, labels)
     margin = check_margin(margin, logits.shape[-1])
     return _loss_core(logits, labels, margin, lam, mode=_mode(lam))
 
@@ -261,7 +300,7 @@ def _loss_core(logits, labels, margin, lam, *, mode):
     """Compiled once per shape and mode; a finite lam is traced (one compile serves a sweep)."""
     a = margin_vector(logits, labels, margin)
     if mode == "cs":
-        return jnp.max(a, axis=-1)
+        return _max_margin(a)
     if mode == "mean":
         return jnp.mean(a, axis=-1)
     return _ldr_kl_of_a(a, lam)
@@ -281,7 +320,7 @@ def _weights_of_a(a, lam):
         if math.isinf(lam):
             return jnp.full(a.shape, 1.0 / a.shape[-1], a.dtype)
         return jax.nn.softmax(a / lam, axis=-1)
-    lam = jnp.asarray(lam, a.dtype)
+    lam = _traced_lam(lam, a.dtype)
     top = (a == jnp.max(a, axis=-1, keepdims=True)).astype(a.dtype)
     safe = jnp.where((lam == 0) | jnp.isinf(lam), jnp.ones((), a.dtype), lam)
     p = jax.nn.softmax(a / safe, axis=-1)
@@ -293,7 +332,8 @@ def ldr_kl_weights(logits, labels, *, lam, margin=0.0):
     r"""The worst-case label distribution :math:`p^* = \operatorname{softmax}(a/\lambda)` of LDR-KL.
 
     ``lam = 0`` gives the limit: uniform over the maximisers of ``a``; ``lam = inf`` the uniform
-    distribution. The gradient of :func:`ldr_kl_loss` in the logits is ``p* - e_y``.
+    distribution. The gradient of :func:`ldr_kl_loss` in the logits is ``p* - e_y``. Same arguments and
+    input policy as :func:`ldr_kl_loss` (a masked class gets weight 0 for ``lam < inf``).
 
     Args:
         logits: floating ``[..., K]`` scores.
@@ -311,32 +351,67 @@ def ldr_kl_weights(logits, labels, *, lam, margin=0.0):
         [0.46183, 0.46183, 0.07634]
 
     References:
-        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869); spec A.2.3 (worst-case weights).
+        Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the maximiser of the LDR-KL inner problem
+        (the Gibbs distribution of the KL-regularised maximisation).
     """
     lam = check_lam(lam)
-    logits, labels = check_logits_labels(logits, labels)
+    logits, labels = check_loss_inputs(logits, labels)
     margin = check_margin(margin, logits.shape[-1])
     return _weights_core(logits, labels, margin, lam)
 
 
-def crammer_singer_loss(logits, labels, *, margin=1.0):
-    r"""The Crammer-Singer loss :math:`\max(0, \max_{k\ne y}(C_{k,y} + f_k - f_y))` (LDR-KL at ``lam = 0``).
+@functools.partial(jax.jit, static_argnames=("kind",))
+def _hinge_core(logits, labels, margin, *, kind):
+    a = margin_vector(logits, labels, margin)
+    return _max_margin(a) if kind == "cs" else jnp.sum(jnp.maximum(a, 0.0), axis=-1)
 
-    Written independently of :func:`ldr_kl_loss` (an explicit max over ``k != y``), so it serves as an
-    oracle for the ``lam -> 0`` limit.
+
+def _hinge(logits, labels, margin, kind):
+    logits, labels = check_loss_inputs(logits, labels)
+    return _hinge_core(logits, labels, check_margin(margin, logits.shape[-1]), kind=kind)
+
+
+def crammer_singer_loss(logits, labels, *, margin=1.0):
+    r"""The Crammer-Singer loss :math:`\max(0, \max_{k\ne y}(C_{k,y} + f_k - f_y)) = \max_k a_k` (``a_y = 0``).
+
+    It is LDR-KL at ``lam = 0``: :func:`ldr_kl_loss` at ``lam = 0``, :func:`theory.ldr.general.ldr_loss`
+    at ``k = 1`` and the baseline ``"cs"`` all evaluate this one function of the margin vector. Same
+    input policy as :func:`ldr_kl_loss` (a masked class never attains the max).
+
+    Args:
+        logits: floating ``[..., K]`` scores.
+        labels: integer ``[...]`` in ``{0, ..., K-1}``.
+        margin: scalar ``c`` or ``[K, K]`` margin matrix (see :func:`ldr_kl_loss`).
 
     Returns:
         Array ``[...]`` of per-example losses.
 
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> float(crammer_singer_loss(jnp.array([2.0, 1.0, 0.1]), jnp.array(1), margin=1.0))
+        2.0
+
     References:
-        Crammer, Singer, JMLR 2001; Zhu, Ying, Yang, ICML 2023 ("CS corresponds to lambda = 0").
+        Crammer, Singer, *On the Algorithmic Implementation of Multiclass Kernel-based Vector Machines*,
+        JMLR 2001 (the multiclass hinge); Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869) (the lam = 0 case).
     """
-    logits, labels = check_logits_labels(logits, labels)
-    margin = check_margin(margin, logits.shape[-1])
-    K = logits.shape[-1]
-    onehot = labels[..., None] == jnp.arange(K)
-    f_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
-    m = jnp.asarray(margin, logits.dtype)
-    cvec = m if m.ndim == 0 else m.T[labels]
-    terms = jnp.where(onehot, -jnp.inf, cvec + logits - f_y)
-    return jnp.maximum(0.0, jnp.max(terms, axis=-1))
+    return _hinge(logits, labels, margin, "cs")
+
+
+def weston_watkins_loss(logits, labels, *, margin=1.0):
+    r"""The Weston-Watkins loss :math:`\sum_{k\ne y}\max(0, C_{k,y} + f_k - f_y) = \sum_k \max(0, a_k)`.
+
+    Convex and shift invariant, but not classification-calibrated for ``K >= 3`` (Tewari, Bartlett 2007).
+    The LDR authors' baseline ``"ww"`` is this loss divided by ``K``. Arguments, returns and input policy
+    as for :func:`crammer_singer_loss`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> round(float(weston_watkins_loss(jnp.array([2.0, 1.0, 0.1]), jnp.array(1), margin=1.0)), 6)
+        2.1
+
+    References:
+        Weston, Watkins, *Support Vector Machines for Multi-Class Pattern Recognition*, ESANN 1999;
+        Tewari, Bartlett, *On the Consistency of Multiclass Classification Methods*, JMLR 2007.
+    """
+    return _hinge(logits, labels, margin, "ww")
