@@ -44,10 +44,10 @@ def simulator_benchmark(dim, draws):
     k = np.array([k for _, k, _ in GRID])
     rho = np.array([r for _, _, r in GRID])
     with jax.enable_x64(True):
-        jitted = timeit(lambda: conditional_bias_variance(jax.random.key(0), n_samples=n, dim=dim, bag_size=k, rho=rho,
-                                                         n_draws=draws, dtype=jnp.float64), repeat=3)
-        f32 = timeit(lambda: conditional_bias_variance(jax.random.key(0), n_samples=n, dim=dim, bag_size=k, rho=rho,
-                                                      n_draws=draws), repeat=3)
+        jitted = timeit(lambda: conditional_bias_variance(key=jax.random.key(0), num_samples=n, dim=dim, bag_size=k,
+                                                         rho=rho, num_replicates=draws, dtype=jnp.float64), repeat=3)
+        f32 = timeit(lambda: conditional_bias_variance(key=jax.random.key(0), num_samples=n, dim=dim, bag_size=k,
+                                                      rho=rho, num_replicates=draws), repeat=3)
     rng = np.random.default_rng(0)
     ref = timeit(lambda: [numpy_reference(rng, int(a), int(b), float(c), dim, draws)
                          for a, b, c in zip(n, k, rho, strict=True)], repeat=1)

@@ -1,23 +1,30 @@
 r"""Symbolic (sympy) and convex-programming (cvxpy) cross-checks of the aggregate-response topic.
 
 Reference: Javanmard, Chen, Mirrokni, Badanidiyuru, Fu, *Learning from Aggregate Responses: Instance
-Level versus Bag Level Loss Functions*, ICLR 2024 (arXiv 2401.11081). Check ids follow the project
-spec ``spec/moe_aggregate.md`` part B4 (items 1-8).
+Level versus Bag Level Loss Functions*, ICLR 2024 (arXiv 2401.11081). The derivations checked here are
+written out in docs/aggregate.md#derivations.
 
 Each check derives its object in sympy (or a CLARABEL program), independently of the library, then
 compares the library's float64 function with it; each ``assert``\ s and returns its key numbers.
 
-* **B4.1** per-bag identity :math:`\frac1k\sum(\bar y-f_i)^2 = (\bar y-\bar f)^2 + \frac1k\sum(f_i-\bar f)^2`
-  for k = 1..6; vs ``bag_loss``/``instance_loss``/``regulariser``.
-* **B4.2** Bregman compensation :math:`\frac1k\sum D_\phi(f_i,c) = \frac1k\sum D_\phi(f_i,\bar f) + D_\phi(\bar f,c)`
-  for :math:`\phi = \exp` and :math:`t\log t`; vs ``bregman_regulariser``.
-* **B4.3** fixed point :math:`\Leftrightarrow` quadratic, one positive root (sign argument); vs ``fixed_point_tau``.
-* **B4.4** :math:`\rho = 1`: :math:`\tau = \gamma/(1-\gamma)`, :math:`c_1 = p`, bias² and variance closed forms.
-* **B4.5** :math:`\rho = 0`: :math:`\tau = \gamma/(p-\gamma)`, bias 0, variance :math:`\gamma/(p-\gamma)`.
-* **B4.6** :math:`d\mathrm{Risk}/d\rho|_0 = -2\sigma^2(1-p)p\gamma/(p-\gamma)^3` by implicit differentiation.
-* **B4.8** limits: :math:`\tau\to0` as :math:`\rho\to\infty` (q > gamma); k = 1 gives :math:`c_1 = 1`, bias 0;
-  :math:`\gamma\to0` gives Var -> 0 and :math:`c_1 \to p/(p+q\rho)`.
-* **B4.7** cvxpy QP of :math:`(1-\rho)L_{bag} + \rho L_{ins}` vs the closed form (TV-B2).
+* :func:`check_instance_loss_is_bag_loss_plus_within_bag_variance`:
+  :math:`\frac1k\sum(\bar y-f_i)^2 = (\bar y-\bar f)^2 + \frac1k\sum(f_i-\bar f)^2` for k = 1..6; vs
+  ``bag_loss``/``instance_loss``/``regulariser``.
+* :func:`check_bregman_compensation_identity`:
+  :math:`\frac1k\sum D_\phi(f_i,c) = \frac1k\sum D_\phi(f_i,\bar f) + D_\phi(\bar f,c)` for
+  :math:`\phi = \exp` and :math:`t\log t`; vs ``bregman_regulariser``.
+* :func:`check_fixed_point_is_the_positive_root_of_a_quadratic`: fixed point :math:`\Leftrightarrow`
+  quadratic, one positive root (sign argument); vs ``fixed_point_tau``.
+* :func:`check_instance_level_closed_forms`: :math:`\rho = 1`: :math:`\tau = \gamma/(1-\gamma)`,
+  :math:`c_1 = p`, bias² and variance closed forms.
+* :func:`check_bag_level_closed_forms`: :math:`\rho = 0`: :math:`\tau = \gamma/(p-\gamma)`, bias 0,
+  variance :math:`\gamma/(p-\gamma)`.
+* :func:`check_risk_slope_at_zero_by_implicit_differentiation`:
+  :math:`d\mathrm{Risk}/d\rho|_0 = -2\sigma^2(1-p)p\gamma/(p-\gamma)^3`.
+* :func:`check_limits_in_rho_k_and_gamma`: :math:`\tau\to0` as :math:`\rho\to\infty` (q > gamma); k = 1
+  gives :math:`c_1 = 1`, bias 0; :math:`\gamma\to0` gives Var -> 0 and :math:`c_1 \to p/(p+q\rho)`.
+* :func:`check_cvxpy_matches_the_closed_form_estimator`: the cvxpy QP of :math:`(1-\rho)L_{bag} + \rho L_{ins}`
+  vs the closed-form estimator.
 
 Run ``python -m proofs.aggregate`` for a table.
 """
@@ -40,14 +47,14 @@ from theory.aggregate import (
 )
 
 __all__ = [
-    "check_b1_per_bag_identity",
-    "check_b2_bregman_identity",
-    "check_b3_fixed_point_quadratic",
-    "check_b4_rho_one",
-    "check_b5_rho_zero",
-    "check_b6_slope_at_zero",
-    "check_b8_limits",
-    "check_c1_cvxpy_closed_form",
+    "check_instance_loss_is_bag_loss_plus_within_bag_variance",
+    "check_bregman_compensation_identity",
+    "check_fixed_point_is_the_positive_root_of_a_quadratic",
+    "check_instance_level_closed_forms",
+    "check_bag_level_closed_forms",
+    "check_risk_slope_at_zero_by_implicit_differentiation",
+    "check_limits_in_rho_k_and_gamma",
+    "check_cvxpy_matches_the_closed_form_estimator",
     "CHECKS",
     "run_all",
 ]
@@ -61,7 +68,7 @@ def _quadratic(t=tau, rr=rho):
 
 
 def _formulas(t=tau, rr=rho):
-    """Symbolic (c1, s2, bias2, var) as functions of the fixed point t (spec B3.2)."""
+    """Symbolic (c1, s2, bias2, var) as functions of the fixed point t (docs/aggregate.md#asymptotic-risk)."""
     c1 = p * t / ((1 + t) * g)
     s_2 = p / (1 + t) ** 2 + q * rr / (1 + rr * t) ** 2
     bias = r2 * ((1 - c1) ** 2 + (t / s_2) * (p * (1 - c1) ** 2 / (1 + t) ** 2 + q * rr**2 * c1**2 / (1 + rr * t) ** 2))
@@ -73,8 +80,8 @@ _POINTS = [(sp.Rational(1, 10), 2, sp.Rational(1, 2)), (sp.Rational(1, 4), 3, sp
            (sp.Rational(1, 20), 8, sp.Rational(7, 4))]
 
 
-def check_b1_per_bag_identity(smallest: bool = False) -> dict:
-    """B4.1 for k = 1..6 symbolically, and the library's losses on a random k-bag."""
+def check_instance_loss_is_bag_loss_plus_within_bag_variance(smallest: bool = False) -> dict:
+    """The per-bag identity for k = 1..6 symbolically, and the library's losses on a random k-bag."""
     ks = range(1, 5 if smallest else 7)
     for k in ks:
         f = sp.symbols(f"f0:{k}")
@@ -85,13 +92,15 @@ def check_b1_per_bag_identity(smallest: bool = False) -> dict:
         assert sp.expand(lhs - rhs) == 0, f"per-bag identity fails at k={k}"
     rng = np.random.default_rng(0)
     f, bags, y_bar = rng.standard_normal(12), np.repeat(np.arange(3), 4), rng.standard_normal(3)
-    lib = float(instance_loss(f, y_bar, bags)) - float(bag_loss(f, y_bar, bags)) - float(regulariser(f, bags, n_bags=3))
+    lib = (float(instance_loss(f, y_bar, bags)) - float(bag_loss(f, y_bar, bags))
+           - float(regulariser(f, bags, num_bags=3)))
     assert abs(lib) < 1e-6, f"library L_ins - L_bag - R = {lib}"
     return {"ks": list(ks), "library_residual": abs(lib)}
 
 
-def check_b2_bregman_identity(smallest: bool = False) -> dict:
-    """B4.2 for phi = exp and t log t (k = 3) symbolically; the library's Bregman regulariser numerically."""
+def check_bregman_compensation_identity(smallest: bool = False) -> dict:
+    """The compensation identity for phi = exp and t log t (k = 3) symbolically; the library's Bregman regulariser
+    numerically."""
     f = sp.symbols("f0:3", positive=True)
     c = sp.Symbol("c", positive=True)
     fbar = sum(f) / 3
@@ -109,15 +118,15 @@ def check_b2_bregman_identity(smallest: bool = False) -> dict:
     import jax.numpy as jnp
 
     vals = np.array([0.3, 1.2, 2.0])
-    lib = float(bregman_regulariser(vals, np.zeros(3, int), n_bags=1, phi=jnp.exp))
+    lib = float(bregman_regulariser(vals, np.zeros(3, int), num_bags=1, phi=jnp.exp))
     exact = float(np.mean(np.exp(vals) - np.exp(vals.mean()) - np.exp(vals.mean()) * (vals - vals.mean())))
     assert abs(lib - exact) < 1e-6, (lib, exact)
     return {"phis": done, "library_residual": abs(lib - exact)}
 
 
-def check_b3_fixed_point_quadratic(smallest: bool = False, tau_fn=None) -> dict:
-    """B4.3: (fixed point - gamma)(1+tau)(1+rho tau) equals the quadratic; one positive root; library tau."""
-    tau_fn = tau_fn or (lambda gg, k, rr: fixed_point_tau(gg, k, rr, allow_extrapolation=True))
+def check_fixed_point_is_the_positive_root_of_a_quadratic(smallest: bool = False, tau_fn=None) -> dict:
+    """(fixed point - gamma)(1+tau)(1+rho tau) equals the quadratic; one positive root; library tau."""
+    tau_fn = tau_fn or (lambda gg, k, rr: fixed_point_tau(gg, bag_size=k, rho=rr, allow_extrapolation=True))
     fp = tau * (p / (1 + tau) + q * rho / (1 + rho * tau)) - g
     assert sp.cancel(fp * (1 + tau) * (1 + rho * tau) - _quadratic()) == 0
     coeffs = sp.Poly(_quadratic(), tau).all_coeffs()
@@ -139,9 +148,9 @@ def _lib(fn, gv, k, rv):
     return fn(float(gv), k, float(rv))
 
 
-def check_b4_rho_one(smallest: bool = False, risk_fn=None) -> dict:
-    """B4.4: at rho = 1 the quadratic factors, tau = gamma/(1-gamma), c1 = p, and bias²/var have closed forms."""
-    risk_fn = risk_fn or (lambda gv, k, rv: asymptotic_risk(gv, k, rv, signal=1.0, noise=1.0))
+def check_instance_level_closed_forms(smallest: bool = False, risk_fn=None) -> dict:
+    """At rho = 1 the quadratic factors, tau = gamma/(1-gamma), c1 = p, and bias²/var have closed forms."""
+    risk_fn = risk_fn or (lambda gv, k, rv: asymptotic_risk(gv, bag_size=k, rho=rv, signal=1.0, noise_var=1.0))
     assert sp.factor(_quadratic(rr=1)) == sp.factor((1 - g) * (tau - g / (1 - g)) * (tau + 1))
     t1 = g / (1 - g)
     c1, _, bias, var = _formulas(t1, 1)
@@ -160,21 +169,21 @@ def check_b4_rho_one(smallest: bool = False, risk_fn=None) -> dict:
     return {"bias2_factored": str(sp.factor(bias_cf / r2)), "max_abs_err": worst}
 
 
-def check_b5_rho_zero(smallest: bool = False) -> dict:
-    """B4.5: at rho = 0, tau = gamma/(p-gamma), c1 = 1, bias 0, var = sigma² gamma/(p-gamma)."""
+def check_bag_level_closed_forms(smallest: bool = False) -> dict:
+    """At rho = 0, tau = gamma/(p-gamma), c1 = 1, bias 0, var = sigma² gamma/(p-gamma)."""
     t0 = g / (p - g)
     assert sp.simplify(_quadratic(t0, 0)) == 0
     c1, _, bias, var = _formulas(t0, 0)
     assert sp.simplify(c1 - 1) == 0 and sp.simplify(bias) == 0
     assert sp.simplify(var - s2 * g / (p - g)) == 0
-    lib = asymptotic_risk(0.1, 4, 0.0)
+    lib = asymptotic_risk(0.1, bag_size=4, rho=0.0)
     assert abs(lib.variance - 0.1 / 0.15) < 1e-12 and abs(lib.bias2) < 1e-15
     return {"var_k4_gamma0.1": lib.variance}
 
 
-def check_b6_slope_at_zero(smallest: bool = False, slope_fn=None) -> dict:
-    """B4.6: implicit differentiation of the fixed point gives dRisk/drho(0) = -2 sigma² (1-p) p gamma/(p-gamma)³."""
-    slope_fn = slope_fn or (lambda gv, k: risk_slope_at_zero(gv, k, noise=1.0))
+def check_risk_slope_at_zero_by_implicit_differentiation(smallest: bool = False, slope_fn=None) -> dict:
+    """Implicit differentiation of the fixed point gives dRisk/drho(0) = -2 sigma² (1-p) p gamma/(p-gamma)³."""
+    slope_fn = slope_fn or (lambda gv, k: risk_slope_at_zero(gv, bag_size=k, noise_var=1.0))
     t0 = g / (p - g)
     F = _quadratic()
     dtau = -sp.diff(F, rho) / sp.diff(F, tau)
@@ -184,18 +193,19 @@ def check_b6_slope_at_zero(smallest: bool = False, slope_fn=None) -> dict:
     expected = -2 * s2 * (1 - p) * p * g / (p - g) ** 3
     assert sp.simplify(total - expected) == 0
     dvar = (sp.diff(var, rho) + sp.diff(var, tau) * dtau).subs(rho, 0).subs(tau, t0)
-    assert sp.simplify(dvar - 2 * (p - 1) * (1 + t0) ** 2 * t0 / p * s2) == 0  # the spec's intermediate form
+    assert sp.simplify(dvar - 2 * (p - 1) * (1 + t0) ** 2 * t0 / p * s2) == 0  # the intermediate form dVar/drho
     worst = 0.0
     for gv, k in ((sp.Rational(1, 10), 2), (sp.Rational(1, 20), 4), (sp.Rational(1, 5), 3)):
         ex = float(expected.subs({g: gv, p: sp.Rational(1, k), s2: 1}))
         err = abs(slope_fn(float(gv), k) - ex) / abs(ex)
         assert err < 1e-12, f"slope at (gamma, k)=({gv}, {k}): library {slope_fn(float(gv), k):.6g} vs exact {ex:.6g}"
         worst = max(worst, err)
-    return {"tv_b4": float(expected.subs({g: sp.Rational(1, 10), p: sp.Rational(1, 2), s2: 1})), "max_rel_err": worst}
+    at = {g: sp.Rational(1, 10), p: sp.Rational(1, 2), s2: 1}
+    return {"slope_gamma0.1_k2": float(expected.subs(at)), "max_rel_err": worst}
 
 
-def check_b8_limits(smallest: bool = False) -> dict:
-    """B4.8: rho -> inf (q > gamma): tau -> 0; k = 1: c1 = 1, bias 0; gamma -> 0: Var -> 0, c1 -> p/(p+q rho)."""
+def check_limits_in_rho_k_and_gamma(smallest: bool = False) -> dict:
+    """rho -> inf (q > gamma): tau -> 0; k = 1: c1 = 1, bias 0; gamma -> 0: Var -> 0, c1 -> p/(p+q rho)."""
     B = p + q * rho - g * (1 + rho)
     tau_expr = 2 * g / (B + sp.sqrt(B**2 + 4 * rho * (1 - g) * g))
     sub = {g: sp.Rational(1, 10), p: sp.Rational(1, 4)}
@@ -208,13 +218,14 @@ def check_b8_limits(smallest: bool = False) -> dict:
     rv = sp.Rational(1, 2)
     c1_lim = sp.limit((p * tau_expr / ((1 + tau_expr) * g)).subs({p: sp.Rational(1, 4), rho: rv}), g, 0)
     assert sp.simplify(c1_lim - sp.Rational(1, 4) / (sp.Rational(1, 4) + sp.Rational(3, 4) * rv)) == 0
-    lib = asymptotic_risk(1e-9, 4, 0.5)
+    lib = asymptotic_risk(1e-9, bag_size=4, rho=0.5)
     assert lib.variance < 1e-6 and abs(lib.c1 - 0.4) < 1e-6
     return {"c1_limit": float(c1_lim)}
 
 
-def check_c1_cvxpy_closed_form(smallest: bool = False) -> dict:
-    """B4.7: the cvxpy QP minimize (1-rho)(1/m)|ybar - Xbar theta|² + rho (1/n) sum (ybar_a - x_i theta)² (TV-B2)."""
+def check_cvxpy_matches_the_closed_form_estimator(smallest: bool = False) -> dict:
+    """The cvxpy QP minimize (1-rho)(1/m)|ybar - Xbar theta|² + rho (1/n) sum (ybar_a - x_i theta)² on the
+    6-row reference data set vs the closed-form estimator."""
     import cvxpy as cp
 
     X = np.array([[1, 0], [0, 1], [1, 1], [2, -1], [0.5, 0.5], [-1, 3]], float)
@@ -235,14 +246,14 @@ def check_c1_cvxpy_closed_form(smallest: bool = False) -> dict:
 
 
 CHECKS = (
-    check_b1_per_bag_identity,
-    check_b2_bregman_identity,
-    check_b3_fixed_point_quadratic,
-    check_b4_rho_one,
-    check_b5_rho_zero,
-    check_b6_slope_at_zero,
-    check_b8_limits,
-    check_c1_cvxpy_closed_form,
+    check_instance_loss_is_bag_loss_plus_within_bag_variance,
+    check_bregman_compensation_identity,
+    check_fixed_point_is_the_positive_root_of_a_quadratic,
+    check_instance_level_closed_forms,
+    check_bag_level_closed_forms,
+    check_risk_slope_at_zero_by_implicit_differentiation,
+    check_limits_in_rho_k_and_gamma,
+    check_cvxpy_matches_the_closed_form_estimator,
 )
 
 

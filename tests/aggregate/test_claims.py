@@ -1,6 +1,6 @@
 """The aggregate claims at smoke scale (no FAIL, rivals declared and judged), the helpers their measurements and
 predictions use, and the negative control: response-sorted bags break the random-bag formula, and the same
-agreement check that accepts random bags rejects them (docs/aggregate.md, Findings).
+agreement check that accepts random bags rejects them (docs/aggregate.md#findings).
 """
 
 import jax
@@ -49,14 +49,14 @@ def test_exact_mean_slope_matches_an_inverse_wishart_monte_carlo():
     z = np.random.default_rng(0).standard_normal((reps, m, d))
     inv = np.linalg.inv(np.einsum("rmi,rmj->rij", z, z))
     tr2 = np.einsum("rij,rji->r", inv, inv)
-    predicted = exact_mean_slope(2 * m, d, 2) / (-2.0 * m)  # n = 2m, so n - m = m
+    predicted = exact_mean_slope(num_samples=2 * m, dim=d, bag_size=2) / (-2.0 * m)  # n = 2m, so n - m = m
     assert abs(tr2.mean() - predicted) <= 4 * tr2.std(ddof=1) / np.sqrt(reps)
 
 
 def test_exact_mean_slope_tends_to_the_asymptotic_slope():
     for gamma, k in ((0.1, 2), (0.05, 4), (0.2, 3)):
-        ratios = [exact_mean_slope(int(round(d / gamma / k)) * k, d, k) / risk_slope_at_zero(gamma, k)
-                  for d in (100, 1000, 10000)]
+        ratios = [exact_mean_slope(num_samples=int(round(d / gamma / k)) * k, dim=d, bag_size=k)
+                  / risk_slope_at_zero(gamma, bag_size=k) for d in (100, 1000, 10000)]
         assert ratios[0] > ratios[1] > ratios[2] > 1 and ratios[2] - 1 < 0.1 * (ratios[0] - 1) + 1e-3, ratios
 
 
@@ -66,11 +66,11 @@ def test_sensitivity_is_the_clipped_range_over_k():
 
 
 def test_direction_averaged_bias_has_the_mean_of_the_random_direction_bias():
-    kw = dict(n_samples=np.array([64, 64]), bag_size=np.array([2, 4]), rho=np.array([0.5, 2.0]), dim=8,
-              n_draws=3000, max_samples=64, dtype=jnp.float64, allow_extrapolation=True)
+    kw = dict(num_samples=np.array([64, 64]), bag_size=np.array([2, 4]), rho=np.array([0.5, 2.0]), dim=8,
+              num_replicates=3000, max_samples=64, dtype=jnp.float64, allow_extrapolation=True)
     with jax.enable_x64(True):
-        b, _ = conditional_bias_variance(jax.random.key(1), **kw)
-        b_avg, _ = conditional_bias_variance(jax.random.key(1), mean_direction=True, **kw)
+        b, _ = conditional_bias_variance(key=jax.random.key(1), **kw)
+        b_avg, _ = conditional_bias_variance(key=jax.random.key(1), mean_direction=True, **kw)
     b, b_avg = np.asarray(b), np.asarray(b_avg)
     paired = b - b_avg  # same designs: only the direction differs
     assert np.all(np.abs(paired.mean(0)) <= 4 * paired.std(0, ddof=1) / np.sqrt(len(b)))
@@ -84,10 +84,11 @@ def test_direction_averaged_bias_has_the_mean_of_the_random_direction_bias():
 def bagged_risks():
     d, n, k, rho = 50, 500, 4, 0.5
     with jax.enable_x64(True):
-        out = {s: np.asarray(simulate_bagged_regression(jax.random.key(3), n_samples=n, dim=d, bag_size=k, rho=rho,
-                                                        n_draws=16, sort_by_response=s, dtype=jnp.float64))[:, 0]
+        out = {s: np.asarray(simulate_bagged_regression(key=jax.random.key(3), num_samples=n, dim=d, bag_size=k,
+                                                        rho=rho, num_replicates=16, sort_by_response=s,
+                                                        dtype=jnp.float64))[:, 0]
                for s in (False, True)}
-    return out, asymptotic_risk(d / n, k, rho).risk
+    return out, asymptotic_risk(d / n, bag_size=k, rho=rho).risk
 
 
 def _verdict(values, prediction):
@@ -107,4 +108,4 @@ def test_response_sorted_bags_break_the_formula(bagged_risks):
 
 
 def test_optimal_rho_used_by_the_claim_is_interior():
-    assert 0 < optimal_rho(0.1, 4) < 1
+    assert 0 < optimal_rho(0.1, bag_size=4) < 1

@@ -1,5 +1,6 @@
-"""Estimators: TV-B2, normal equations, cvxpy (squared, Huber, logistic) against independent oracles,
-invariances and equivariance (spec B6.3-4), the scikit-learn-style class, and bad inputs."""
+"""Estimators: reference values, normal equations, cvxpy (squared, Huber, logistic) against independent
+oracles, invariance to row and bag relabelling and rotation equivariance, the scikit-learn-style class, and
+bad inputs (including NaN and traced arguments: the estimators are NumPy/cvxpy only)."""
 
 import jax
 import jax.numpy as jnp
@@ -23,11 +24,11 @@ YBAR1 = np.array([1.0, 5 / 6])
 
 @pytest.mark.parametrize("rho,expected", [(0.0, [1.25, 0.25]), (0.5, [0.76874401, 0.57852349]),
                                           (1.0, [0.73745819, 0.55908584])])
-def test_tv_b2(rho, expected):
+def test_closed_form_estimator_matches_reference_values(rho, expected):
     np.testing.assert_allclose(interpolating_estimator(X1, YBAR1, BAGS1, rho=rho), expected, atol=1e-8)
 
 
-def test_tv_b2_cvxpy():
+def test_cvxpy_estimator_matches_the_reference_value():
     np.testing.assert_allclose(cvxpy_estimator(X1, YBAR1, BAGS1, rho=0.5), [0.76874401, 0.57852349], atol=1e-7)
 
 
@@ -40,7 +41,7 @@ def _data(seed=0, n=40, d=3, k=4):
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.3, 1.0, 2.5])
-def test_normal_equations(rho):
+def test_estimator_solves_the_normal_equations_of_the_interpolated_loss(rho):
     X, y_bar, bags, _ = _data()
     theta = interpolating_estimator(X, y_bar, bags, rho=rho, allow_extrapolation=True)
     with jax.enable_x64(True):
@@ -73,7 +74,7 @@ def test_huber_with_large_delta_is_the_closed_form():
                                interpolating_estimator(X, y_bar, bags, rho=0.6), atol=1e-7)
 
 
-def test_invariances_and_equivariance():
+def test_invariant_to_row_and_bag_relabelling_and_equivariant_to_rotations():
     X, y_bar, bags, _ = _data(3)
     theta = interpolating_estimator(X, y_bar, bags, rho=0.5)
     rng = np.random.default_rng(0)
@@ -96,7 +97,7 @@ def test_noise_free_recovery_at_bag_level_and_bias_above():
     assert np.linalg.norm(interpolating_estimator(X, y_bar, bags, rho=0.5) - theta0) > 1e-3
 
 
-def test_regressor_class():
+def test_regressor_follows_scikit_learn_conventions():
     X, y_bar, bags, _ = _data(5)
     model = AggregateRegressor(rho=0.3)
     assert model.fit(X, bags, y_bar) is model
@@ -115,6 +116,8 @@ def test_regressor_class():
         AggregateRegressor(loss="hinge").fit(X, bags, y_bar)
     with pytest.raises(ValueError, match="shape"):
         model.predict(X[:, :2])
+    with pytest.warns(DeprecationWarning, match="rho"):
+        assert AggregateRegressor(0.3).rho == 0.3
 
 
 def test_bad_inputs():
@@ -128,9 +131,20 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="one entry per bag"):
         interpolating_estimator(X, y_bar[:-1], bags, rho=0.5)
     Xw = np.random.default_rng(0).standard_normal((40, 12))
-    with pytest.raises(ValueError, match="n_bags=10 < d=12"):
+    with pytest.raises(ValueError, match="num_bags=10 < dim=12"):
         interpolating_estimator(Xw, y_bar, bags, rho=0.0)
     with pytest.raises(ValueError, match="singular"):
         interpolating_estimator(np.zeros((40, 3)), y_bar, bags, rho=0.5)
     with pytest.raises(ValueError, match="non-convex"):
         cvxpy_estimator(X, y_bar, bags, rho=1.5, loss="huber", allow_extrapolation=True)
+    with pytest.raises(ValueError, match="finite"):
+        interpolating_estimator(np.where(X > 1, np.nan, X), y_bar, bags, rho=0.5)
+    with pytest.raises(ValueError, match="rho"):
+        interpolating_estimator(X, y_bar, bags, rho=float("nan"))
+
+
+def test_estimators_refuse_traced_arguments():
+    X, y_bar, bags, _ = _data(7)
+    for fn in (interpolating_estimator, cvxpy_estimator):
+        with pytest.raises(TypeError, match="not under jit"):
+            jax.jit(lambda r, fn=fn: fn(X, y_bar, bags, rho=r))(0.5)

@@ -1,5 +1,6 @@
-"""Losses: TV-B1, the identity L_ins = L_bag + R (squared and Bregman) as hypothesis properties, Jensen
-for other convex losses, gradients, extreme inputs and bad inputs."""
+"""Losses: reference values, the identity L_ins = L_bag + R (squared and Bregman) as hypothesis properties,
+Jensen for other convex losses, gradients, extreme inputs, NaN and bad inputs, traced hyperparameters
+(docs/aggregate.md#loss-identities)."""
 
 import jax
 import jax.numpy as jnp
@@ -30,20 +31,20 @@ def _bar(v, bags, m):
     return np.bincount(bags, weights=v, minlength=m) / np.bincount(bags, minlength=m)
 
 
-def test_tv_b1(x64):
+def test_losses_and_regulariser_match_reference_values(x64):
     f = X1 @ THETA1
     y_bar = _bar(Y1, BAGS1, 2)
     np.testing.assert_allclose(y_bar, [1, 0.8333333333], atol=1e-10)
     np.testing.assert_allclose(_bar(f, BAGS1, 2), [0.1666666667, 0.0416666667], atol=1e-10)
     assert float(bag_loss(f, y_bar, BAGS1)) == pytest.approx(0.6605902778, abs=1e-10)
     assert float(instance_loss(f, y_bar, BAGS1)) == pytest.approx(1.2317708333, abs=1e-10)
-    assert float(regulariser(f, BAGS1, n_bags=2)) == pytest.approx(0.5711805556, abs=1e-10)
+    assert float(regulariser(f, BAGS1, num_bags=2)) == pytest.approx(0.5711805556, abs=1e-10)
 
 
-def test_planted_b87_regulariser_over_m_breaks_tv_b1(x64):
+def test_planted_regulariser_over_m_breaks_the_identity(x64):
     f = X1 @ THETA1
     y_bar = _bar(Y1, BAGS1, 2)
-    wrong = float(bag_loss(f, y_bar, BAGS1)) + 3 * float(regulariser(f, BAGS1, n_bags=2))
+    wrong = float(bag_loss(f, y_bar, BAGS1)) + 3 * float(regulariser(f, BAGS1, num_bags=2))
     assert wrong == pytest.approx(2.374, abs=1e-3)
     assert abs(wrong - float(instance_loss(f, y_bar, BAGS1))) > 1.0
 
@@ -61,12 +62,12 @@ SHAPES = st.sampled_from([(1, 1), (3, 1), (2, 3), (4, 5)])  # few shapes: each n
 
 
 @given(st.integers(0, 10**6), SHAPES, st.floats(0, 1))
-def test_identity_squared(seed, shape, rho):
+def test_instance_loss_is_bag_loss_plus_within_bag_variance(seed, shape, rho):
     m, k = shape
     with jax.enable_x64(True):
         f, y_bar, bags = _case(seed, m, k)
         lb, li = float(bag_loss(f, y_bar, bags)), float(instance_loss(f, y_bar, bags))
-        r = float(regulariser(f, bags, n_bags=m))
+        r = float(regulariser(f, bags, num_bags=m))
         assert li == pytest.approx(lb + r, rel=1e-10, abs=1e-12)
         assert r >= 0
         if k == 1:
@@ -77,13 +78,13 @@ def test_identity_squared(seed, shape, rho):
 
 def test_regulariser_zero_iff_constant_within_bags(x64):
     bags = np.array([0, 1, 0, 1])
-    assert float(regulariser(np.array([2.0, -1.0, 2.0, -1.0]), bags, n_bags=2)) == 0.0
-    assert float(regulariser(np.array([2.0, -1.0, 2.0 + 1e-6, -1.0]), bags, n_bags=2)) > 0.0
+    assert float(regulariser(np.array([2.0, -1.0, 2.0, -1.0]), bags, num_bags=2)) == 0.0
+    assert float(regulariser(np.array([2.0, -1.0, 2.0 + 1e-6, -1.0]), bags, num_bags=2)) > 0.0
 
 
 @settings(max_examples=12)
 @given(st.integers(0, 10**6), SHAPES, st.sampled_from(["exp", "entropy", "quartic"]))
-def test_bregman_identity(seed, shape, name):
+def test_bregman_instance_loss_is_bag_loss_plus_compensation(seed, shape, name):
     m, k = shape
     phi = {"exp": jnp.exp, "entropy": lambda t: t * jnp.log(t), "quartic": lambda t: t**4}[name]
     with jax.enable_x64(True):
@@ -92,7 +93,7 @@ def test_bregman_identity(seed, shape, name):
             f, y_bar = np.abs(f) + 0.05, np.abs(y_bar) + 0.05
         loss = bregman_divergence(phi)
         lhs = float(instance_loss(f, y_bar, bags, loss=loss))
-        rhs = float(bag_loss(f, y_bar, bags, loss=loss)) + float(bregman_regulariser(f, bags, n_bags=m, phi=phi))
+        rhs = float(bag_loss(f, y_bar, bags, loss=loss)) + float(bregman_regulariser(f, bags, num_bags=m, phi=phi))
         assert lhs == pytest.approx(rhs, rel=1e-9, abs=1e-12)
 
 
@@ -108,7 +109,7 @@ def test_jensen_for_convex_losses(seed, shape, name):
         assert float(instance_loss(f, y_bar, bags, loss=loss)) >= float(bag_loss(f, y_bar, bags, loss=loss)) - 1e-12
 
 
-def test_gradients(x64):
+def test_interpolated_loss_gradients_match_finite_differences(x64):
     f, y_bar, bags = _case(0, 3, 4)
     for loss in (None, logistic_loss, bregman_divergence(jnp.exp)):
         kw = {} if loss is None else {"loss": loss}
@@ -125,7 +126,7 @@ def test_extreme_inputs_stay_finite():
             assert np.isfinite(float(fn(f, y_bar, bags, loss=loss)))
 
 
-def test_bad_inputs():
+def test_bad_inputs_raise():
     f, y_bar, bags = _case(0, 2, 2)
     with pytest.raises(ValueError, match="allow_extrapolation"):
         interpolated_loss(f, y_bar, bags, rho=1.5)
@@ -136,3 +137,26 @@ def test_bad_inputs():
         bag_loss(f, y_bar[:, None], bags)
     with pytest.raises(ValueError, match="delta"):
         huber_loss(0.0, 1.0, delta=0.0)
+    with pytest.raises(ValueError, match="predictions must be finite"):
+        bag_loss(np.where(f > 0, np.nan, f), y_bar, bags)
+    with pytest.raises(ValueError, match="y_bar must be finite"):
+        instance_loss(f, np.full_like(y_bar, np.inf), bags)
+    with pytest.raises(ValueError, match="rho"):
+        interpolated_loss(f, y_bar, bags, rho=float("nan"))
+
+
+def test_invalid_traced_hyperparameters_give_nan():
+    f, y_bar, bags = _case(0, 2, 2)
+    loss = jax.jit(lambda r: interpolated_loss(f, y_bar, bags, rho=r))
+    assert np.isfinite(float(loss(0.5))) and float(loss(0.5)) == pytest.approx(
+        float(interpolated_loss(f, y_bar, bags, rho=0.5)), rel=1e-6)
+    assert np.isnan(float(loss(-0.1))) and np.isnan(float(loss(1.5)))
+    huber = jax.jit(lambda d: huber_loss(0.0, 3.0, delta=d))
+    assert float(huber(1.0)) == 5.0 and np.isnan(float(huber(0.0)))
+
+
+def test_deprecated_n_bags_spelling_warns():
+    f, _, bags = _case(0, 2, 2)
+    with pytest.warns(DeprecationWarning, match="num_bags"):
+        old = regulariser(f, bags, n_bags=2)
+    assert float(old) == float(regulariser(f, bags, num_bags=2))

@@ -14,16 +14,17 @@ from theory.aggregate import (
 )
 
 D = 8
-CASES = dict(n_samples=np.array([64, 64, 32, 64]), bag_size=np.array([2, 4, 2, 4]), rho=np.array([0.0, 0.5, 1.0, 2.0]))
+CASES = dict(num_samples=np.array([64, 64, 32, 64]), bag_size=np.array([2, 4, 2, 4]),
+             rho=np.array([0.0, 0.5, 1.0, 2.0]))
 
 
 @pytest.fixture(scope="module")
 def reduced():
     with jax.enable_x64(True):
-        b, v = conditional_bias_variance(jax.random.key(0), dim=D, n_draws=400, max_samples=64,
+        b, v = conditional_bias_variance(key=jax.random.key(0), dim=D, num_replicates=400, max_samples=64,
                                          allow_extrapolation=True, dtype=jnp.float64, **CASES)
-        db, dv = conditional_risk_slope(jax.random.key(0), dim=D, n_draws=400, max_samples=64, dtype=jnp.float64,
-                                        **CASES)
+        db, dv = conditional_risk_slope(key=jax.random.key(0), dim=D, num_replicates=400, max_samples=64,
+                                        dtype=jnp.float64, **CASES)
     return np.asarray(b), np.asarray(v), np.asarray(db), np.asarray(dv)
 
 
@@ -33,19 +34,20 @@ def test_shapes_and_zero_bias_at_bag_level(reduced):
     assert np.abs(b[:, 0]).max() < 1e-20 and np.all(v > 0)
 
 
-def test_finite_sample_variances(reduced):
+def test_variances_match_the_exact_finite_sample_means(reduced):
     _, v, _, _ = reduced
     for j, rho in ((0, 0.0), (2, 1.0)):
-        exact = finite_sample_variance(int(CASES["n_samples"][j]), D, int(CASES["bag_size"][j]), rho)
+        exact = finite_sample_variance(num_samples=int(CASES["num_samples"][j]), dim=D,
+                                       bag_size=int(CASES["bag_size"][j]), rho=rho)
         se = v[:, j].std(ddof=1) / np.sqrt(len(v))
         assert abs(v[:, j].mean() - exact) <= 4 * se
 
 
-def test_slope_matches_finite_differences(reduced):
+def test_per_draw_slope_matches_finite_differences(reduced):
     _, _, db, dv = reduced
     h = 1e-6
     with jax.enable_x64(True):
-        b1, v1 = conditional_bias_variance(jax.random.key(0), dim=D, n_draws=400, max_samples=64,
+        b1, v1 = conditional_bias_variance(key=jax.random.key(0), dim=D, num_replicates=400, max_samples=64,
                                            allow_extrapolation=True, dtype=jnp.float64,
                                            **{**CASES, "rho": CASES["rho"] + h})
     b0, v0, _, _ = reduced
@@ -57,28 +59,43 @@ def test_slope_matches_finite_differences(reduced):
 def test_padding_does_not_change_a_case(reduced):
     b, v, _, _ = reduced
     with jax.enable_x64(True):
-        b1, v1 = conditional_bias_variance(jax.random.key(0), n_samples=64, dim=D, bag_size=4, rho=0.5, n_draws=400,
-                                           max_samples=64, dtype=jnp.float64)
+        b1, v1 = conditional_bias_variance(key=jax.random.key(0), num_samples=64, dim=D, bag_size=4, rho=0.5,
+                                           num_replicates=400, max_samples=64, dtype=jnp.float64)
     np.testing.assert_allclose(np.asarray(v1)[:, 0], v[:, 1], rtol=1e-12)
     np.testing.assert_allclose(np.asarray(b1)[:, 0], b[:, 1], rtol=1e-10)
 
 
-def test_float32_default():
-    b, v = conditional_bias_variance(jax.random.key(0), n_samples=64, dim=D, bag_size=4, rho=0.5, n_draws=2)
+def test_float32_is_the_default_dtype():
+    b, v = conditional_bias_variance(key=jax.random.key(0), num_samples=64, dim=D, bag_size=4, rho=0.5,
+                                     num_replicates=2)
     assert b.dtype == jnp.float32 and np.all(np.isfinite(np.asarray(v)))
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(n_samples=63, bag_size=4, rho=0.5), "multiple of bag_size"),
-    (dict(n_samples=64, bag_size=8, rho=0.0), "n/bag_size > dim"),
-    (dict(n_samples=64, bag_size=4, rho=1.5), "allow_extrapolation"),
-    (dict(n_samples=64, bag_size=4, rho=-1.0), "rho"),
-    (dict(n_samples=8, bag_size=4, rho=0.5), "exceed dim"),
-    (dict(n_samples=64.0, bag_size=4, rho=0.5), "integers"),
+    (dict(num_samples=63, bag_size=4, rho=0.5), "multiple of bag_size"),
+    (dict(num_samples=64, bag_size=8, rho=0.0), "n/bag_size > dim"),
+    (dict(num_samples=64, bag_size=4, rho=1.5), "allow_extrapolation"),
+    (dict(num_samples=64, bag_size=4, rho=-1.0), "rho"),
+    (dict(num_samples=8, bag_size=4, rho=0.5), "exceed dim"),
+    (dict(num_samples=64.0, bag_size=4, rho=0.5), "integers"),
 ])
-def test_bad_inputs(kwargs, match):
+def test_bad_inputs_raise(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        conditional_bias_variance(jax.random.key(0), dim=D, n_draws=2, **kwargs)
+        conditional_bias_variance(key=jax.random.key(0), dim=D, num_replicates=2, **kwargs)
     with pytest.raises(TypeError, match="dtype"):
-        conditional_bias_variance(jax.random.key(0), n_samples=64, dim=D, bag_size=4, rho=0.5, n_draws=2,
+        conditional_bias_variance(key=jax.random.key(0), num_samples=64, dim=D, bag_size=4, rho=0.5, num_replicates=2,
                                   dtype=jnp.int32)
+
+
+def test_deprecated_spellings_warn_and_give_the_same_draws():
+    new = conditional_bias_variance(key=jax.random.key(2), num_samples=64, dim=D, bag_size=4, rho=0.5, num_replicates=3,
+                                    noise_var=0.5)
+    with pytest.warns(DeprecationWarning) as record:
+        old = conditional_bias_variance(jax.random.key(2), n_samples=64, dim=D, bag_size=4, rho=0.5, n_draws=3,
+                                        noise=0.5)
+    messages = " ".join(str(r.message) for r in record)
+    assert all(name in messages for name in ("key=", "'num_samples'", "'num_replicates'", "'noise_var'")), messages
+    for a, b in zip(old, new, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(TypeError, match="key"):
+        conditional_bias_variance(num_samples=64, dim=D, bag_size=4, rho=0.5, num_replicates=2, key=0)

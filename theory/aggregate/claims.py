@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory.aggregate._checks import old_spellings
 from theory.aggregate.asymptotics import asymptotic_risk, finite_sample_variance, optimal_rho
 from theory.aggregate.estimators import cvxpy_estimator, interpolating_estimator
 from theory.aggregate.losses import (
@@ -31,7 +32,7 @@ from theory.aggregate.losses import (
 )
 from theory.aggregate.privacy import effective_noise, optimal_bag_size, privatize_bag_means
 from theory.aggregate.simulate import conditional_bias_variance
-from theory.verify import Claim, Measurement, Rival, agrees, holds, numpy_rng, register, shared_experiment
+from theory.verify import Claim, Experiment, Measurement, Rival, agrees, holds, numpy_rng, register
 from theory.verify.rivals import off_by_20_percent
 
 REF = "Javanmard-Chen-Mirrokni-Badanidiyuru-Fu ICLR 2024"
@@ -51,9 +52,9 @@ def _identity_terms(f, y_bar, bags, *, phi, n_bags):
     """(L_ins, L_bag, R_phi) of one case, one compile per (shape, phi)."""
     loss = _BREGMAN[phi]
     if phi == "square":
-        reg = regulariser(f, bags, n_bags=n_bags)
+        reg = regulariser(f, bags, num_bags=n_bags)
     else:
-        reg = bregman_regulariser(f, bags, n_bags=n_bags, phi=PHIS[phi])
+        reg = bregman_regulariser(f, bags, num_bags=n_bags, phi=PHIS[phi])
     return instance_loss(f, y_bar, bags, loss=loss), bag_loss(f, y_bar, bags, loss=loss), reg
 
 
@@ -184,17 +185,21 @@ def _grid_cases(cfg):
 
 
 def _grid_experiment(key, cfg):
+    """Per draw and case of the grid: the exact conditional bias² (direction-averaged) and variance."""
     n, k, rho = _grid_cases(cfg)
     with jax.enable_x64(True):
-        b, v = conditional_bias_variance(key, n_samples=n, dim=cfg["dim"], bag_size=k, rho=rho,
-                                         n_draws=cfg["draws"], allow_extrapolation=True,
+        b, v = conditional_bias_variance(key=key, num_samples=n, dim=cfg["dim"], bag_size=k, rho=rho,
+                                         num_replicates=cfg["draws"], allow_extrapolation=True,
                                          max_samples=cfg["max_samples"], dtype=F64, mean_direction=True)
     return np.asarray(b), np.asarray(v)
 
 
-def _grid_mc(key, cfg, what):
+MC_EXPERIMENT = Experiment("aggregate.mc", _grid_experiment)
+
+
+def _grid_mc(shared, cfg, what):
     n, k, rho = _grid_cases(cfg)
-    b, v = shared_experiment("aggregate.mc", key, cfg, _grid_experiment)
+    b, v = shared
     vals = {"bias2": b, "variance": v, "risk": b + v}[what]
     return Measurement.from_replicates(vals, inputs={"gamma": cfg["dim"] / n, "k": k, "rho": rho},
                                        note=f"exact conditional {what} of the reduced model (Z, W), bias² averaged "
@@ -203,7 +208,7 @@ def _grid_mc(key, cfg, what):
 
 def _theory(what, fn=asymptotic_risk):
     def predict(cfg):
-        return np.array([getattr(fn(g, int(k), r, allow_extrapolation=True), what)
+        return np.array([getattr(fn(g, bag_size=int(k), rho=r, allow_extrapolation=True), what)
                          for g, k, r in zip(cfg["gamma"], cfg["k"], cfg["rho"], strict=True)])
 
     return predict
@@ -214,7 +219,7 @@ def _instance_bias_without_correction(cfg):
 
 
 def _unconditional_bias(cfg):
-    return np.array([(1.0 - asymptotic_risk(g, int(k), r, allow_extrapolation=True).c1) ** 2
+    return np.array([(1.0 - asymptotic_risk(g, bag_size=int(k), rho=r, allow_extrapolation=True).c1) ** 2
                      for g, k, r in zip(cfg["gamma"], cfg["k"], cfg["rho"], strict=True)])
 
 
@@ -228,7 +233,8 @@ def _bag_variance_with_n(cfg):
 
 def _risk_weights_swapped(cfg):
     right = _theory("risk")(cfg)
-    swapped = np.array([asymptotic_risk(g, int(k), 1.0 - r).risk if r <= 1 and (r < 1 or 1 / k > g) else np.nan
+    swapped = np.array([asymptotic_risk(g, bag_size=int(k), rho=1.0 - r).risk
+                        if r <= 1 and (r < 1 or 1 / k > g) else np.nan
                         for g, k, r in zip(cfg["gamma"], cfg["k"], cfg["rho"], strict=True)])
     return np.where(np.isfinite(swapped), swapped, right)
 
@@ -269,10 +275,10 @@ def _mc_claim(what, label):
         statement=f"The {label} of the interpolating estimator on Gaussian data with random equal bags converges to "
         "the closed form of (gamma, k, rho) on a grid (gamma in {0.1, 0.25}, k in {2..8}, rho in [0, 2]).",
         predict=_theory(what),
-        measure=lambda key, cfg: _grid_mc(key, cfg, what),
+        measure=lambda key, cfg, shared: _grid_mc(shared, cfg, what),
         compare=agrees(4, rtol=rtol, reason=reason),
         configs=_MC,
-        group="aggregate.mc",
+        experiment=MC_EXPERIMENT,
         rivals=(*_MC_RIVALS[what], *off_by_20_percent(_theory(what))),
     )
 
@@ -289,14 +295,14 @@ MC_RISK = _mc_claim("risk", "excess risk")
 def _finite_measure(key, cfg):
     n, k, rho = (np.array(a) for a in zip(*cfg["cases"], strict=True))
     with jax.enable_x64(True):
-        _, v = conditional_bias_variance(key, n_samples=n, dim=cfg["dim"], bag_size=k, rho=rho.astype(float),
-                                         n_draws=cfg["draws"], max_samples=cfg["max_samples"], dtype=F64)
+        _, v = conditional_bias_variance(key=key, num_samples=n, dim=cfg["dim"], bag_size=k, rho=rho.astype(float),
+                                         num_replicates=cfg["draws"], max_samples=cfg["max_samples"], dtype=F64)
     return Measurement.from_replicates(np.asarray(v), inputs={"n": n, "k": k, "rho": rho, "d": cfg["dim"]},
                                        note="conditional variance tr(M^-1 A M^-1) of the reduced model")
 
 
 def _finite_predict(cfg):
-    return np.array([finite_sample_variance(int(n), int(cfg["d"]), int(k), float(r))
+    return np.array([finite_sample_variance(num_samples=int(n), dim=int(cfg["d"]), bag_size=int(k), rho=float(r))
                      for n, k, r in zip(cfg["n"], cfg["k"], cfg["rho"], strict=True)])
 
 
@@ -343,7 +349,8 @@ FINITE_SAMPLE_VARIANCE = Claim(
 # aggregate.slope_at_zero, aggregate.slope_negative (one experiment, group "aggregate.slope")
 
 
-def exact_mean_slope(n_samples, dim, bag_size, *, noise=1.0):
+@old_spellings(positional=("num_samples", "dim", "bag_size"), n_samples="num_samples", noise="noise_var")
+def exact_mean_slope(*, num_samples, dim, bag_size, noise_var=1.0):
     r"""The exact finite-n mean :math:`E\,\partial_\rho\mathrm{Risk}|_{\rho=0}` for Gaussian designs.
 
     .. math::
@@ -355,13 +362,17 @@ def exact_mean_slope(n_samples, dim, bag_size, *, noise=1.0):
     :math:`m > d + 3`. As :math:`n, d \to \infty` it tends to
     :func:`~theory.aggregate.asymptotics.risk_slope_at_zero`.
 
+    ``n_samples`` and ``noise`` are the deprecated spellings of ``num_samples`` and ``noise_var``; positional
+    arguments are deprecated.
+
     References:
-        Derived by the library (docs/aggregate.md, Findings); the limit is [J] Sec. 2-3 as recalled.
+        Derived by the library (docs/aggregate.md#slope-at-the-bag-level-end); the limit is Javanmard et al.,
+        ICLR 2024 (arXiv 2401.11081), Sec. 2-3, as recalled.
     """
-    m = n_samples // bag_size
+    m = num_samples // bag_size
     if m <= dim + 3:
         raise ValueError(f"the mean slope needs n_bags > dim + 3, got n_bags={m}, dim={dim}")
-    return -2.0 * noise * (n_samples - m) * dim * (m - 1) / ((m - dim) * (m - dim - 1) * (m - dim - 3))
+    return -2.0 * noise_var * (num_samples - m) * dim * (m - 1) / ((m - dim) * (m - dim - 1) * (m - dim - 3))
 
 
 def _slope_experiment(key, cfg):
@@ -370,15 +381,19 @@ def _slope_experiment(key, cfg):
     n, k = (np.array(a) for a in zip(*cfg["cases"], strict=True))
     h = cfg["h"]
     with jax.enable_x64(True):
-        b, v = conditional_bias_variance(key, n_samples=np.concatenate([n, n]), bag_size=np.concatenate([k, k]),
-                                         rho=np.repeat([0.0, h], len(n)), dim=cfg["dim"], n_draws=cfg["draws"],
-                                         max_samples=cfg["max_samples"], dtype=F64, mean_direction=True)
+        b, v = conditional_bias_variance(key=key, num_samples=np.concatenate([n, n]),
+                                         bag_size=np.concatenate([k, k]), rho=np.repeat([0.0, h], len(n)),
+                                         dim=cfg["dim"], num_replicates=cfg["draws"], max_samples=cfg["max_samples"],
+                                         dtype=F64, mean_direction=True)
     risk = np.asarray(b) + np.asarray(v)
     return (risk[:, len(n):] - risk[:, : len(n)]) / h, n, k
 
 
-def _slope_measure(key, cfg):
-    fd, n, k = shared_experiment("aggregate.slope", key, cfg, _slope_experiment)
+SLOPE_EXPERIMENT = Experiment("aggregate.slope", _slope_experiment)
+
+
+def _slope_measure(key, cfg, shared):
+    fd, n, k = shared
     return Measurement.from_replicates(fd, inputs={"n": n, "k": k, "d": cfg["dim"], "gamma": cfg["dim"] / n,
                                                    "max_draw_slope": fd.max(axis=0)},
                                        note=f"forward difference (Risk(h) - Risk(0))/h, h = {cfg['h']:g}, of each "
@@ -386,7 +401,8 @@ def _slope_measure(key, cfg):
 
 
 def _exact_slopes(cfg):
-    return np.array([exact_mean_slope(int(n), int(cfg["d"]), int(k)) for n, k in zip(cfg["n"], cfg["k"], strict=True)])
+    return np.array([exact_mean_slope(num_samples=int(n), dim=int(cfg["d"]), bag_size=int(k))
+                     for n, k in zip(cfg["n"], cfg["k"], strict=True)])
 
 
 def _limit_slopes(cfg, power=3):
@@ -411,7 +427,7 @@ SLOPE_AT_ZERO = Claim(
     compare=agrees(4, reason="k SE of the mean over draws; the prediction is the exact finite-n mean, and the forward "
                    "difference is within 2e-5 (relative) of the closed-form derivative at h = 1e-8"),
     configs=_SLOPE,
-    group="aggregate.slope",
+    experiment=SLOPE_EXPERIMENT,
     rivals=(
         Rival("missing 2", lambda cfg: 0.5 * _exact_slopes(cfg), "the derivative of tr(M^-1 A M^-1) without its 2"),
         Rival("(p-gamma)^2", lambda cfg: _limit_slopes(cfg, power=2),
@@ -432,7 +448,7 @@ SLOPE_NEGATIVE = Claim(
     measure=_slope_measure,
     compare=holds("<=", k_se=4, reason="the mean slope is an estimate over draws: <= 0 within 4 SE"),
     configs=_SLOPE,
-    group="aggregate.slope",
+    experiment=SLOPE_EXPERIMENT,
     rivals=(Rival("no effect", lambda cfg: np.zeros(len(cfg["cases"])),
                   "rho barely matters near 0 (slope >= 0): the bag-level end would then be (locally) optimal",
                   compare=holds(">=", k_se=4, reason="the 'no effect' alternative, 4 SE")),),
@@ -448,13 +464,13 @@ def _rho_star_cases(cfg):
     d = cfg["dim"]
     rows = []
     for g, k, snr, con in cfg["cases"]:
-        rho = optimal_rho(g, k, signal=snr, constrained=con)
+        rho = optimal_rho(g, bag_size=k, signal=snr, constrained=con)
         n = int(round(d / g / k)) * k
         gam = d / n
         ends = [e for e in (0.0, 1.0) if e > 0 or 1.0 / k > gam]
-        end_risks = [asymptotic_risk(gam, k, e, signal=snr).risk for e in ends]
+        end_risks = [asymptotic_risk(gam, bag_size=k, rho=e, signal=snr).risk for e in ends]
         end = ends[int(np.argmin(end_risks))]
-        gain = min(end_risks) - asymptotic_risk(gam, k, rho, signal=snr, allow_extrapolation=True).risk
+        gain = min(end_risks) - asymptotic_risk(gam, bag_size=k, rho=rho, signal=snr, allow_extrapolation=True).risk
         rows.append((n, k, snr, rho, end, gain))
     return rows
 
@@ -466,9 +482,9 @@ def _rho_star_measure(key, cfg):
     rho = np.array([x for r in rows for x in (r[3], r[4])])
     snr = np.repeat([r[2] for r in rows], 2)
     with jax.enable_x64(True):  # one call: every case on the same designs; bias² is linear in the signal
-        b, v = conditional_bias_variance(key, n_samples=n, dim=cfg["dim"], bag_size=k, rho=rho, n_draws=cfg["draws"],
-                                         allow_extrapolation=True, max_samples=cfg["max_samples"], dtype=F64,
-                                         mean_direction=True)
+        b, v = conditional_bias_variance(key=key, num_samples=n, dim=cfg["dim"], bag_size=k, rho=rho,
+                                         num_replicates=cfg["draws"], allow_extrapolation=True,
+                                         max_samples=cfg["max_samples"], dtype=F64, mean_direction=True)
     risk = snr * np.asarray(b) + np.asarray(v)
     gains = risk[:, 1::2] - risk[:, 0::2]  # paired: the same designs at the better end and at rho*
     return Measurement.from_replicates(gains, inputs={"rho_star": [r[3] for r in rows], "end": [r[4] for r in rows],
@@ -552,7 +568,7 @@ def _dp_noise(cfg, variance=2.0, range_factor=2.0):
 
 
 def _dp_predict(cfg):
-    return np.array([effective_noise(cfg["noise"], int(k), epsilon=e, clip=cfg["clip"])
+    return np.array([effective_noise(noise_var=cfg["noise"], bag_size=int(k), epsilon=e, clip=cfg["clip"])
                      for k, e in zip(cfg["k"], cfg["epsilon"], strict=True)])
 
 
@@ -594,7 +610,7 @@ def _dp_terms(gamma, cfg):
     var = np.full_like(bias, np.inf)
     for i, k in enumerate(ks):
         ok = (rhos > 0) | (1.0 / k > gamma)
-        r = asymptotic_risk(gamma, int(k), rhos[ok], allow_extrapolation=True)
+        r = asymptotic_risk(gamma, bag_size=int(k), rho=rhos[ok], allow_extrapolation=True)
         bias[i, ok], var[i, ok] = r.bias2, r.variance
     return ks, bias, var
 
@@ -609,7 +625,7 @@ def _dp_size_measure(key, cfg):
     for gamma in cfg["gammas"]:
         ks, bias, var = _dp_terms(gamma, cfg)
         for e in _epsilons(cfg):
-            s2e = np.array([effective_noise(1.0, int(k), epsilon=e, clip=cfg["clip"]) for k in ks])
+            s2e = np.array([effective_noise(noise_var=1.0, bag_size=int(k), epsilon=e, clip=cfg["clip"]) for k in ks])
             gam.append(gamma)
             eps.append(e)
             k_star.append(int(ks[np.argmin((bias + s2e[:, None] * var).min(axis=1))]))
@@ -617,15 +633,10 @@ def _dp_size_measure(key, cfg):
                              note=f"k* by enumeration of k = 1..{cfg['k_max']} and a {cfg['n_rho'] + 1}-point rho grid")
 
 
-@functools.lru_cache(maxsize=512)
-def _library_k_star_at(gamma, eps, clip, k_max):
-    return optimal_bag_size(gamma, epsilon=eps, clip=clip, max_bag_size=k_max, constrained=False).bag_size
-
-
 def _library_k_star(cfg, eps_factor=1.0):
     """k* of the library's ``optimal_bag_size`` (rho optimised over [0, 50]) at each (gamma, eps_factor eps)."""
-    return np.array([_library_k_star_at(float(g), round(float(eps_factor * e), 12), float(cfg["clip"]),
-                                        int(cfg["k_max"]))
+    return np.array([optimal_bag_size(float(g), epsilon=round(float(eps_factor * e), 12), clip=float(cfg["clip"]),
+                                      max_bag_size=int(cfg["k_max"]), constrained=False).bag_size
                      for g, e in zip(cfg["gamma"], cfg["epsilon"], strict=True)], float)
 
 
@@ -636,9 +647,9 @@ DP_BAG_SIZE = Claim(
     id="aggregate.dp_bag_size",
     topic="aggregate",
     reference=f"{REF}, Sec. 4 (optimal bag size under label DP; the DP risk and k* are derived by the library, {DOCS})",
-    statement="The DP-optimal bag size k*(eps) = argmin_k min_rho Risk_DP of the library (optimal_bag_size: Brent "
-    "over rho for each k) equals a brute-force enumeration of k and a rho grid; along increasing eps it steps down "
-    "from k* > 1 at strong privacy to 1 (stronger privacy, larger bags).",
+    statement="The DP-optimal bag size k*(eps) = argmin_k min_rho Risk_DP of the library (optimal_bag_size: a "
+    "grid, golden-section and Newton search over rho for each k) equals a brute-force enumeration of k and a rho "
+    "grid; along increasing eps it steps down from k* > 1 at strong privacy to 1 (stronger privacy, larger bags).",
     predict=_library_k_star,
     measure=_dp_size_measure,
     compare=agrees(0, reason="integer-valued, exact enumeration"),

@@ -10,17 +10,23 @@ means of the rows and :math:`S` the block-averaging projector,
 the minimiser of :math:`L_\rho = L_{bag} + \rho R`. It needs :math:`\mathrm{rank}(\bar X) = d` at
 :math:`\rho = 0` (m >= d) and :math:`\mathrm{rank}(X) = d` for :math:`\rho > 0`.
 
+The estimators are fitted in NumPy float64 (``interpolating_estimator``) or by cvxpy
+(``cvxpy_estimator``); they are not JAX functions and do not work under ``jit``/``vmap``/``grad``. The
+differentiable objects are the losses (:mod:`theory.aggregate.losses`) and the JAX simulators
+(:mod:`theory.aggregate.simulate`), which solve the same normal equations.
+
 References:
-    Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (the interpolating estimator; closed form
-    derived in the project spec B2.3, checked against cvxpy, TV-B2).
+    Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (the interpolating estimator; as recalled);
+    the closed form is derived by the library (docs/aggregate.md#closed-form-estimator) and checked
+    against cvxpy (proofs/aggregate.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from theory._validation import check_choice, check_real
-from theory.aggregate._checks import check_rho
+from theory._validation import check_choice, check_real, is_traced
+from theory.aggregate._checks import check_rho, old_spellings
 from theory.aggregate.bags import check_bags
 
 __all__ = ["interpolating_estimator", "cvxpy_estimator", "AggregateRegressor"]
@@ -33,13 +39,15 @@ def _prepare(X, y_bar, bags, rho, allow_extrapolation):
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (n, d), got shape {X.shape}")
     y_bar = np.asarray(y_bar, dtype=np.float64)
-    info = check_bags(bags, X.shape[0], equal_size=True)
-    if y_bar.shape != (info.n_bags,):
-        raise ValueError(f"y_bar must have one entry per bag, shape ({info.n_bags},), got {y_bar.shape}")
+    info = check_bags(bags, num_samples=X.shape[0], equal_size=True)
+    if y_bar.shape != (info.num_bags,):
+        raise ValueError(f"y_bar must have one entry per bag, shape ({info.num_bags},), got {y_bar.shape}")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y_bar))):
-        raise ValueError("X and y_bar must be finite")
+        raise ValueError("X and y_bar must be finite (got NaN or inf)")
+    if is_traced(rho):
+        raise TypeError("rho must be a concrete number: the estimators run in NumPy/cvxpy, not under jit")
     rho = check_rho(rho, allow_extrapolation)
-    k, m = info.bag_size, info.n_bags
+    k, m = info.bag_size, info.num_bags
     x_bar = np.zeros((m, X.shape[1]))
     np.add.at(x_bar, info.bags, X)
     x_bar /= k
@@ -50,7 +58,8 @@ def interpolating_estimator(X, y_bar, bags, *, rho, allow_extrapolation=False) -
     r"""The closed-form minimiser :math:`\hat\theta_\rho` of :math:`(1-\rho)L_{bag} + \rho L_{ins}` (squared loss).
 
     Solves :math:`(k\bar X^T\bar X + \rho B)\theta = k\bar X^T\bar y` with the within-bag scatter
-    :math:`B = X^TX - k\bar X^T\bar X`, in float64.
+    :math:`B = X^TX - k\bar X^T\bar X`, in NumPy float64 (not a JAX function: no ``jit``/``vmap``/``grad``;
+    the JAX simulators in :mod:`theory.aggregate.simulate` solve the same system in JAX).
 
     Args:
         X: features, shape (n, d).
@@ -73,12 +82,13 @@ def interpolating_estimator(X, y_bar, bags, *, rho, allow_extrapolation=False) -
         [1.25, 0.25]
 
     References:
-        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; spec B2.3, TV-B2).
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled); derivation:
+        docs/aggregate.md#closed-form-estimator.
     """
     X, y_bar, info, rho, x_bar = _prepare(X, y_bar, bags, rho, allow_extrapolation)
-    k, m, d = info.bag_size, info.n_bags, X.shape[1]
+    k, m, d = info.bag_size, info.num_bags, X.shape[1]
     if rho == 0.0 and m < d:
-        raise ValueError(f"rho=0 (bag-level loss) needs at least as many bags as features: n_bags={m} < d={d}")
+        raise ValueError(f"rho=0 (bag-level loss) needs at least as many bags as features: num_bags={m} < dim={d}")
     if X.shape[0] < d:
         raise ValueError(f"the estimator needs n >= d, got n={X.shape[0]}, d={d}")
     A = k * x_bar.T @ x_bar
@@ -96,6 +106,10 @@ def cvxpy_estimator(X, y_bar, bags, *, rho, loss="squared", delta=1.0, allow_ext
     (cvxpy's ``huber(y - f, delta)``) and ``"logistic"`` (soft labels :math:`\bar y \in [0,1]`,
     :math:`\log(1+e^f) - \bar y f`); the last two need rho in [0, 1] (convexity).
 
+    NumPy/cvxpy only: the problem is built and solved by cvxpy on concrete float64 arrays, so it does not
+    work under ``jit``/``vmap``/``grad`` (a traced argument raises a ``TypeError``). cvxpy is imported on
+    first call, not by ``import theory.aggregate``.
+
     Args:
         X: (n, d).
         y_bar: (m,).
@@ -109,11 +123,14 @@ def cvxpy_estimator(X, y_bar, bags, *, rho, loss="squared", delta=1.0, allow_ext
         The coefficient vector, shape (d,).
 
     References:
-        Spec B4.7 (cvxpy QP matches the closed form; the reference for non-squared convex losses).
+        The reference for non-squared convex losses; for the squared loss it matches the closed form
+        (docs/aggregate.md#closed-form-estimator, proofs/aggregate.py).
     """
     import cvxpy as cp
 
     check_choice("loss", loss, _LOSSES)
+    if is_traced(rho):
+        raise TypeError("rho must be a concrete number: the estimators run in NumPy/cvxpy, not under jit")
     if loss != "squared" and check_rho(rho, allow_extrapolation) > 1.0:
         raise ValueError(f"rho > 1 makes the {loss} objective non-convex (negative weight on L_bag); use rho in [0, 1]")
     X, y_bar, info, rho, x_bar = _prepare(X, y_bar, bags, rho, allow_extrapolation)
@@ -125,13 +142,13 @@ def cvxpy_estimator(X, y_bar, bags, *, rho, loss="squared", delta=1.0, allow_ext
     y_row = y_bar[info.bags]
     if loss == "squared":
         within = f - (x_bar @ theta)[info.bags]
-        objective = cp.sum_squares(y_bar - f_bar) / info.n_bags + rho * cp.sum_squares(within) / n
+        objective = cp.sum_squares(y_bar - f_bar) / info.num_bags + rho * cp.sum_squares(within) / n
     else:
         if loss == "huber":
             bag_l, ins_l = cp.huber(y_bar - f_bar, delta), cp.huber(y_row - f, delta)
         else:
             bag_l, ins_l = cp.logistic(f_bar) - cp.multiply(y_bar, f_bar), cp.logistic(f) - cp.multiply(y_row, f)
-        objective = (1.0 - rho) * cp.sum(bag_l) / info.n_bags + rho * cp.sum(ins_l) / n
+        objective = (1.0 - rho) * cp.sum(bag_l) / info.num_bags + rho * cp.sum(ins_l) / n
     problem = cp.Problem(cp.Minimize(objective))
     problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
     if problem.status not in ("optimal", "optimal_inaccurate") or theta.value is None:
@@ -148,7 +165,8 @@ class AggregateRegressor:
     the logistic loss). No intercept (centre the data, or append a constant column).
 
     Args:
-        rho: interpolation weight (0: bag level, 1: instance level).
+        rho: interpolation weight (0: bag level, 1: instance level); keyword-only (passing it positionally is
+            deprecated).
         loss: "squared", "huber" or "logistic".
         delta: Huber threshold.
         allow_extrapolation: accept rho > 1 (squared loss).
@@ -163,7 +181,8 @@ class AggregateRegressor:
         Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled).
     """
 
-    def __init__(self, rho=0.5, *, loss="squared", delta=1.0, allow_extrapolation=False):
+    @old_spellings(positional=("rho",))
+    def __init__(self, *, rho=0.5, loss="squared", delta=1.0, allow_extrapolation=False):
         self.rho = rho
         self.loss = loss
         self.delta = delta
@@ -198,7 +217,7 @@ class AggregateRegressor:
         info = check_bags(bags)
         self.coef_ = coef
         self.n_features_in_ = coef.shape[0]
-        self.n_bags_ = info.n_bags
+        self.n_bags_ = info.num_bags
         self.bag_size_ = info.bag_size
         return self
 

@@ -14,18 +14,23 @@ For the squared loss :math:`L_{ins} = L_{bag} + R` with the within-bag variance 
 holds with :math:`R_\phi = \frac1n\sum\sum D_\phi(f_i, \bar f_a)`; for any loss convex in the prediction
 :math:`L_{ins} \ge L_{bag}` (Jensen). Losses follow the convention ``loss(y, f) -> per-element array``.
 
+Concrete predictions and responses must be finite (NaN or inf raise eagerly); hyperparameters (``rho``,
+``delta``) may be traced, and an invalid traced one gives NaN (docs/glossary.md#input-policy).
+
 References:
     Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 ("instance-level loss = regularised
-    bag-level loss"; the exact forms are derived in the project spec, B2.2).
+    bag-level loss"; as recalled); the exact forms are derived by the library:
+    docs/aggregate.md#loss-identities.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from theory._validation import check_real
-from theory.aggregate._checks import check_rho
+from theory._validation import check_real, is_traced, nan_unless
+from theory.aggregate._checks import check_rho, old_spellings, rho_valid
 from theory.aggregate.bags import bag_means
 
 __all__ = [
@@ -60,6 +65,9 @@ def huber_loss(y, f, *, delta=1.0):
         >>> float(huber_loss(0.0, 3.0, delta=1.0))
         5.0
     """
+    if is_traced(delta):
+        r = jnp.abs(jnp.asarray(y) - jnp.asarray(f))
+        return nan_unless(jnp.isfinite(delta) & (delta > 0.0), jnp.where(r <= delta, r**2, 2.0 * delta * r - delta**2))
     delta = check_real("delta", delta, low=0.0, low_open=True)
     r = jnp.abs(jnp.asarray(y) - jnp.asarray(f))
     return jnp.where(r <= delta, r**2, 2.0 * delta * r - delta**2)
@@ -100,8 +108,16 @@ def bregman_divergence(phi):
     return loss
 
 
-def _n_bags(y_bar):
-    y_bar = jnp.asarray(y_bar)
+def _finite(name, x):
+    """``x`` as a JAX array; a concrete one must be finite (NaN or inf raise)."""
+    x = jnp.asarray(x)
+    if not is_traced(x) and not np.all(np.isfinite(np.asarray(x))):
+        raise ValueError(f"{name} must be finite (got NaN or inf)")
+    return x
+
+
+def _num_bags(y_bar):
+    y_bar = _finite("y_bar", y_bar)
     if y_bar.ndim != 1:
         raise ValueError(f"y_bar must be 1-D (one aggregate response per bag), got shape {y_bar.shape}")
     return y_bar.shape[0]
@@ -124,10 +140,10 @@ def bag_loss(predictions, y_bar, bags, *, loss=squared_loss):
         1.0
 
     References:
-        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; spec B2.2).
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled): docs/aggregate.md#loss-identities.
     """
-    m = _n_bags(y_bar)
-    return jnp.mean(loss(y_bar, bag_means(predictions, bags, m)))
+    m = _num_bags(y_bar)
+    return jnp.mean(loss(y_bar, bag_means(_finite("predictions", predictions), bags, num_bags=m)))
 
 
 def instance_loss(predictions, y_bar, bags, *, loss=squared_loss):
@@ -149,10 +165,10 @@ def instance_loss(predictions, y_bar, bags, *, loss=squared_loss):
         2.0
 
     References:
-        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; spec B2.2).
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled): docs/aggregate.md#loss-identities.
     """
-    _n_bags(y_bar)
-    return jnp.mean(loss(jnp.asarray(y_bar)[jnp.asarray(bags)], predictions))
+    _num_bags(y_bar)
+    return jnp.mean(loss(jnp.asarray(y_bar)[jnp.asarray(bags)], _finite("predictions", predictions)))
 
 
 def interpolated_loss(predictions, y_bar, bags, *, rho, loss=squared_loss, allow_extrapolation=False):
@@ -164,7 +180,8 @@ def interpolated_loss(predictions, y_bar, bags, *, rho, loss=squared_loss, allow
         predictions: shape (n,).
         y_bar: shape (m,).
         bags: shape (n,).
-        rho: weight in [0, 1] (0: bag level, 1: instance level); > 1 only with ``allow_extrapolation``.
+        rho: weight in [0, 1] (0: bag level, 1: instance level); > 1 only with ``allow_extrapolation``
+            (a traced rho outside the range gives NaN).
         loss: ``loss(y, f)``.
         allow_extrapolation: accept rho > 1 (then :math:`L_\rho` is convex only for the squared loss).
 
@@ -176,14 +193,16 @@ def interpolated_loss(predictions, y_bar, bags, *, rho, loss=squared_loss, allow
         1.5
 
     References:
-        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; spec B2.2).
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled): docs/aggregate.md#loss-identities.
     """
     rho = check_rho(rho, allow_extrapolation)
-    return (1.0 - rho) * bag_loss(predictions, y_bar, bags, loss=loss) + rho * instance_loss(
+    value = (1.0 - rho) * bag_loss(predictions, y_bar, bags, loss=loss) + rho * instance_loss(
         predictions, y_bar, bags, loss=loss)
+    return nan_unless(rho_valid(jnp, rho, allow_extrapolation), value) if is_traced(rho) else value
 
 
-def regulariser(predictions, bags, *, n_bags):
+@old_spellings(n_bags="num_bags")
+def regulariser(predictions, bags, *, num_bags):
     r"""Within-bag variance of the predictions :math:`R = n^{-1}\sum_a\sum_{i\in B_a}(f_i - \bar f_a)^2 \ge 0`.
 
     :math:`L_{ins} = L_{bag} + R` exactly for the squared loss; R does not depend on the responses and
@@ -192,23 +211,25 @@ def regulariser(predictions, bags, *, n_bags):
     Args:
         predictions: shape (n,).
         bags: shape (n,).
-        n_bags: m (static).
+        num_bags: m (static; ``n_bags`` is its deprecated spelling).
 
     Returns:
         Scalar.
 
     Example:
-        >>> float(regulariser(jnp.array([0.0, 2.0]), jnp.array([0, 0]), n_bags=1))
+        >>> float(regulariser(jnp.array([0.0, 2.0]), jnp.array([0, 0]), num_bags=1))
         1.0
 
     References:
-        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled; exact form spec B2.2).
+        Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled); the exact form:
+        docs/aggregate.md#loss-identities.
     """
-    f = jnp.asarray(predictions)
-    return jnp.mean((f - bag_means(f, bags, n_bags)[jnp.asarray(bags)]) ** 2)
+    f = _finite("predictions", predictions)
+    return jnp.mean((f - bag_means(f, bags, num_bags=num_bags)[jnp.asarray(bags)]) ** 2)
 
 
-def bregman_regulariser(predictions, bags, *, n_bags, phi):
+@old_spellings(n_bags="num_bags")
+def bregman_regulariser(predictions, bags, *, num_bags, phi):
     r"""Bregman compensation term :math:`R_\phi = n^{-1}\sum_a\sum_{i\in B_a} D_\phi(f_i, \bar f_a)`.
 
     For :math:`\ell = ` :func:`bregman_divergence` ``(phi)``, :math:`L_{ins} = L_{bag} + R_\phi`.
@@ -216,18 +237,18 @@ def bregman_regulariser(predictions, bags, *, n_bags, phi):
     Args:
         predictions: shape (n,).
         bags: shape (n,).
-        n_bags: m (static).
+        num_bags: m (static; ``n_bags`` is its deprecated spelling).
         phi: the convex generator.
 
     Returns:
         Scalar.
 
     Example:
-        >>> float(bregman_regulariser(jnp.array([0.0, 2.0]), jnp.array([0, 0]), n_bags=1, phi=lambda t: t**2))
+        >>> float(bregman_regulariser(jnp.array([0.0, 2.0]), jnp.array([0, 0]), num_bags=1, phi=lambda t: t**2))
         1.0
 
     References:
-        Spec B2.2 (i) and B4.2 (derived Bregman compensation identity).
+        The Bregman compensation identity, derived by the library: docs/aggregate.md#loss-identities.
     """
-    f = jnp.asarray(predictions, float)
-    return jnp.mean(bregman_divergence(phi)(bag_means(f, bags, n_bags)[jnp.asarray(bags)], f))
+    f = jnp.asarray(_finite("predictions", predictions), float)
+    return jnp.mean(bregman_divergence(phi)(bag_means(f, bags, num_bags=num_bags)[jnp.asarray(bags)], f))

@@ -19,9 +19,11 @@ return :math:`\|\hat\theta_\rho - \theta_0\|^2`.
 Both are pure, jitted, vmapped over draws (and cases), float32 by default with a ``dtype`` option;
 :math:`\theta_0 = r u` with a fresh uniform direction u per draw.
 
+Randomness is the keyword-only ``key``.
+
 References:
-    Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2-3 (as recalled; the reduction and the
-    Monte-Carlo protocol are derived by the library, docs/aggregate.md).
+    Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2-3 (as recalled); the reduction and the
+    Monte-Carlo protocol are derived by the library: docs/aggregate.md#exact-reduction.
 """
 
 from __future__ import annotations
@@ -32,23 +34,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_int, check_real
+from theory._random import check_key
+from theory._validation import check_dtype, check_int, check_real
+from theory.aggregate._checks import old_spellings
 
 __all__ = ["conditional_bias_variance", "conditional_risk_slope", "simulate_bagged_regression"]
 
 
-def _cases(n_samples, bag_size, rho, dim, allow_extrapolation):
-    n, k, rho = (np.atleast_1d(np.asarray(a)) for a in (n_samples, bag_size, rho))
+def _cases(num_samples, bag_size, rho, dim, allow_extrapolation):
+    n, k, rho = (np.atleast_1d(np.asarray(a)) for a in (num_samples, bag_size, rho))
     n, k, rho = np.broadcast_arrays(n, k, rho)
     if n.ndim != 1:
-        raise ValueError("n_samples, bag_size and rho must be scalars or 1-D arrays")
+        raise ValueError("num_samples, bag_size and rho must be scalars or 1-D arrays")
     if n.dtype.kind not in "iu" or k.dtype.kind not in "iu":
-        raise TypeError("n_samples and bag_size must be integers")
+        raise TypeError("num_samples and bag_size must be integers")
+    if rho.dtype.kind not in "iuf":
+        raise TypeError(f"rho must be real, got dtype {rho.dtype}")
     rho = rho.astype(np.float64)
     if np.any(k < 1):
         raise ValueError("bag_size must be an integer >= 1")
     if np.any(n % k):
-        raise ValueError(f"n_samples must be a multiple of bag_size (equal bags); got n={n.tolist()}, k={k.tolist()}")
+        raise ValueError(f"num_samples must be a multiple of bag_size (equal bags); got n={n.tolist()}, "
+                         f"k={k.tolist()}")
     if not np.all(np.isfinite(rho)) or np.any(rho < 0):
         raise ValueError(f"rho must be finite and >= 0, got {rho.tolist()}")
     if not allow_extrapolation and np.any(rho > 1):
@@ -57,7 +64,7 @@ def _cases(n_samples, bag_size, rho, dim, allow_extrapolation):
     if np.any((rho == 0) & (m <= dim)):
         raise ValueError(f"rho=0 needs n_bags = n/bag_size > dim={dim}; got n_bags={m[(rho == 0) & (m <= dim)][0]}")
     if np.any(n <= dim):
-        raise ValueError(f"n_samples must exceed dim={dim}")
+        raise ValueError(f"num_samples must exceed dim={dim}")
     return n.astype(np.int32), m.astype(np.int32), rho
 
 
@@ -142,29 +149,35 @@ def _run_reduced(key, n, m, rho, signal, noise, *, dim, n_draws, max_samples, dt
     return tuple(a[:, :c] for a in out)
 
 
-def _check_common(dim, n_draws, signal, noise, dtype):
+def _check_common(key, dim, num_replicates, signal, noise_var, dtype):
+    check_key(key)
     d = check_int("dim", dim, low=1)
-    r = check_int("n_draws", n_draws, low=1)
+    r = check_int("num_replicates", num_replicates, low=1)
     s = check_real("signal", signal, low=0.0)
-    z = check_real("noise", noise, low=0.0)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
-    return d, r, s, z
+    z = check_real("noise_var", noise_var, low=0.0)
+    return d, r, s, z, check_dtype(dtype)
 
 
-def conditional_bias_variance(key, *, n_samples, dim, bag_size, rho, n_draws, signal=1.0, noise=1.0,
+_RENAMED = {"n_samples": "num_samples", "n_draws": "num_replicates", "noise": "noise_var"}
+
+
+@old_spellings(positional=("key",), **_RENAMED)
+def conditional_bias_variance(*, key, num_samples, dim, bag_size, rho, num_replicates, signal=1.0, noise_var=1.0,
                               allow_extrapolation=False, max_samples=None, dtype=jnp.float32, mean_direction=False):
-    r"""Exact conditional bias² and variance of :math:`\hat\theta_\rho` for ``n_draws`` draws of (Z, W, direction).
+    r"""Exact conditional bias² and variance of :math:`\hat\theta_\rho` for ``num_replicates`` draws of (Z, W, u).
+
+    Deprecated spellings still accepted (with a ``DeprecationWarning``): a positional ``key``, ``n_samples``,
+    ``n_draws`` and ``noise``.
 
     Args:
-        key: JAX PRNG key.
-        n_samples: n (int or 1-D int array of cases), a multiple of ``bag_size``, > dim.
+        key: JAX PRNG key (keyword-only).
+        num_samples: n (int or 1-D int array of cases), a multiple of ``bag_size``, > dim.
         dim: d.
-        bag_size: k (int or 1-D array, broadcast with ``n_samples`` and ``rho``).
+        bag_size: k (int or 1-D array, broadcast with ``num_samples`` and ``rho``).
         rho: interpolation weight(s); rho = 0 needs n/k > d.
-        n_draws: replicates (vmapped).
+        num_replicates: replicates (vmapped).
         signal: :math:`\|\theta_0\|^2`.
-        noise: :math:`\sigma^2`.
+        noise_var: :math:`\sigma^2`.
         allow_extrapolation: accept rho > 1.
         max_samples: rows drawn per replicate (default: the largest n); fix it to share one compile
             between sweeps with different n.
@@ -174,52 +187,54 @@ def conditional_bias_variance(key, *, n_samples, dim, bag_size, rho, n_draws, si
             (same mean, no direction noise), instead of the bias² at one random direction per draw.
 
     Returns:
-        ``(bias2, variance)``, each of shape (n_draws, n_cases).
+        ``(bias2, variance)``, each of shape (num_replicates, n_cases).
 
     Example:
-        >>> b, v = conditional_bias_variance(jax.random.key(0), n_samples=64, dim=8, bag_size=4, rho=0.0,
-        ...                                  n_draws=2)
+        >>> b, v = conditional_bias_variance(key=jax.random.key(0), num_samples=64, dim=8, bag_size=4, rho=0.0,
+        ...                                  num_replicates=2)
         >>> b.shape, bool(abs(float(b.max())) < 1e-6)
         ((2, 1), True)
 
     References:
-        docs/aggregate.md (exact reduction, derived by the library; Monte-Carlo protocol).
+        The exact reduction and the Monte-Carlo protocol, derived by the library: docs/aggregate.md#exact-reduction.
     """
-    d, r, s, z = _check_common(dim, n_draws, signal, noise, dtype)
-    n, m, rho = _cases(n_samples, bag_size, rho, d, allow_extrapolation)
+    d, r, s, z, dtype = _check_common(key, dim, num_replicates, signal, noise_var, dtype)
+    n, m, rho = _cases(num_samples, bag_size, rho, d, allow_extrapolation)
     return _run_reduced(key, n, m, rho, s, z, dim=d, n_draws=r, max_samples=max_samples, dtype=dtype, slope=False,
                         mean_direction=mean_direction)
 
 
-def conditional_risk_slope(key, *, n_samples, dim, bag_size, n_draws, rho=0.0, signal=1.0, noise=1.0,
+@old_spellings(positional=("key",), **_RENAMED)
+def conditional_risk_slope(*, key, num_samples, dim, bag_size, num_replicates, rho=0.0, signal=1.0, noise_var=1.0,
                            max_samples=None, dtype=jnp.float32, mean_direction=False):
     r"""Per-draw derivatives :math:`\partial_\rho` of the conditional bias² and variance (closed form per draw).
 
     At :math:`\rho = 0` the bias² slope is 0 and the variance slope is
     :math:`-2\sigma^2\mathrm{tr}(A^{-1}BA^{-1}) < 0` for every draw; its limit is
-    :func:`theory.aggregate.asymptotics.risk_slope_at_zero`.
+    :func:`theory.aggregate.asymptotics.risk_slope_at_zero`. Deprecated spellings as in
+    :func:`conditional_bias_variance`.
 
     Args:
-        key: PRNG key.
-        n_samples: n (int or 1-D array).
+        key: PRNG key (keyword-only).
+        num_samples: n (int or 1-D array).
         dim: d.
         bag_size: k (int or 1-D array).
-        n_draws: replicates.
+        num_replicates: replicates.
         rho: where to differentiate (default 0).
         signal: :math:`\|\theta_0\|^2`.
-        noise: :math:`\sigma^2`.
+        noise_var: :math:`\sigma^2`.
         max_samples: rows drawn per replicate (default: the largest n).
         dtype: float dtype.
         mean_direction: differentiate the direction-averaged bias² (see :func:`conditional_bias_variance`).
 
     Returns:
-        ``(dbias2, dvariance)``, each (n_draws, n_cases).
+        ``(dbias2, dvariance)``, each (num_replicates, n_cases).
 
     References:
-        docs/aggregate.md (derivative at rho = 0, derived by the library).
+        The derivative at rho = 0, derived by the library: docs/aggregate.md#slope-at-the-bag-level-end.
     """
-    d, r, s, z = _check_common(dim, n_draws, signal, noise, dtype)
-    n, m, rho = _cases(n_samples, bag_size, rho, d, True)
+    d, r, s, z, dtype = _check_common(key, dim, num_replicates, signal, noise_var, dtype)
+    n, m, rho = _cases(num_samples, bag_size, rho, d, True)
     return _run_reduced(key, n, m, rho, s, z, dim=d, n_draws=r, max_samples=max_samples, dtype=dtype, slope=True,
                         mean_direction=mean_direction)
 
@@ -250,35 +265,37 @@ def _full(key, rho, signal, noise, *, n, dim, k, n_draws, sort, dtype):
     return jax.vmap(one_draw)(jax.random.split(key, n_draws))
 
 
-def simulate_bagged_regression(key, *, n_samples, dim, bag_size, rho, n_draws, sort_by_response=False, signal=1.0,
-                               noise=1.0, allow_extrapolation=False, dtype=jnp.float32):
+@old_spellings(positional=("key",), **_RENAMED)
+def simulate_bagged_regression(*, key, num_samples, dim, bag_size, rho, num_replicates, sort_by_response=False,
+                               signal=1.0, noise_var=1.0, allow_extrapolation=False, dtype=jnp.float32):
     r"""Excess risk :math:`\|\hat\theta_\rho - \theta_0\|^2` on fully simulated bagged data (noise included).
 
     Draws :math:`X \sim N(0, I)`, :math:`y = X\theta_0 + \varepsilon`, bags of ``bag_size`` consecutive rows
     after a random permutation, or after sorting by y (``sort_by_response=True``: bags that depend on the
-    responses, outside the theory), and fits the closed-form estimator for each rho.
+    responses, outside the theory), and fits the closed-form estimator for each rho. Deprecated spellings as
+    in :func:`conditional_bias_variance`.
 
     Args:
-        key: PRNG key.
-        n_samples: n, a multiple of ``bag_size``.
+        key: PRNG key (keyword-only).
+        num_samples: n, a multiple of ``bag_size``.
         dim: d.
         bag_size: k.
         rho: a scalar or 1-D array of interpolation weights (traced; vmapped).
-        n_draws: replicates.
+        num_replicates: replicates.
         sort_by_response: bag by sorted response instead of at random.
         signal: :math:`\|\theta_0\|^2`.
-        noise: :math:`\sigma^2`.
+        noise_var: :math:`\sigma^2`.
         allow_extrapolation: accept rho > 1.
         dtype: float dtype.
 
     Returns:
-        Array (n_draws, n_rho) of excess risks.
+        Array (num_replicates, n_rho) of excess risks.
 
     References:
-        docs/aggregate.md (random vs response-dependent bags; the sorted-bag negative control).
+        Random vs response-dependent bags (the sorted-bag negative control): docs/aggregate.md#findings.
     """
-    d, r, s, z = _check_common(dim, n_draws, signal, noise, dtype)
+    d, r, s, z, dtype = _check_common(key, dim, num_replicates, signal, noise_var, dtype)
     k = check_int("bag_size", bag_size, low=1)
-    n, _, rho = _cases(check_int("n_samples", n_samples, low=1), k, rho, d, allow_extrapolation)
+    n, _, rho = _cases(check_int("num_samples", num_samples, low=1), k, rho, d, allow_extrapolation)
     return _full(key, jnp.asarray(rho, dtype), jnp.asarray(s, dtype), jnp.asarray(z, dtype), n=int(n[0]), dim=d,
                  k=k, n_draws=r, sort=jnp.asarray(bool(sort_by_response)), dtype=dtype)
