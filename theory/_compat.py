@@ -1,5 +1,5 @@
-"""Deprecation shims of ``theory.icl``: old positional hyperparameters and old argument names keep working
-for now and raise a ``DeprecationWarning`` (the vocabulary of docs/glossary.md)."""
+"""Deprecation shims shared by the topics: old positional hyperparameters and old argument names keep
+working for now and raise a ``DeprecationWarning`` (the vocabulary of docs/glossary.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from theory._validation import renamed_argument
 
 __all__ = ["keyword_only"]
 
-#: Old argument spellings of the topic and their names in the shared vocabulary.
+#: Old argument spellings and their names in the shared vocabulary (applied where the function has the
+#: new name and not the old one).
 RENAMED = {
     "n": "num_samples",
     "d": "dim",
@@ -24,20 +25,22 @@ RENAMED = {
 }
 
 
-def keyword_only(*names: str, leading: tuple[str, ...] = ()):
+def keyword_only(*names: str, leading: tuple[str, ...] = (), renamed: dict[str, str] | None = None):
     """Decorate a function whose hyperparameters ``names`` became keyword-only.
 
     An old call that passes them by position (in the order ``names``, after the function's own
     positional parameters) and an old spelling of a keyword (:data:`RENAMED`) keep working and warn.
     ``leading`` names old positional parameters that came *before* the new positional ones (a key that
     used to be the first argument): a call with more positional arguments than the new signature takes
-    assigns the first ones to ``leading``.
+    assigns the first ones to ``leading``. ``renamed`` adds topic-specific old spellings
+    (``{"K": "num_classes"}``) to :data:`RENAMED`.
     """
 
     def decorate(fn):
         params = inspect.signature(fn).parameters
         n_pos = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params.values())
-        renamed = {old: new for old, new in RENAMED.items() if new in params and old not in params}
+        spellings = {**RENAMED, **(renamed or {})}
+        renamed_here = {old: new for old, new in spellings.items() if new in params and old not in params}
         owner = fn.__name__
 
         @functools.wraps(fn)
@@ -50,8 +53,8 @@ def keyword_only(*names: str, leading: tuple[str, ...] = ()):
                     args = args[k:]
                 extra = args[n_pos:]
                 if len(extra) > len(names):
-                    raise TypeError(f"{owner}() takes {n_pos} positional argument(s) and the keyword-only "
-                                    f"{', '.join(names)}; got {len(args) + len(moved)} positional arguments")
+                    raise TypeError(f"{owner}() takes {n_pos} positional argument(s); got "
+                                    f"{len(args) + len(moved)}: pass {', '.join(names) or 'the others'} by keyword")
                 moved.update(zip(names, extra, strict=False))
                 for name in moved:
                     if name in kwargs:
@@ -61,7 +64,7 @@ def keyword_only(*names: str, leading: tuple[str, ...] = ()):
                               DeprecationWarning, stacklevel=2)
                 kwargs.update(moved)
                 args = args[:n_pos]
-            for old, new in renamed.items():
+            for old, new in renamed_here.items():
                 if old in kwargs:
                     kwargs[new] = renamed_argument(old, new, kwargs.get(new), kwargs.pop(old), owner=owner)
             return fn(*args, **kwargs)

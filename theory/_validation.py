@@ -57,7 +57,8 @@ def check_real(
     if arr.ndim != 0:
         raise TypeError(f"{name} must be a scalar, got an array of shape {arr.shape}")
     v = float(arr)
-    rng = _interval(low, high, low_open or (low is None and not allow_inf), high_open or (high is None and not allow_inf))
+    open_ends = not allow_inf  # without infinities the interval's infinite ends are open
+    rng = _interval(low, high, low_open or (low is None and open_ends), high_open or (high is None and open_ends))
     if math.isnan(v):
         raise ValueError(f"{name} must be a number in {rng}, got nan")
     if math.isinf(v) and not allow_inf:

@@ -86,7 +86,7 @@ def test_deprecated_spellings_warn_and_still_work():
         assert check_bags([0, 0, 1, 1], 4).num_bags == 2
     with pytest.warns(DeprecationWarning, match="num_bags"):
         np.testing.assert_allclose(bag_means(jnp.arange(4.0), jnp.array([0, 0, 1, 1]), 2), [0.5, 2.5])
-    with pytest.raises(TypeError, match="given twice"):
+    with pytest.raises(TypeError, match="multiple values"):
         check_bags([0, 0], 2, num_samples=2)
 
 

@@ -44,7 +44,7 @@ def solve(f, y, *, lam0, alpha, margin):
     (10.0, 0.1, 1.739829961234931, 9.981541309),
 ])
 def test_exact_solution_matches_reference_values_and_the_numpy_oracle(lam0, c, value, lam_star):
-    alpha = aldr_alpha_from_code(2.0, 5, lam0)
+    alpha = aldr_alpha_from_code(2.0, num_classes=5, lam0=lam0)
     v, lam = solve(G, 1, lam0=lam0, alpha=alpha, margin=c)
     assert v == pytest.approx(value, abs=1e-12)
     assert lam == pytest.approx(lam_star, abs=1e-7)
@@ -53,7 +53,7 @@ def test_exact_solution_matches_reference_values_and_the_numpy_oracle(lam0, c, v
 
 
 def test_lambda_star_satisfies_the_stationarity_equation():
-    alpha = aldr_alpha_from_code(2.0, 5, 1.0)
+    alpha = aldr_alpha_from_code(2.0, num_classes=5, lam0=1.0)
     _, lam = solve(G, 1, lam0=1.0, alpha=alpha, margin=0.2)
     with jax.enable_x64(True):
         p = np.asarray(ldr_kl_weights(jnp.asarray(G), jnp.asarray(1), lam=lam, margin=0.2))
@@ -64,7 +64,7 @@ def test_lambda_star_satisfies_the_stationarity_equation():
 
 def test_the_wrong_sign_fixed_point_would_be_caught():
     # the wrong fixed point lam = lam0 + KL/alpha (first reference case): 1.10666 and value 2.22896, outside [., lam0]
-    alpha = aldr_alpha_from_code(2.0, 5, 1.0)
+    alpha = aldr_alpha_from_code(2.0, num_classes=5, lam0=1.0)
     lam = 1.0
     for _ in range(200):
         p = np.exp(A02 / lam - np.log(np.sum(np.exp(A02 / lam))))
@@ -83,7 +83,7 @@ def test_lambda_star_in_its_interval_and_value_a_global_maximum_on_random_cases(
     f = jnp.asarray(rng.uniform(-1, 1, (n, K)) * rng.uniform(0.5, 8, (n, 1)))
     y = jnp.asarray(rng.integers(0, K, n))
     for lam0, alpha_c in ((0.5, 1.05), (3.0, 2.0), (10.0, 4.0)):
-        alpha = aldr_alpha_from_code(alpha_c, K, lam0)
+        alpha = aldr_alpha_from_code(alpha_c, num_classes=K, lam0=lam0)
         v, lam = (np.asarray(x) for x in aldr_kl_solve(f, y, lam0=lam0, alpha=alpha, margin=0.3))
         lo, hi = aldr_lambda_interval(K, lam0=lam0, alpha=alpha)
         assert np.all(lam >= lo - 1e-12) and np.all(lam <= hi + 1e-12)
@@ -104,7 +104,7 @@ def test_global_maximum_found_in_multimodal_cases():
         a = rng.uniform(-1, 1, K) * rng.uniform(0.5, 8)
         a = a - a[0]
         lam0 = float(rng.choice([0.5, 1.0, 3.0, 10.0]))
-        alpha = aldr_alpha_from_code(float(rng.choice([1.05, 1.5])), K, lam0)
+        alpha = aldr_alpha_from_code(float(rng.choice([1.05, 1.5])), num_classes=K, lam0=lam0)
         lo = lam0 - math.log(K) / alpha
         t = np.linspace(max(lo, 1e-9), lam0, 2000)
         h = ldr_kl_numpy(a, t) - 0.5 * alpha * (t - lam0) ** 2
@@ -119,7 +119,7 @@ def test_global_maximum_found_in_multimodal_cases():
 
 
 def test_gradient_is_ldr_gradient_at_lambda_star(x64):
-    alpha = aldr_alpha_from_code(2.0, 5, 1.0)
+    alpha = aldr_alpha_from_code(2.0, num_classes=5, lam0=1.0)
     f, y = jnp.asarray(G), jnp.asarray(1)
     g = jax.grad(lambda f: aldr_kl_loss(f, y, lam0=1.0, alpha=alpha, margin=0.2))(f)
     _, lam = aldr_kl_solve(f, y, lam0=1.0, alpha=alpha, margin=0.2)
@@ -133,8 +133,8 @@ def test_float32_jit_with_traced_hyperparameters():
     f = jnp.asarray(np.random.default_rng(1).normal(size=(16, 10)) * 3, jnp.float32)
     y = jnp.arange(16) % 10
     fn = jax.jit(lambda lam0, alpha: aldr_kl_loss(f, y, lam0=lam0, alpha=alpha, margin=0.1).mean())
-    v1 = float(fn(10.0, aldr_alpha_from_code(2.0, 10, 10.0)))
-    v2 = float(fn(1.0, aldr_alpha_from_code(2.0, 10, 1.0)))
+    v1 = float(fn(10.0, aldr_alpha_from_code(2.0, num_classes=10, lam0=10.0)))
+    v2 = float(fn(1.0, aldr_alpha_from_code(2.0, num_classes=10, lam0=1.0)))
     assert np.isfinite(v1) and np.isfinite(v2) and v2 > v1  # smaller lambda: larger loss
     g = jax.jit(jax.grad(lambda f: aldr_kl_loss(f, y, lam0=1.0, alpha=5.0, margin=0.1).sum()))(f * 1e3)
     assert np.all(np.isfinite(g))
@@ -161,7 +161,7 @@ def test_official_step_differs_from_the_exact_solve_by_1e_3_in_lambda():
     # the official step (no margin in p) and the exact solve differ by 1e-3 in lambda, 1.6e-7 in value
     # (docs/ldr.md, "Findings")
     _, lam_off = aldr_v1_official_step(G[None], [1], [10.0], lam0=10.0, alpha_c=2.0, margin=0.1)
-    v, lam = solve(G, 1, lam0=10.0, alpha=aldr_alpha_from_code(2.0, 5, 10.0), margin=0.1)
+    v, lam = solve(G, 1, lam0=10.0, alpha=aldr_alpha_from_code(2.0, num_classes=5, lam0=10.0), margin=0.1)
     assert abs(lam - lam_off[0]) == pytest.approx(9.9e-4, abs=1e-4)
     assert v - 1.7398298041738784 == pytest.approx(1.6e-7, abs=0.2e-7)
 
@@ -222,7 +222,7 @@ def test_bad_hyperparameters_raise_and_traced_ones_give_nan():
     with pytest.raises(ValueError, match="labels"):
         aldr_kl_loss(f, jnp.asarray(7), lam0=1.0, alpha=5.0)
     with pytest.raises(ValueError, match="alpha_c"):
-        aldr_alpha_from_code(0.0, 5, 1.0)
+        aldr_alpha_from_code(0.0, num_classes=5, lam0=1.0)
     fn = jax.jit(lambda lam0, alpha: aldr_kl_loss(f, y, lam0=lam0, alpha=alpha))
     assert np.isfinite(float(fn(1.0, 5.0)))
     for lam0, alpha in ((1.0, 1.0), (0.0, 5.0), (-1.0, 5.0), (1.0, -1.0), (math.nan, 5.0), (1.0, math.inf)):

@@ -300,3 +300,16 @@ def test_forgetting_to_multiply_back_by_lambda_would_be_caught():
     wrong = float(ldr_kl_numpy(a, 0.5) / 0.5)
     assert wrong == pytest.approx(-0.32605, abs=1e-5)
     assert abs(wrong - loss64(F, 0, lam=0.5, margin=1.0)) > 0.1
+
+
+def test_margin_matrix_and_aldr_helpers_take_num_classes_and_warn_on_the_old_spellings():
+    from theory.ldr.aldr import aldr_alpha_from_code, aldr_lambda_interval
+
+    assert np.array_equal(margin_matrix(num_classes=3, c=0.5), margin_matrix(3, c=0.5))
+    with pytest.warns(DeprecationWarning, match="'K' is deprecated"):
+        assert np.array_equal(margin_matrix(K=3, c=0.5), margin_matrix(3, c=0.5))
+    new = aldr_alpha_from_code(2.0, num_classes=5, lam0=1.0)
+    with pytest.warns(DeprecationWarning, match="by position"):
+        assert aldr_alpha_from_code(2.0, 5, 1.0) == new
+    with pytest.warns(DeprecationWarning, match="'K' is deprecated"):
+        assert aldr_lambda_interval(K=5, lam0=1.0, alpha=new) == aldr_lambda_interval(5, lam0=1.0, alpha=new)

@@ -7,13 +7,10 @@ invalid traced value to NaN with :func:`theory._validation.nan_unless`, docs/glo
 
 from __future__ import annotations
 
-import functools
-import inspect
-import warnings
-
 import numpy as np
 
-from theory._validation import check_array, check_real, is_traced, renamed_argument
+from theory._compat import keyword_only
+from theory._validation import check_array, check_real, is_traced
 
 
 def check_rho(rho, allow_extrapolation: bool):
@@ -61,36 +58,6 @@ def integer(name, value, *, low: int = 1):
 
 
 def old_spellings(*, positional: tuple[str, ...] = (), **renames: str):
-    """Decorator keeping deprecated spellings working, each with a ``DeprecationWarning``.
-
-    Every ``old=new`` keyword is renamed (:func:`theory._validation.renamed_argument`). ``positional`` names,
-    in order, the keyword-only parameters that used to be positional: extra positional arguments beyond the
-    function's own positional parameters are passed as those keywords (a PRNG key passed first to a
-    simulator, ``asymptotic_risk(gamma, bag_size, rho)``, ...).
-    """
-
-    def decorate(fn):
-        params = inspect.signature(fn).parameters.values()
-        n_pos = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            for old, new in renames.items():
-                if old in kwargs:
-                    kwargs[new] = renamed_argument(old, new, kwargs.get(new), kwargs.pop(old), owner=fn.__qualname__)
-            if len(args) > n_pos:
-                extra = args[n_pos:]
-                if len(extra) > len(positional):
-                    raise TypeError(f"{fn.__qualname__}() takes {n_pos} positional argument(s); pass "
-                                    f"{', '.join(positional) or 'the others'} by keyword")
-                names = positional[: len(extra)]
-                if any(name in kwargs for name in names):
-                    raise TypeError(f"{fn.__qualname__}(): {', '.join(n for n in names if n in kwargs)} given twice")
-                warnings.warn(f"{fn.__qualname__}: passing {', '.join(names)} positionally is deprecated; pass "
-                              f"{', '.join(f'{n}=...' for n in names)}", DeprecationWarning, stacklevel=2)
-                args, kwargs = args[:n_pos], {**kwargs, **dict(zip(names, extra, strict=True))}
-            return fn(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
+    """Keep deprecated spellings working with a ``DeprecationWarning``: ``old=new`` keywords are renamed and
+    extra positional arguments are passed as the keyword-only ``positional`` (:func:`theory._compat.keyword_only`)."""
+    return keyword_only(*positional, renamed=renames)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory._validation import check_int, check_real
-from theory.icl._compat import keyword_only
+from theory._compat import keyword_only
 
 __all__ = [
     "make_prompt",

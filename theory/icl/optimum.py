@@ -48,7 +48,7 @@ from theory.icl._args import (
     masked,
     positive_arg,
 )
-from theory.icl._compat import keyword_only
+from theory._compat import keyword_only
 
 __all__ = [
     "optimal_step_size",

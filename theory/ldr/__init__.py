@@ -43,7 +43,14 @@ from theory.ldr.calibration import (
     symmetry_bounds,
 )
 from theory.ldr.general import ldr_loss, ldr_weights
-from theory.ldr.losses import crammer_singer_loss, ldr_kl_loss, ldr_kl_weights, margin_matrix, margin_vector
+from theory.ldr.losses import (
+    crammer_singer_loss,
+    ldr_kl_loss,
+    ldr_kl_weights,
+    margin_matrix,
+    margin_vector,
+    weston_watkins_loss,
+)
 from theory.ldr.simulate import LOSSES, apply_noise, make_mixture, pairflip_noise, train_noisy, uniform_noise
 
 __all__ = [
@@ -52,6 +59,7 @@ __all__ = [
     "margin_matrix",
     "margin_vector",
     "crammer_singer_loss",
+    "weston_watkins_loss",
     "ldr_loss",
     "ldr_weights",
     "aldr_kl_loss",

@@ -35,6 +35,7 @@ import typing
 import jax
 import jax.numpy as jnp
 
+from theory._compat import keyword_only
 from theory._validation import check_int, check_logits_labels, check_real, is_traced, nan_unless
 from theory.ldr.losses import _kl_to_uniform, _psi, _psi_value, check_margin, margin_vector
 from theory.losses import check_loss_inputs
@@ -50,27 +51,30 @@ __all__ = [
 ]
 
 
-def aldr_alpha_from_code(alpha_c, K, lam0):
+@keyword_only("num_classes", "lam0", renamed={"K": "num_classes"})
+def aldr_alpha_from_code(alpha_c, *, num_classes, lam0):
     r"""The penalty :math:`\alpha = \alpha_c\log K/\lambda_0` of the code's ``alpha``.
 
     :math:`\alpha_c > 1` keeps :math:`\lambda^* > 0`.
 
     Examples:
-        >>> round(aldr_alpha_from_code(2.0, 5, 1.0), 6)
+        >>> round(aldr_alpha_from_code(2.0, num_classes=num_classes=5, lam0=lam0=1.0), 6)
         3.218876
 
     References:
         Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), code ``loss.py``, ``ALDRLoss_V1`` (its ``alpha``).
     """
     alpha_c = check_real("alpha_c", alpha_c, low=0.0, low_open=True)
-    K = check_int("K", K, low=2)
+    K = check_int("num_classes", num_classes, low=2)
     lam0 = check_real("lam0", lam0, low=0.0, low_open=True)
     return alpha_c * math.log(K) / lam0
 
 
-def aldr_lambda_interval(K, *, lam0, alpha, lam_min=0.0):
-    r"""The interval :math:`[\max(\lambda_{min}, \lambda_0 - \log K/\alpha), \lambda_0]` holding :math:`\lambda^*`."""
-    return max(lam_min, lam0 - math.log(K) / alpha), lam0
+@keyword_only(renamed={"K": "num_classes"})
+def aldr_lambda_interval(num_classes, *, lam0, alpha, lam_min=0.0):
+    r"""The interval :math:`[\max(\lambda_{min}, \lambda_0 - \log K/\alpha), \lambda_0]` holding :math:`\lambda^*`,
+    ``K = num_classes``."""
+    return max(lam_min, lam0 - math.log(num_classes) / alpha), lam0
 
 
 def _check_aldr(K, lam0, alpha, lam_min):
@@ -195,7 +199,7 @@ def aldr_kl_loss(logits, labels, *, lam0, alpha, margin=0.0, lam_min=0.0, grid=2
         >>> import jax, jax.numpy as jnp
         >>> with jax.enable_x64(True):
         ...     g = jnp.array([0.5, -1.0, 2.0, 0.0, 1.5])
-        ...     v = aldr_kl_loss(g, jnp.array(1), lam0=1.0, alpha=aldr_alpha_from_code(2.0, 5, 1.0), margin=0.2)
+        ...     v = aldr_kl_loss(g, jnp.array(1), lam0=1.0, alpha=aldr_alpha_from_code(2.0, num_classes=num_classes=5, lam0=lam0=1.0), margin=0.2)
         >>> round(float(v), 8)
         2.31628846
 

@@ -33,7 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from theory._compat import keyword_only
 from theory._validation import (
+    check_int,
     check_logits_labels,  # noqa: F401  (importable from here, as before)
     check_real,
     is_traced,
@@ -87,14 +89,15 @@ def check_margin(margin, K):
     return arr
 
 
-def margin_matrix(K, kind="uniform", *, c=0.0, delta=None):
+@keyword_only(renamed={"K": "num_classes"})
+def margin_matrix(num_classes, kind="uniform", *, c=0.0, delta=None):
     r"""The margin matrix :math:`C` with :math:`C_{k,y}` the margin required of class y over class k.
 
     ``"uniform"``: :math:`C = c(\mathbb 1\mathbb 1^\top - I)`; ``"class"``: :math:`C_{k,y} = \Delta_y`
     for :math:`k \ne y` (LDAM-type; ``delta`` of length K); ``"zero"``: :math:`C = 0`.
 
     Args:
-        K: number of classes (>= 2).
+        num_classes: number of classes K (>= 2; ``K`` is its deprecated name).
         kind: ``"uniform"``, ``"class"`` or ``"zero"``.
         c: the uniform margin.
         delta: the per-class margins for ``kind="class"``.
@@ -110,8 +113,7 @@ def margin_matrix(K, kind="uniform", *, c=0.0, delta=None):
         Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the margin matrix of the LDR losses; T. Yang,
         *Optimization for Machine Learning*, Sec. 2.1 (:math:`C_{y,y} = 0`).
     """
-    if isinstance(K, bool) or not isinstance(K, int | np.integer) or K < 2:
-        raise ValueError(f"K must be an integer >= 2, got {K!r}")
+    K = check_int("num_classes", num_classes, low=2)
     off = 1.0 - np.eye(K)
     if kind == "uniform":
         return check_real("c", c) * off

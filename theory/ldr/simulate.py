@@ -20,13 +20,12 @@ References:
 from __future__ import annotations
 
 import functools
-import inspect
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
 
+from theory._compat import keyword_only
 from theory._random import check_key
 from theory._training import train
 from theory._validation import (
@@ -77,29 +76,6 @@ def _aldr_norm(logits, labels, lam0, margin=0.1, alpha_c=2.0):
 LOSSES = {"ldr_kl": _ldr_kl, "ldr_v1": _ldr_v1, "aldr_kl": _aldr_kl, "aldr_norm": _aldr_norm, **BASELINES}
 
 
-def _legacy_key_first(*names):
-    """Accept the pre-issue-12 call ``fn(key, <names>...)`` (the key first and positional) with a
-    ``DeprecationWarning``; the new signatures take ``key`` keyword-only."""
-    def wrap(fn):
-        n_positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in inspect.signature(fn).parameters.values())
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            if len(args) > n_positional and "key" not in kwargs:
-                warnings.warn(f"{fn.__name__}(key, {', '.join(names)}...) is deprecated: pass the data positionally "
-                              f"and key=, num_classes=... as keywords", DeprecationWarning, stacklevel=2)
-                legacy = dict(zip(("key", *names), args, strict=False))
-                clash = sorted(legacy.keys() & kwargs.keys())
-                if clash or len(args) > len(names) + 1:
-                    raise TypeError(f"{fn.__name__}: too many positional arguments or {clash} given twice")
-                return fn(**legacy, **kwargs)
-            return fn(*args, **kwargs)
-
-        return wrapper
-
-    return wrap
-
-
 def _uniform(key, labels, eta, K):
     k1, k2 = jax.random.split(key)
     coin = jax.random.uniform(k1, labels.shape) < eta
@@ -129,7 +105,7 @@ def _check_noise(owner, labels, eta, num_classes, K, key):
     return key, labels, eta, num_classes
 
 
-@_legacy_key_first("labels", "eta", "num_classes")
+@keyword_only("eta", "num_classes", leading=("key",))
 def uniform_noise(labels, *, eta, num_classes=None, key, K=None):
     r"""With probability ``eta`` replace each label by a uniform draw over all ``num_classes`` classes.
 
@@ -153,7 +129,7 @@ def uniform_noise(labels, *, eta, num_classes=None, key, K=None):
     return _uniform(key, labels, eta, num_classes)
 
 
-@_legacy_key_first("labels", "eta", "num_classes")
+@keyword_only("eta", "num_classes", leading=("key",))
 def pairflip_noise(labels, *, eta, num_classes=None, key, K=None):
     """With probability ``eta`` map each label ``y -> (y + 1) mod num_classes`` (the authors' class-dependent noise).
 
@@ -166,7 +142,7 @@ def pairflip_noise(labels, *, eta, num_classes=None, key, K=None):
     return _pairflip(key, labels, eta, num_classes)
 
 
-@_legacy_key_first("labels", "eta", "kind", "num_classes")
+@keyword_only("eta", "kind", "num_classes", leading=("key",))
 def apply_noise(labels, *, eta, kind, num_classes=None, key, K=None):
     """Uniform noise when ``kind == 0``, pair flip when ``kind == 1`` (``eta`` and ``kind`` may be traced: one
     compile serves both kinds). Other arguments as in :func:`uniform_noise`.
@@ -187,7 +163,7 @@ def _mixture(key, means, n, scale):
     return means[y] + scale * jax.random.normal(kx, (n, dim), means.dtype), y
 
 
-@_legacy_key_first("means", "num_samples")
+@keyword_only("num_samples", leading=("key",))
 def make_mixture(means, *, num_samples=None, scale=1.0, key, n=None):
     r"""``num_samples`` points of the Gaussian mixture with class means ``means [num_classes, dim]``.
 
@@ -272,7 +248,7 @@ def _run(keys, means, etas, kinds, loss_index, hyper, lr, momentum, weight_decay
     return jax.vmap(per_setting, (None, 0, 0))(keys, etas, kinds)
 
 
-@_legacy_key_first()
+@keyword_only(leading=("key",))
 def train_noisy(*, key, losses, etas, kinds, n_seeds=3, num_classes=None, dim=10, sep=1.0, scale=1.0, n_train=300,
                 n_test=2000, hidden=(32, 32), steps=400, lr=0.15, momentum=0.9, weight_decay=0.0, dtype=jnp.float32,
                 K=None):
