@@ -24,7 +24,7 @@ def loss_benchmark(batch, classes, repeat=20):
     key = jax.random.key(0)
     logits = jax.random.normal(key, (batch, classes), jnp.float32)
     labels = jax.random.randint(jax.random.fold_in(key, 1), (batch,), 0, classes)
-    alpha = aldr_alpha_from_code(2.0, classes, 10.0)
+    alpha = aldr_alpha_from_code(2.0, num_classes=classes, lam0=10.0)
     losses = {
         "ldr_kl lam=1": lambda h, y: ldr_kl_loss(h, y, lam=1.0, margin=0.1),
         "ldr_kl lam=10": lambda h, y: ldr_kl_loss(h, y, lam=10.0, margin=0.1),
