@@ -48,14 +48,14 @@ def loss_benchmark(batch, classes):
 
 
 def simulator_benchmark(seeds, steps=1500):
-    X, pi, P = make_linear_problem(jax.random.key(1))
+    X, pi, P = make_linear_problem(key=jax.random.key(1))
     key = jax.random.key(2)
 
     def vmapped():
-        return train_linear(key, X, pi, P, taus=[1.0], n_seeds=seeds, steps=steps)
+        return train_linear(X, pi, P, key=key, taus=[1.0], n_seeds=seeds, steps=steps)
 
     def looped():
-        return [train_linear(jax.random.fold_in(key, s), X, pi, P, taus=[1.0], n_seeds=1, steps=steps)
+        return [train_linear(X, pi, P, key=jax.random.fold_in(key, s), taus=[1.0], n_seeds=1, steps=steps)
                 for s in range(seeds)]
 
     rows = {"train_linear jit(vmap) over seeds": timeit(vmapped, repeat=3),

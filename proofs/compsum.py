@@ -3,51 +3,55 @@ r"""Symbolic (sympy) and convex-programming (cvxpy) cross-checks of the comp-sum
 Reference: Anqi Mao, Mehryar Mohri, Yutao Zhong, *Cross-Entropy Loss Functions: Theoretical
 Analysis and Applications*, ICML 2023 (arXiv 2304.07288), and for the two-label transfer
 characterization Mao, Mohri, Zhong, *H-Consistency Bounds: Characterization and Extensions*,
-NeurIPS 2023. Check ids (S1-S10, C1-C4) and test vectors (TV1-TV6, TVLIN) are those of the
-project spec ``spec/compsum.md`` (sections 2.2-2.6, 4 and 9).
+NeurIPS 2023. The reference values are the library's own, each derived or computed to the stated
+digits (mpmath, sympy or CLARABEL); docs/compsum.md derives what the library adds to the papers.
 
 Every check derives its object independently of the library (exact sympy algebra with
 ``Rational`` exponents, or a CLARABEL convex program) and then compares it with the library's
 float64 function where one exists. Each check ``assert``\ s, so a wrong formula in the library (or a
-wrong number in the spec) makes it fail; each returns its key numbers in a dict.
+wrong reference number) makes it fail; each returns its key numbers in a dict.
 
-Sympy checks (family :math:`\Phi^\tau`, :math:`\Psi_\tau`, transformation :math:`\mathcal T_{\tau,n}`):
+Sympy checks (family :math:`\Phi^\tau`, :math:`\Psi_\tau`, transformation :math:`\mathcal T_{\tau,n}`), by
+function (``check_s1`` ... ``check_s10``):
 
-* **S1** :math:`\lim_{\tau\to1}\Phi^\tau(u) = \log(1+u)` (both sides) and the first-order term
+* ``check_s1``: :math:`\lim_{\tau\to1}\Phi^\tau(u) = \log(1+u)` (both sides) and the first-order term
   :math:`-(\tau-1)\log^2(1+u)/2`; vs ``comp_sum_phi`` near ``tau = 1``.
-* **S2** :math:`\Phi^\tau(u) = \int_0^u (1+v)^{-\tau}dv` for symbolic :math:`\tau`, the
+* ``check_s2``: :math:`\Phi^\tau(u) = \int_0^u (1+v)^{-\tau}dv` for symbolic :math:`\tau`, the
   :math:`\Phi^\tau(1)` table; vs ``comp_sum_phi``.
-* **S3** :math:`\mathcal T_0(t) = 1-\sqrt{1-t^2}` (the binary exponential-loss function); vs
-  ``consistency_transform`` (also at ``t = 1e-6``) and TV2.
-* **S4** Taylor series of :math:`\mathcal T_{\tau,n}` at ``t = 0``: the general-:math:`\tau` quadratic
-  coefficient and the spec's explicit series; vs ``small_t_constant`` and ``consistency_transform`` at
-  small ``t``.
-* **S5** Stationarity: the two-class first-order condition at :math:`\tau=1/2`, the ``n = 3``
+* ``check_s3``: :math:`\mathcal T_0(t) = 1-\sqrt{1-t^2}` (the binary exponential-loss function); vs
+  ``consistency_transform`` (also at ``t = 1e-6``) and the reference values of T.
+* ``check_s4``: Taylor series of :math:`\mathcal T_{\tau,n}` at ``t = 0``: the general-:math:`\tau` quadratic
+  coefficient and the explicit series at six values of ``tau``; vs ``small_t_constant`` and
+  ``consistency_transform`` at small ``t``.
+* ``check_s5``: Stationarity: the two-class first-order condition at :math:`\tau=1/2`, the ``n = 3``
   Lagrange solution :math:`S^*\propto p^{1/(2-\tau)}` and the vertex infimum for :math:`\tau\ge2`
   give the closed-form :math:`C^*_\tau` (paper: the minimal conditional risk behind the
-  minimizability-gap analysis); vs ``min_conditional_risk`` and TV4.
-* **S6** Gradient identity :math:`\nabla_h\ell^\tau = S_y^{\tau-1}(S-e_y)`: symbolic in
-  :math:`z = e^h`, exact at rational ``h``; vs ``jax.grad(comp_sum_loss)`` and TV1.
-* **S7** :math:`\mathcal T_{\tau,n}(1)` closed forms per branch and their continuity at
+  minimizability-gap analysis); vs ``min_conditional_risk`` and the reference values of C*.
+* ``check_s6``: Gradient identity :math:`\nabla_h\ell^\tau = S_y^{\tau-1}(S-e_y)`: symbolic in
+  :math:`z = e^h`, exact at rational ``h``; vs ``jax.grad(comp_sum_loss)`` and reference gradients.
+* ``check_s7``: :math:`\mathcal T_{\tau,n}(1)` closed forms per branch and their continuity at
   :math:`\tau = 1, 2`; vs ``transform_at_one``.
-* **S8** Logistic two-label transfer: :math:`\arg\max_\mu = ts`, value :math:`\mathcal T_1(t)`
+* ``check_s8``: Logistic two-label transfer: :math:`\arg\max_\mu = ts`, value :math:`\mathcal T_1(t)`
   independent of ``s``; sum-exponential value :math:`\propto 1/s` with :math:`\mathcal T_0` at
   ``s = 1/2``; vs ``consistency_transform``.
-* **S9** :math:`\partial_\tau\Phi^\tau(u) = -\int_0^u\log(1+v)(1+v)^{-\tau}dv < 0`; vs the
+* ``check_s9``: :math:`\partial_\tau\Phi^\tau(u) = -\int_0^u\log(1+v)(1+v)^{-\tau}dv < 0`; vs the
   ``tau``-derivative of ``comp_sum_loss`` (its custom JVP).
-* **S10** The inverse :math:`\Gamma = \mathcal T^{-1}`: :math:`\Gamma_0(\epsilon)=\sqrt{2\epsilon-\epsilon^2}`,
-  linear for :math:`\tau\ge2`, 30-digit roots otherwise; vs ``consistency_bound`` and TV3.
+* ``check_s10``: The inverse :math:`\Gamma = \mathcal T^{-1}`: :math:`\Gamma_0(\epsilon)=\sqrt{2\epsilon-\epsilon^2}`,
+  linear for :math:`\tau\ge2`, 30-digit roots otherwise; vs ``consistency_bound`` and the reference values of
+  Gamma.
 
-Convex programs (CLARABEL, tight tolerances):
+Convex programs (CLARABEL, tight tolerances; ``check_c1`` ... ``check_c4``):
 
-* **C1** :math:`C^*_\tau(p)` over the simplex (complete hypothesis set); vs ``min_conditional_risk``.
-* **C2** :math:`C^*_{\tau,\Lambda}(p)` over the softmax polytope of the box :math:`|h|\le\Lambda`
-  (S-space) and, for :math:`\tau\le1`, directly in ``h``; vs TV5, the deterministic closed form
+* ``check_c1``: :math:`C^*_\tau(p)` over the simplex (complete hypothesis set); vs ``min_conditional_risk``.
+* ``check_c2``: :math:`C^*_{\tau,\Lambda}(p)` over the softmax polytope of the box :math:`|h|\le\Lambda`
+  (S-space) and, for :math:`\tau\le1`, directly in ``h``; vs reference values, the deterministic closed form
   :math:`\Phi^\tau((n-1)e^{-2\Lambda})` (``comp_sum_phi``) and ``min_conditional_risk(p, box=...)``.
-* **C3** :math:`R^*_\tau(\mathcal H_{lin})` on TVLIN; vs the spec's numbers, BFGS on the library's
+* ``check_c3``: :math:`R^*_\tau(\mathcal H_{lin})` on a three-point linear example; vs reference numbers, BFGS on
+  the library's
   ``conditional_risk`` and the minimizability gaps :math:`M_\tau = R^* - E\,C^*_\tau`.
-* **C4** Intercept-only :math:`R^*_\tau = C^*_\tau(\bar p)` on MG1 (TV6); vs ``min_conditional_risk``,
-  the spec's :math:`M_\tau(\mathcal H_{const})` and, at :math:`\tau = 1`, the mutual information.
+* ``check_c4``: Intercept-only :math:`R^*_\tau = C^*_\tau(\bar p)` on a two-point stochastic example; vs
+  ``min_conditional_risk``, the reference :math:`M_\tau(\mathcal H_{const})` and, at :math:`\tau = 1`, the mutual
+  information.
 
 ``run_all(smallest=True)`` runs everything with at most 10 cvxpy solves in well under 20 s.
 Run ``python -m proofs.compsum`` for a table.
@@ -96,8 +100,8 @@ __all__ = [
 
 R = sp.Rational
 _TAUS = (R(0), R(1, 2), R(1), R(3, 2), R(2), R(3))
-_TV4_P = (0.5, 0.3, 0.2)
-_TV4 = {  # spec TV4: complete C*_tau(p) at p = (0.5, 0.3, 0.2), mpmath
+_P3 = (0.5, 0.3, 0.2)
+_CSTAR_P3 = {  # complete C*_tau(p) at p = (0.5, 0.3, 0.2), mpmath
     0.0: 1.89695014983179,
     0.5: 1.38459445460898,
     1.0: 1.02965301406457,
@@ -181,7 +185,7 @@ def _psi_cvx(S, p, tau):
 
 
 def _cvx_min_risk_S(p, tau, box=None) -> float:
-    """C1/C2 program: :math:`\\min_S \\sum_y p_y\\Psi_\\tau(S_y)` over the simplex (or the box polytope)."""
+    """Convex program: :math:`\\min_S \\sum_y p_y\\Psi_\\tau(S_y)` over the simplex (or the box polytope)."""
     p = np.asarray(p, dtype=np.float64)
     S = cp.Variable(p.size)
     cons = [cp.sum(S) == 1, S >= 1e-12]
@@ -201,14 +205,14 @@ def _loss_cvx(h, p, tau):
 
 
 def _cvx_min_risk_h(p, tau, box) -> float:
-    """C2 h-space program: :math:`\\min_{|h|\\le\\Lambda} \\sum_y p_y \\ell^\\tau(h, y)`, ``tau <= 1``."""
+    """h-space program: :math:`\\min_{|h|\\le\\Lambda} \\sum_y p_y \\ell^\\tau(h, y)`, ``tau <= 1``."""
     p = np.asarray(p, dtype=np.float64)
     h = cp.Variable(p.size)
     return _solve(cp.Problem(cp.Minimize(_loss_cvx(h, p, tau)), [cp.abs(h) <= box]))
 
 
 def _cvx_linear_risk(X, pi, P, tau, *, intercept_only=False, box=None):
-    """C3/C4 program: :math:`\\min_{W,b} \\sum_i \\pi_i \\sum_y P_{iy}\\ell^\\tau(Wx_i + b, y)`, ``tau <= 1``."""
+    """Linear-score program: :math:`\\min_{W,b} \\sum_i \\pi_i \\sum_y P_{iy}\\ell^\\tau(Wx_i + b, y)`, ``tau <= 1``."""
     X = np.asarray(X, dtype=np.float64).reshape(len(pi), -1)
     n = P.shape[1]
     b = cp.Variable(n)
@@ -232,16 +236,16 @@ def _library_box_cstar(p, tau, lam):
 
 
 # ----------------------------------------------------------------------------------------------
-# Sympy checks S1-S10
+# Sympy checks
 # ----------------------------------------------------------------------------------------------
 
 
 def check_s1_limit_tau_to_one(smallest: bool = False) -> dict:
-    """S1 (spec §2.2, §4): the comp-sum family is continuous at the logistic loss.
+    """The comp-sum family is continuous at the logistic loss.
 
     Paper object: the comp-sum family :math:`\\Phi^\\tau` of Mao-Mohri-Zhong (ICML 2023), whose
     ``tau = 1`` member is the logistic loss. Derives :math:`\\lim_{\\tau\\to1^\\pm}\\Phi^\\tau(u)` and the
-    series in :math:`\\tau-1` (first-order term :math:`-(\\tau-1)\\log^2(1+u)/2`, the spec's safe
+    series in :math:`\\tau-1` (first-order term :math:`-(\\tau-1)\\log^2(1+u)/2`, the safe
     fallback ``w + (1-tau) w^2/2``), then checks ``comp_sum_phi`` at ``tau = 1 +- 1e-6`` against it.
     """
     u, tau = sp.symbols("u tau", positive=True)
@@ -269,11 +273,11 @@ def check_s1_limit_tau_to_one(smallest: bool = False) -> dict:
 
 
 def check_s2_phi_integral_form(smallest: bool = False) -> dict:
-    """S2 (spec §2.2, §4): :math:`\\Phi^\\tau(u) = \\int_0^u (1+v)^{-\\tau}dv` for every ``tau``.
+    """:math:`\\Phi^\\tau(u) = \\int_0^u (1+v)^{-\\tau}dv` for every ``tau``.
 
     Paper object: the comp-sum definition :math:`\\Phi^\\tau` (ICML 2023, the family of
     cross-entropy-like losses). Integrates symbolically for a symbolic ``tau != 1`` (``conds='none'``)
-    and for ``tau = 1``, checks the :math:`\\Phi^\\tau(1)` table of §2.2 exactly, and compares exact
+    and for ``tau = 1``, checks the :math:`\\Phi^\\tau(1)` table (six values of ``tau``) exactly, and compares exact
     values at ``u in {1, 2}`` with ``comp_sum_phi``.
     """
     u, v, tau = sp.symbols("u v tau", positive=True)
@@ -290,12 +294,12 @@ def check_s2_phi_integral_form(smallest: bool = False) -> dict:
         R(2): R(1, 2),
         R(3): R(3, 8),
     }
-    spec_phi1 = {R(0): 1.0, R(1, 2): 0.828427, R(1): 0.693147, R(3, 2): 0.585786, R(2): 0.5, R(3): 0.375}
+    phi1_table = {R(0): 1.0, R(1, 2): 0.828427, R(1): 0.693147, R(3, 2): 0.585786, R(2): 0.5, R(3): 0.375}
     worst = 0.0
     for tv in _TAUS:
         exact_1 = sp.integrate((1 + v) ** (-tv), (v, 0, 1))
         assert _is_zero(exact_1 - table[tv]), f"Phi^{tv}(1) = {exact_1}, expected {table[tv]}"
-        assert abs(float(exact_1) - spec_phi1[tv]) < 1e-6, f"spec Phi^{tv}(1) = {spec_phi1[tv]} vs {float(exact_1)}"
+        assert abs(float(exact_1) - phi1_table[tv]) < 1e-6, f"Phi^{tv}(1) table {phi1_table[tv]} vs {float(exact_1)}"
         for uv in (1, 2):
             exact = sp.N(sp.integrate((1 + v) ** (-tv), (v, 0, uv)), 30)
             lib = float(comp_sum_phi(float(uv), tau=float(tv)))
@@ -305,12 +309,13 @@ def check_s2_phi_integral_form(smallest: bool = False) -> dict:
 
 
 def check_s3_exponential_transform(smallest: bool = False) -> dict:
-    """S3 (spec §2.4, §4): at ``tau = 0`` the transformation is :math:`1-\\sqrt{1-t^2}`.
+    """At ``tau = 0`` the transformation is :math:`1-\\sqrt{1-t^2}`.
 
     Paper object: the bound function :math:`\\mathcal T_{0,n}` of the H-consistency theorem for the
     sum-exponential loss (ICML 2023), which matches the binary exponential-loss function. With
     ``Rational`` exponents, :math:`2(1-A_0(t)) - (1-\\sqrt{1-t^2})` simplifies to 0. Compared with
-    ``consistency_transform(t, tau=0)`` on ``t`` from ``1e-6`` to 1 (exact values at 30 digits) and TV2.
+    ``consistency_transform(t, tau=0)`` on ``t`` from ``1e-6`` to 1 (exact values at 30 digits) and the
+    reference values of T.
     """
     t = sp.symbols("t", positive=True)
     t0 = _transform_sym(t, R(0), sp.Integer(3))
@@ -324,23 +329,23 @@ def check_s3_exponential_transform(smallest: bool = False) -> dict:
     for tv in ts:
         exact = sp.N(closed.subs(t, tv), 30)
         for n in (2, 3) if smallest else (2, 3, 10):
-            lib = float(consistency_transform(float(tv), tau=0.0, n_classes=n))
+            lib = float(consistency_transform(float(tv), tau=0.0, num_classes=n))
             worst = max(worst, _rel(lib, exact))
             assert _close(lib, exact, 1e-12), f"T_0({tv}) library {lib}, exact {exact}"
     tv2 = {R(1, 10): 0.00501256289338, R(1, 2): 0.133974596216, R(9, 10): 0.564110105646, R(1): 1.0}
     for tv, val in tv2.items():
-        assert abs(float(closed.subs(t, tv)) - val) < 1e-12, f"TV2 tau = 0, t = {tv}: {val}"
+        assert abs(float(closed.subs(t, tv)) - val) < 1e-12, f"T_0 reference at t = {tv}: {val}"
     return {"T0": str(closed), "max_rel_err_library": worst}
 
 
 def check_s4_small_t_series(smallest: bool = False) -> dict:
-    """S4 (spec §2.4, §4): Taylor series of :math:`\\mathcal T_{\\tau,n}` at ``t = 0``.
+    """Taylor series of :math:`\\mathcal T_{\\tau,n}` at ``t = 0``.
 
     Paper object: the square-root behaviour of the H-consistency bounds of comp-sum losses near 0
     (ICML 2023, the corollary :math:`\\Gamma(\\epsilon)\\approx\\sqrt{c\\,\\epsilon}`). Derives for symbolic
     ``tau`` that :math:`A_\\tau` is even with :math:`A_\\tau''(0)/2 = (\\tau-1)/(2(2-\\tau))`, hence the
     quadratic coefficient :math:`1/(2^\\tau(2-\\tau))` (``tau <= 1``) and :math:`1/(2(2-\\tau)n^{\\tau-1})`
-    (``1 < tau < 2``); checks the explicit series of spec §4 (S4) at ``tau in {0, 1/2, 3/4, 1, 5/4, 3/2}``,
+    (``1 < tau < 2``); checks the explicit series at ``tau in {0, 1/2, 3/4, 1, 5/4, 3/2}``,
     the coefficient against ``small_t_constant``, and the series (through ``t^6``) against
     ``consistency_transform`` at ``t in {1e-6, 1e-4, 1e-3}`` (where the naive formula has no digits).
     """
@@ -355,8 +360,8 @@ def check_s4_small_t_series(smallest: bool = False) -> dict:
     assert _is_zero(c2_low - 1 / (2**tau * (2 - tau))), f"tau < 1 coefficient {c2_low}"
     assert _is_zero(c2_gce - 1 / (2 * (2 - tau) * n ** (tau - 1))), f"GCE coefficient {c2_gce}"
 
-    # Spec S4 series, written as (c2, c4) (GCE ones multiply powers of n).
-    spec = {
+    # The explicit series, written as (c2, c4) (GCE ones multiply powers of n).
+    expected = {
         R(0): (R(1, 2), R(1, 8)),
         R(1, 2): (sp.sqrt(2) / 3, 25 * sp.sqrt(2) / 324),
         R(3, 4): (100 * 2 ** R(1, 4) / 250, 21 * 2 ** R(1, 4) / 250),
@@ -367,11 +372,11 @@ def check_s4_small_t_series(smallest: bool = False) -> dict:
     ns = (3,) if smallest else (2, 3, 10)
     worst_const = worst_series = 0.0
     coeffs = {}
-    for tv, (c2_spec, c4_spec) in spec.items():
+    for tv, (c2_expected, c4_expected) in expected.items():
         series = sp.expand(sp.series(_transform_sym(t, tv, n), t, 0, 8).removeO())
         c = [sp.simplify(series.coeff(t, k)) for k in range(8)]
         assert all(_is_zero(c[k]) for k in (0, 1, 3, 5, 7)), f"odd/constant terms at tau = {tv}: {c}"
-        assert _is_zero(c[2] - c2_spec) and _is_zero(c[4] - c4_spec), f"tau = {tv}: series {series}"
+        assert _is_zero(c[2] - c2_expected) and _is_zero(c[4] - c4_expected), f"tau = {tv}: series {series}"
         if tv == 1:
             assert _is_zero(c[6] - R(1, 30)), f"logistic t^6 coefficient {c[6]}"
         general = c2_low if tv < 1 else (R(1, 2) if tv == 1 else c2_gce)
@@ -379,36 +384,36 @@ def check_s4_small_t_series(smallest: bool = False) -> dict:
         coeffs[str(tv)] = str(c[2])
         for nv in ns:
             c2v = float(c[2].subs(n, nv))
-            lib = small_t_constant(tau=float(tv), n_classes=nv)
+            lib = small_t_constant(tau=float(tv), num_classes=nv)
             worst_const = max(worst_const, _rel(lib, c2v))
             assert _close(lib, c2v, 1e-14), f"small_t_constant(tau={tv}, n={nv}) = {lib}, series {c2v}"
             for tt in (R(1, 10**6), R(1, 10**4), R(1, 1000)):
                 exact = sp.N(series.subs({n: nv, t: tt}), 30)  # truncation O(t^8): relative <= 1e-18
-                lib_t = float(consistency_transform(float(tt), tau=float(tv), n_classes=nv))
+                lib_t = float(consistency_transform(float(tt), tau=float(tv), num_classes=nv))
                 worst_series = max(worst_series, _rel(lib_t, exact))
                 assert _close(lib_t, exact, 1e-12), (
-                    f"consistency_transform(t={float(tt):g}, tau={tv}, n_classes={nv}) = {lib_t!r}, exact series "
+                    f"consistency_transform(t={float(tt):g}, tau={tv}, num_classes={nv}) = {lib_t!r}, exact series "
                     f"{float(exact)!r} (relative error {_rel(lib_t, exact):.2g} > 1e-12)"
                 )
     return {"c2": coeffs, "max_rel_err_small_t_constant": worst_const, "max_rel_err_T_small_t": worst_series}
 
 
 def check_s5_stationarity(smallest: bool = False) -> dict:
-    """S5 (spec §2.3(a), §4): the closed-form minimal conditional risk :math:`C^*_\\tau(p)`.
+    """The closed-form minimal conditional risk :math:`C^*_\\tau(p)`.
 
     Paper object: the best-in-class conditional risk of comp-sum losses for complete hypothesis
     sets (ICML 2023, the minimizability-gap analysis). Derivations:
 
     * two classes, ``tau = 1/2``: the first-order condition vanishes at
       :math:`S^* = p^r/(p^r+q^r)`, ``r = 1/(2 - tau)``, for all ``p, q > 0``; :math:`C^*` at ``p = 0.3``
-      equals the closed form and the spec's 20 digits;
+      equals the closed form to 20 digits;
     * ``n = 3``, ``tau in {0, 1/2, 1, 3/2}``: sympy solves the Lagrange conditions
       :math:`-p_y\\Psi_\\tau'(S_y) = \\lambda`, :math:`\\sum S = 1`; :math:`\\Psi_\\tau'' > 0` makes it the
       minimum; the value minus the closed form vanishes on the simplex;
     * ``tau in {2, 3}`` (concave :math:`\\Psi_\\tau`): the infimum over the simplex's vertices,
       :math:`(1-\\max p)/(\\tau-1)`.
 
-    Compared with ``min_conditional_risk`` (rtol 1e-13) and TV4 at ``p = (0.5, 0.3, 0.2)``.
+    Compared with ``min_conditional_risk`` (rtol 1e-13) and the reference values at ``p = (0.5, 0.3, 0.2)``.
     """
     s = sp.symbols("s", positive=True)
     p, q = sp.symbols("p q", positive=True)
@@ -461,7 +466,7 @@ def check_s5_stationarity(smallest: bool = False) -> dict:
             assert _close(lib, exact, 1e-13), f"min_conditional_risk({pt}, tau={tv}) = {lib}, Lagrange {exact}"
             if pt == points[0]:
                 values[float(tv)] = float(exact)
-                assert _close(exact, _TV4[float(tv)], 1e-13), f"TV4 tau = {tv}: {_TV4[float(tv)]} vs {exact}"
+                assert _close(exact, _CSTAR_P3[float(tv)], 1e-13), f"C*, tau = {tv}: {_CSTAR_P3[float(tv)]}, {exact}"
 
     for tv in (R(2), R(3)):  # concave Psi: infimum at a vertex S = e_j, with Psi(0+) = 1/(tau - 1)
         assert sp.simplify(sp.diff(_psi_sym(s, tv), s, 2)).is_nonpositive, f"Psi_{tv} not concave"
@@ -475,19 +480,19 @@ def check_s5_stationarity(smallest: bool = False) -> dict:
             assert _close(lib, vertex, 1e-14), f"min_conditional_risk({pt}, tau={tv}) = {lib}, vertex {vertex}"
             if pt == points[0]:
                 values[float(tv)] = float(vertex)
-                assert _close(vertex, _TV4[float(tv)], 1e-14), f"TV4 tau = {tv}"
+                assert _close(vertex, _CSTAR_P3[float(tv)], 1e-14), f"C*(0.5, 0.3, 0.2) at tau = {tv}"
     return {"two_class_cstar_0.3": float(c_two_03), "cstar_tv4": values, "max_rel_err_library": worst}
 
 
 def check_s6_gradient_identity(smallest: bool = False) -> dict:
-    """S6 (spec §2.2, §4): :math:`\\partial\\ell^\\tau/\\partial h_k = S_y^{\\tau-1}(S_k-\\delta_{ky})`.
+    """:math:`\\partial\\ell^\\tau/\\partial h_k = S_y^{\\tau-1}(S_k-\\delta_{ky})`.
 
     Paper object: the comp-sum loss :math:`\\ell^\\tau(h,x,y)` (ICML 2023) and its logit gradient,
     the cross-entropy gradient rescaled by :math:`S_y^{\\tau-1}`. Proved symbolically in
     :math:`z_k = e^{h_k}` (then :math:`\\partial_{h_k} = z_k\\partial_{z_k}`) for
     ``tau in {0, 1/2, 1, 3/2, 2, 3}`` and every label, with :math:`\\sum_k\\partial_k\\ell = 0`; evaluated
     exactly at ``h = (3/10, -7/10, 11/10)``; compared with ``jax.grad(comp_sum_loss)`` in float64 and
-    with the gradients of TV1 at ``h = (1, -1/2, 2)``.
+    with reference gradients at ``h = (1, -1/2, 2)``.
     """
     import jax
     import jax.numpy as jnp
@@ -508,7 +513,7 @@ def check_s6_gradient_identity(smallest: bool = False) -> dict:
     exps = [sp.exp(hk) for hk in hs]
     z_h = sum(exps)
     cases = [((R(3, 10), R(-7, 10), R(11, 10)), 0, None)]
-    tv1 = {  # TV1, y = 0, h = (1, -1/2, 2)
+    tv1 = {  # reference gradients, y = 0, h = (1, -1/2, 2)
         R(0): (-2.94141198861, 0.223130160148, 2.71828182846),
         R(1, 2): (-1.48159649373, 0.11239121354, 1.36920528019),
         R(1): (-0.746283818365, 0.0566117322405, 0.689672086125),
@@ -544,7 +549,7 @@ def check_s6_gradient_identity(smallest: bool = False) -> dict:
                     worst_lib = max(worst_lib, abs(grad_lib[k] - float(g30)) / max(1.0, abs(float(g30))))
                     assert _close(grad_lib[k], g30, 1e-13, 1e-15), f"jax grad {grad_lib[k]} vs exact {g30}"
                     if table is not None:
-                        assert abs(float(g30) - table[tv][k]) < 1e-11, f"TV1 tau = {tv}, k = {k}: {g30}"
+                        assert abs(float(g30) - table[tv][k]) < 1e-11, f"gradient at tau = {tv}, k = {k}: {g30}"
     return {"max_exact_residual": worst_exact, "max_rel_err_jax_grad": worst_lib}
 
 
@@ -560,7 +565,7 @@ def _t1_symbolic():
 
 
 def check_s7_transform_at_one(smallest: bool = False, t1_fn=None) -> dict:
-    """S7 (spec §2.4, §4): :math:`\\mathcal T_{\\tau,n}(1)`, where the bound saturates at :math:`\\Gamma = 1`.
+    """:math:`\\mathcal T_{\\tau,n}(1)`, where the bound saturates at :math:`\\Gamma = 1`.
 
     Paper object: the H-consistency bound function :math:`\\mathcal T_{\\tau,n}` of the comp-sum
     theorem (ICML 2023) at ``t = 1``. Derives :math:`A_\\tau(1) = 2^{\\tau-1}`, hence
@@ -568,9 +573,11 @@ def check_s7_transform_at_one(smallest: bool = False, t1_fn=None) -> dict:
     :math:`(2^{\\tau-1}-1)/((\\tau-1)n^{\\tau-1})` (``1 < tau < 2``) and :math:`1/((\\tau-1)n^{\\tau-1})`
     (``tau >= 2``), plus continuity at ``tau = 1`` (both sides give ``log 2``) and at ``tau = 2`` (``1/n``).
     Compares exact values with ``t1_fn`` (default ``transform_at_one``) on a ``tau`` grid and
-    ``n in {2, 3, 10}`` (rtol 1e-12), and the F1 end values of spec §5.2.
+    ``n in {2, 3, 10}`` (rtol 1e-12), and the end values of the bound-curve figure (``n = 10``).
     """
-    t1_fn = transform_at_one if t1_fn is None else t1_fn
+    if t1_fn is None:
+        def t1_fn(*, tau, n_classes):
+            return transform_at_one(tau=tau, num_classes=n_classes)
     d = _t1_symbolic()
     k, n = d["k"], d["n"]
     tau = sp.symbols("tau", positive=True)
@@ -606,19 +613,19 @@ def check_s7_transform_at_one(smallest: bool = False, t1_fn=None) -> dict:
             values[(float(tv), nv)] = float(ex)
     f1 = {(0.0, 10): 1.0, (0.5, 10): 0.828427, (1.0, 10): 0.693147, (1.5, 10): 0.261972, (2.0, 10): 0.1}
     for (tv, nv), val in f1.items():
-        assert abs(values[(tv, nv)] - val) < 1e-6, f"spec F1 T(1) at tau = {tv}: {val} vs {values[(tv, nv)]}"
+        assert abs(values[(tv, nv)] - val) < 1e-6, f"figure end value T(1) at tau = {tv}: {val} vs {values[(tv, nv)]}"
     return {"T1_low": str(low), "T1_gce": str(gce), "max_rel_err_library": worst}
 
 
 def check_s8_logistic_transfer(smallest: bool = False) -> dict:
-    """S8 (spec §2.5, §4): the two-label transfer problem reproduces :math:`\\mathcal T_1` and :math:`\\mathcal T_0`.
+    """The two-label transfer problem reproduces :math:`\\mathcal T_1` and :math:`\\mathcal T_0`.
 
     Paper object: the comp-sum characterization :math:`\\mathcal T^{char}` of Mao-Mohri-Zhong
     (NeurIPS 2023), which yields the ICML 2023 bound functions. For the logistic loss the unique
     stationary point of :math:`\\mu\\mapsto\\frac{1+t}{2}\\log\\frac{s+\\mu}{s}+\\frac{1-t}{2}\\log\\frac{s-\\mu}{s}`
     is :math:`\\mu = ts` (a maximum), with value :math:`\\mathcal T_1(t)` for every ``s``. For the
     sum-exponential loss the admissible stationary point gives a value ``c(t)/s`` (decreasing in ``s``)
-    equal to :math:`1-\\sqrt{1-t^2}` at ``s = 1/2``. Compared with ``consistency_transform`` and TV2.
+    equal to :math:`1-\\sqrt{1-t^2}` at ``s = 1/2``. Compared with ``consistency_transform`` and its reference values.
     """
     t, s, mu = sp.symbols("t s mu", positive=True)
     g = (1 + t) / 2 * sp.log((s + mu) / s) + (1 - t) / 2 * sp.log((s - mu) / s)
@@ -641,28 +648,28 @@ def check_s8_logistic_transfer(smallest: bool = False) -> dict:
     assert s not in c_t.free_symbols, f"sum-exponential value * s depends on s: {c_t}"
     assert _is_zero(value0.subs(s, R(1, 2)) - (1 - sp.sqrt(1 - t**2))), "value at s = 1/2 != T_0"
 
-    tv2 = {R(1, 10): 0.00500836684636, R(1, 2): 0.130812035941, R(9, 10): 0.494631937214}  # TV2, tau = 1
-    ts = (R(1, 2),) if smallest else tuple(tv2) + (R(1, 20), R(99, 100))  # small t: see S4
+    tv2 = {R(1, 10): 0.00500836684636, R(1, 2): 0.130812035941, R(9, 10): 0.494631937214}  # T_1 reference
+    ts = (R(1, 2),) if smallest else tuple(tv2) + (R(1, 20), R(99, 100))  # small t: see check_s4
     worst = 0.0
     for tv in ts:
         ex1 = sp.N(value.subs({t: tv, s: R(1, 3)}), 30)
-        lib = float(consistency_transform(float(tv), tau=1.0, n_classes=3))
+        lib = float(consistency_transform(float(tv), tau=1.0, num_classes=3))
         worst = max(worst, _rel(lib, ex1))
         assert _close(lib, ex1, 1e-13), f"T_1({tv}) library {lib}, transfer {ex1}"
         if tv in tv2:
-            assert abs(float(ex1) - tv2[tv]) < 1e-12, f"TV2 tau = 1, t = {tv}"
+            assert abs(float(ex1) - tv2[tv]) < 1e-12, f"T_1 reference at t = {tv}"
         ex0 = sp.N(value0.subs({t: tv, s: R(1, 2)}), 30)
-        lib0 = float(consistency_transform(float(tv), tau=0.0, n_classes=3))
+        lib0 = float(consistency_transform(float(tv), tau=0.0, num_classes=3))
         worst = max(worst, _rel(lib0, ex0))
         assert _close(lib0, ex0, 1e-12), f"T_0({tv}) library {lib0}, transfer {ex0}"
     return {"argmax_mu": str(crit[0]), "sum_exp_value_times_s": str(c_t), "max_rel_err_library": worst}
 
 
 def check_s9_phi_decreasing_in_tau(smallest: bool = False) -> dict:
-    """S9 (spec §2.2, §4): :math:`\\tau\\mapsto\\Phi^\\tau(u)` is non-increasing.
+    """:math:`\\tau\\mapsto\\Phi^\\tau(u)` is non-increasing.
 
     Paper object: the ordering of the comp-sum losses in :math:`\\tau` (ICML 2023), which underlies
-    the monotone minimizability gaps for deterministic distributions (spec §2.6 (iii)). Derives
+    the monotone minimizability gaps for deterministic distributions. Derives
     :math:`\\partial_\\tau\\Phi^\\tau(u) = -\\int_0^u\\log(1+v)(1+v)^{-\\tau}dv` for symbolic ``tau`` (with a
     positive integrand, so the derivative is negative), its ``tau -> 1`` limit
     :math:`-\\log^2(1+u)/2`, the value ``-0.8775`` at ``(u, tau) = (2, 1/2)``, and compares with the
@@ -697,13 +704,14 @@ def check_s9_phi_decreasing_in_tau(smallest: bool = False) -> dict:
 
 
 def check_s10_gamma_inverse(smallest: bool = False) -> dict:
-    """S10 (spec §2.4, §4): the bound :math:`\\Gamma_{\\tau,n} = \\mathcal T_{\\tau,n}^{-1}` (capped at 1).
+    """The bound :math:`\\Gamma_{\\tau,n} = \\mathcal T_{\\tau,n}^{-1}` (capped at 1).
 
     Paper object: the H-consistency bound :math:`\\Gamma` of the comp-sum theorem (ICML 2023).
     Solves :math:`\\mathcal T_0(t) = \\epsilon`: :math:`\\Gamma_0 = \\sqrt{\\epsilon(2-\\epsilon)}` and
     :math:`1-\\sqrt{1-\\Gamma_0^2} = \\epsilon` (exactly at ``eps = 1/3``: :math:`\\sqrt5/3`); solves the linear
     ``tau >= 2`` branch; finds 30-digit roots for ``tau in {1/2, 1, 3/2}``. Compared with
-    ``consistency_bound`` (rtol 1e-12), including saturation above :math:`\\mathcal T(1)`, and TV3.
+    ``consistency_bound`` (rtol 1e-12), including saturation above :math:`\\mathcal T(1)`, and the
+    reference values of Gamma.
     """
     t, eps, w = sp.symbols("t epsilon w", positive=True)
     sol = sp.solve(sp.Eq(_transform_sym(t, R(0), 3), eps), t)
@@ -732,7 +740,7 @@ def check_s10_gamma_inverse(smallest: bool = False) -> dict:
     cases = [(R(0), 3), (R(1, 2), 3), (R(2), 10)] if smallest else list(tv3)
     worst = 0.0
     for tv, nv in cases:
-        top = sp.log(2) if tv == 1 else _transform_sym(sp.Integer(1), tv, nv)  # T(1), see S7
+        top = sp.log(2) if tv == 1 else _transform_sym(sp.Integer(1), tv, nv)  # T(1), see check_s7
         for j, ev in enumerate((R(1, 100), R(1, 10))):
             if ev >= top:
                 ex = sp.Integer(1)
@@ -745,33 +753,33 @@ def check_s10_gamma_inverse(smallest: bool = False) -> dict:
                 ex = sp.nsolve(residual, t, (R(1, 10**3), R(999, 1000)), solver="bisect", prec=40)
                 assert abs(sp.N(residual.subs(t, ex), 40)) < 1e-30, "root not converged"
             ex = sp.N(ex, 30)
-            lib = float(consistency_bound(float(ev), tau=float(tv), n_classes=nv))
+            lib = float(consistency_bound(float(ev), tau=float(tv), num_classes=nv))
             worst = max(worst, _rel(lib, ex))
             assert _close(lib, ex, 1e-12), f"Gamma(tau={tv}, n={nv}, eps={ev}) library {lib}, derived {ex}"
-            assert abs(float(ex) - tv3[(tv, nv)][j]) < 1e-11, f"TV3 tau = {tv}, n = {nv}, eps = {ev}: {ex}"
-        assert float(consistency_bound(float(top) * 1.01, tau=float(tv), n_classes=nv)) == 1.0, "no saturation"
+            assert abs(float(ex) - tv3[(tv, nv)][j]) < 1e-11, f"Gamma at tau = {tv}, n = {nv}, eps = {ev}: {ex}"
+        assert float(consistency_bound(float(top) * 1.01, tau=float(tv), num_classes=nv)) == 1.0, "no saturation"
     return {"gamma0": str(gamma0), "max_rel_err_library": worst}
 
 
 # ----------------------------------------------------------------------------------------------
-# Convex programs C1-C4 (CLARABEL)
+# Convex programs (CLARABEL)
 # ----------------------------------------------------------------------------------------------
 
 
 def check_c1_complete_min_risk(smallest: bool = False, cstar_fn=None) -> dict:
-    """C1 (spec §2.3(a), §4, P6): :math:`C^*_\\tau(p)` by convex optimization over the simplex.
+    """:math:`C^*_\\tau(p)` by convex optimization over the simplex.
 
     Paper object: the best-in-class conditional risk of comp-sum losses for complete hypothesis
     sets (ICML 2023), closed form :math:`((\\sum_y p_y^{1/(2-\\tau)})^{2-\\tau}-1)/(1-\\tau)`, entropy at
     ``tau = 1``, :math:`1-\\max p` at ``tau = 2``. Solves :math:`\\min_{S\\in\\Delta_n}\\sum_y p_y\\Psi_\\tau(S_y)`
     (CLARABEL) and compares with ``cstar_fn`` (default ``min_conditional_risk``) at rtol 1e-6, and with
-    TV4. ``smallest``: 3 solves.
+    the reference values. ``smallest``: 3 solves.
     """
     cstar_fn = (lambda p, tau: min_conditional_risk(p, tau=tau)) if cstar_fn is None else cstar_fn
     if smallest:
-        grid = [(_TV4_P, tau) for tau in (0.0, 1.0, 1.5)]
+        grid = [(_P3, tau) for tau in (0.0, 1.0, 1.5)]
     else:
-        ps = (_TV4_P, (0.7, 0.2, 0.1), (0.4, 0.25, 0.2, 0.15))
+        ps = (_P3, (0.7, 0.2, 0.1), (0.4, 0.25, 0.2, 0.15))
         grid = [(p, tau) for p in ps for tau in (0.0, 0.5, 1.0, 1.5, 2.0)]
     worst = 0.0
     values = {}
@@ -780,20 +788,20 @@ def check_c1_complete_min_risk(smallest: bool = False, cstar_fn=None) -> dict:
         ref = float(cstar_fn(np.asarray(p), tau))
         worst = max(worst, _rel(ref, opt))
         assert _close(ref, opt, 1e-6), f"C*_{tau}({p}): checked function {ref}, cvxpy {opt} (diff {ref - opt:+.3g})"
-        if p == _TV4_P:
-            assert _close(opt, _TV4[tau], 1e-6), f"TV4 tau = {tau}: {_TV4[tau]} vs cvxpy {opt}"
+        if p == _P3:
+            assert _close(opt, _CSTAR_P3[tau], 1e-6), f"C*(p3) at tau = {tau}: {_CSTAR_P3[tau]} vs cvxpy {opt}"
             values[tau] = opt
-    return {"cstar_tv4_cvxpy": values, "max_rel_err": worst, "n_solves": len(grid)}
+    return {"cstar_p3_cvxpy": values, "max_rel_err": worst, "n_solves": len(grid)}
 
 
 def check_c2_box_min_risk(smallest: bool = False) -> dict:
-    """C2 (spec §2.3(b), §4, P6, TV5): :math:`C^*_{\\tau,\\Lambda}(p)` for box-bounded scores :math:`|h|\\le\\Lambda`.
+    """:math:`C^*_{\\tau,\\Lambda}(p)` for box-bounded scores :math:`|h|\\le\\Lambda`.
 
     Paper object: the minimal conditional risk for bounded hypothesis sets (NeurIPS 2023 extension
     of ICML 2023). Two independent programs: S-space over
     :math:`\\{S\\in\\Delta_n: \\ell\\le S_y\\le e^{2\\Lambda}\\ell\\}` (``tau <= 2``) and h-space
     :math:`\\min_{|h|\\le\\Lambda}\\sum_y p_y\\ell^\\tau(h,y)` (``tau <= 1``; at ``tau = 1`` it is
-    ``log_sum_exp(h) - p.h``). Compared with each other, TV5, the deterministic closed form
+    ``log_sum_exp(h) - p.h``). Compared with each other, reference values, the deterministic closed form
     :math:`\\Phi^\\tau((n-1)e^{-2\\Lambda})` (``comp_sum_phi``), the complete ``min_conditional_risk`` when
     the box is inactive, and the library's ``min_conditional_risk(p, box=Lambda)`` when
     ``theory.compsum.box`` exists (otherwise that comparison is skipped with a warning).
@@ -821,7 +829,7 @@ def check_c2_box_min_risk(smallest: bool = False) -> dict:
         results[(space, p, lam, tau)] = opt
         refs = {}
         if (p, lam) in tv5:
-            refs["TV5"] = tv5[(p, lam)][taus.index(tau)]
+            refs["reference"] = tv5[(p, lam)][taus.index(tau)]
         if max(p) == 1.0:
             refs["Phi((n-1)e^-2L)"] = float(comp_sum_phi((len(p) - 1) * math.exp(-2 * lam), tau=tau))
         if tau < 2 and min(p) > 0 and (max(p) / min(p)) ** (1 / (2 - tau)) <= math.exp(2 * lam):
@@ -868,21 +876,21 @@ def _optional_gaps():
 
 
 def check_c3_linear_best_risk(smallest: bool = False) -> dict:
-    """C3 (spec §2.6, §4, TV6 TVLIN): best linear risk :math:`R^*_\\tau(\\mathcal H_{lin})`, ``tau in {0, 1/2, 1}``.
+    """Best linear risk :math:`R^*_\\tau(\\mathcal H_{lin})`, ``tau in {0, 1/2, 1}``.
 
     Paper object: the best-in-class risk that enters the minimizability gap
     :math:`M_\\tau(\\mathcal H) = R^*_\\tau(\\mathcal H) - E_x C^*_\\tau` of the comp-sum bounds (ICML 2023),
     for the complete symmetric linear class ``h = W x + b``. Solves the convex program (per-sample
     loss ``(exp((1 - tau)(lse(h) - h_y)) - 1)/(1 - tau)``, ``lse(h) - h_y`` at ``tau = 1``) and checks:
-    the spec's R* (1.4976978067, 1.0730047280, 0.7558434589) to 1e-6; the library's
+    the reference R* (1.4976978067, 1.0730047280, 0.7558434589) to 1e-6; the library's
     ``conditional_risk`` at the cvxpy minimizer equals the program's value; BFGS on the library's
     risk does not go lower; the gaps :math:`R^* - \\sum_i\\pi_i C^*_\\tau(p_i)` (``min_conditional_risk``)
-    equal the spec's :math:`M_\\tau(\\mathcal H_{lin})`; ``best_linear_risk`` and
+    equal the reference :math:`M_\\tau(\\mathcal H_{lin})`; ``best_linear_risk`` and
     ``minimizability_gap_linear`` of ``theory.compsum.gaps`` (skipped with a warning if that module is
     missing). ``smallest``: 3 solves.
     """
     X, pi, P = _tvlin()
-    spec = {  # tau: (R*(H_lin), E C*, M(H_lin)), spec TV6 TVLIN
+    reference = {  # tau: (R*(H_lin), E C*, M(H_lin))
         0.0: (1.4976978067, 1.4392304845, 0.0584673221),
         0.5: (1.0730047280, 1.0292929792, 0.0437117488),
         1.0: (0.7558434589, 0.7253364814, 0.0305069776),
@@ -892,10 +900,10 @@ def check_c3_linear_best_risk(smallest: bool = False) -> dict:
     gaps, skip_msg = _optional_gaps()
     out = {"R_star": {}, "gap": {}, "n_solves": 0}
     worst = 0.0
-    for tau, (r_spec, ec_spec, m_spec) in spec.items():
+    for tau, (r_ref, ec_ref, m_ref) in reference.items():
         r_opt, W, b = _cvx_linear_risk(X, pi, P, tau)
         out["n_solves"] += 1
-        assert abs(r_opt - r_spec) < 1e-8 + 1e-6 * r_spec, f"R*_{tau}(H_lin): cvxpy {r_opt}, spec {r_spec}"
+        assert abs(r_opt - r_ref) < 1e-8 + 1e-6 * r_ref, f"R*_{tau}(H_lin): cvxpy {r_opt}, reference {r_ref}"
         r_lib_at_opt = _library_linear_risk(np.concatenate([W.ravel(), b]), X, pi, P, tau)
         assert _close(r_lib_at_opt, r_opt, 1e-8), f"library risk at the cvxpy minimizer {r_lib_at_opt} vs {r_opt}"
         bfgs = min(
@@ -910,9 +918,9 @@ def check_c3_linear_best_risk(smallest: bool = False) -> dict:
         )
         assert bfgs >= r_opt - 1e-8 and bfgs <= r_opt + 1e-6, f"BFGS {bfgs} vs cvxpy {r_opt} at tau = {tau}"
         e_cstar = float(pi @ min_conditional_risk(P, tau=tau))
-        assert _close(e_cstar, ec_spec, 1e-9), f"E C*_{tau}: library {e_cstar}, spec {ec_spec}"
+        assert _close(e_cstar, ec_ref, 1e-9), f"E C*_{tau}: library {e_cstar}, reference {ec_ref}"
         gap = r_opt - e_cstar
-        assert gap > 0 and abs(gap - m_spec) < 1e-8 + 1e-6 * m_spec, f"M_{tau}(H_lin) {gap} vs spec {m_spec}"
+        assert gap > 0 and abs(gap - m_ref) < 1e-8 + 1e-6 * m_ref, f"M_{tau}(H_lin) {gap} vs reference {m_ref}"
         if gaps is not None:
             lib = gaps.best_linear_risk(X, pi, P, tau=tau, starts=starts)
             assert not lib.upper_estimate, f"gaps.best_linear_risk flags an upper estimate at tau = {tau}"
@@ -920,9 +928,9 @@ def check_c3_linear_best_risk(smallest: bool = False) -> dict:
             lib_gap = gaps.minimizability_gap_linear(X, pi, P, tau=tau, starts=starts)
             assert abs(lib_gap - gap) < 1e-7, f"gaps.minimizability_gap_linear {lib_gap} vs {gap} at tau = {tau}"
             out.setdefault("library_best_linear_risk", {})[tau] = lib.risk
-        worst = max(worst, _rel(r_opt, r_spec))
+        worst = max(worst, _rel(r_opt, r_ref))
         out["R_star"][tau], out["gap"][tau] = r_opt, gap
-    out["max_rel_err_vs_spec"] = worst
+    out["max_rel_err_vs_reference"] = worst
     if skip_msg:
         warnings.warn(skip_msg, stacklevel=2)
         out["skipped"] = [skip_msg]
@@ -937,21 +945,21 @@ def _library_box_gap(gaps, pi, P, tau, lam):
 
 
 def check_c4_intercept_only_risk(smallest: bool = False) -> dict:
-    """C4 (spec §2.6, §4, TV6 MG1): intercept-only :math:`R^*_\\tau(\\mathcal H_{const}) = C^*_\\tau(\\bar p)`.
+    """Intercept-only :math:`R^*_\\tau(\\mathcal H_{const}) = C^*_\\tau(\\bar p)`.
 
     Paper object: the minimizability gap of comp-sum losses (ICML 2023) for the intercept-only class
     ``h(x, y) = b_y``, where :math:`M_\\tau = C^*_\\tau(\\bar p) - \\sum_i\\pi_i C^*_\\tau(p_i)` (a Jensen gap).
     Minimizes the data risk over ``b`` (h-space, ``tau <= 1``) and :math:`C^*_\\tau(\\bar p)` over ``S``
-    (``tau = 1.5``), and compares with ``min_conditional_risk(pbar)``, the spec's C*(pbar) and
+    (``tau = 1.5``), and compares with ``min_conditional_risk(pbar)``, the reference C*(pbar) and
     :math:`M_\\tau(\\mathcal H_{const})`, ``gaps.minimizability_gap_intercept``, and at ``tau = 1`` with
     the mutual information I(X;Y) (computed here and by ``gaps.mutual_information``).
-    Full run: also the box ``|b| <= 0.5`` column of TV6, with the per-point box C* from the S-space
+    Full run: also the box ``|b| <= 0.5`` column of the reference values, with the per-point box C* from the S-space
     program (and the library's box C* and box gap when available). ``smallest``: 1 solve.
     """
     pi = np.array([0.5, 0.5])
     P = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
     pbar = pi @ P
-    spec = {  # tau: (C*(pbar), M(H_const), M(H_const, box 0.5))
+    reference = {  # tau: (C*(pbar), M(H_const), M(H_const, box 0.5))
         0.0: (1.9723949877, 0.3498146379, 0.3498146379),
         0.5: (1.4429689326, 0.2694390914, 0.2599327672),
         1.0: (1.0805276266, 0.2306454879, 0.1897315280),
@@ -972,9 +980,9 @@ def check_c4_intercept_only_risk(smallest: bool = False) -> dict:
         out["n_solves"] += 1
         c_pbar = float(min_conditional_risk(pbar, tau=tau))
         assert _close(r_opt, c_pbar, 1e-6), f"R*_{tau}(H_const) {r_opt} vs min_conditional_risk(pbar) {c_pbar}"
-        assert _close(r_opt, spec[tau][0], 1e-6), f"R*_{tau}(H_const) {r_opt} vs spec C*(pbar) {spec[tau][0]}"
+        assert _close(r_opt, reference[tau][0], 1e-6), f"R*_{tau}(H_const) {r_opt} vs C*(pbar) {reference[tau][0]}"
         gap = r_opt - float(pi @ min_conditional_risk(P, tau=tau))
-        assert abs(gap - spec[tau][1]) < 1e-7, f"M_{tau}(H_const) {gap} vs spec {spec[tau][1]}"
+        assert abs(gap - reference[tau][1]) < 1e-7, f"M_{tau}(H_const) {gap} vs reference {reference[tau][1]}"
         if gaps is not None:
             lib_gap = gaps.minimizability_gap_intercept(pi, P, tau=tau)
             assert abs(lib_gap - gap) < 1e-7, f"gaps.minimizability_gap_intercept {lib_gap} vs cvxpy {gap}"
@@ -998,7 +1006,7 @@ def check_c4_intercept_only_risk(smallest: bool = False) -> dict:
             assert _close(r_box, _cvx_min_risk_S(pbar, tau, box=lam), 1e-6), "box R*(H_const) != C*_box(pbar)"
             out["n_solves"] += 1
             gap_box = r_box - float(pi @ np.array(c_box))
-            assert abs(gap_box - spec[tau][2]) < 1e-7, f"M_{tau}(H_const, box 0.5) {gap_box} vs spec {spec[tau][2]}"
+            assert abs(gap_box - reference[tau][2]) < 1e-7, f"M_{tau}(H_const, box) {gap_box} vs {reference[tau][2]}"
             for i in range(2):
                 lib = _library_box_cstar(P[i], tau, lam)
                 if lib is None:
@@ -1012,8 +1020,8 @@ def check_c4_intercept_only_risk(smallest: bool = False) -> dict:
                 else:
                     assert abs(lib_gap - gap_box) < 1e-7, f"gaps box gap {lib_gap} vs cvxpy {gap_box} at tau = {tau}"
             out.setdefault("gap_box_0.5", {})[tau] = gap_box
-    if 1.0 in out["gap"] and 1.5 in out["gap"]:  # spec §2.6 (iv), PE7: not monotone in tau for stochastic p
-        assert out["gap"][1.0] < out["gap"][1.5], f"MG1 expected M_1 < M_1.5, got {out['gap']}"
+    if 1.0 in out["gap"] and 1.5 in out["gap"]:  # not monotone in tau for stochastic p (docs/compsum.md#findings)
+        assert out["gap"][1.0] < out["gap"][1.5], f"stochastic example: expected M_1 < M_1.5, got {out['gap']}"
     if skipped:
         out["skipped"] = sorted(set(skipped))
     return out
@@ -1042,7 +1050,7 @@ CHECKS = (
 
 
 def run_all(smallest: bool = False) -> dict:
-    """Run every check (S1-S10, C1-C4); return ``{name: result}``, each result with its ``seconds``.
+    """Run every check (sympy and cvxpy); return ``{name: result}``, each result with its ``seconds``.
 
     Raises the first ``AssertionError``. ``smallest=True`` is the fast tier (at most 10 cvxpy solves).
     """

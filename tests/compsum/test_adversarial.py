@@ -1,4 +1,5 @@
-"""Adversarial comp-sum objects (spec compsum.md section 2.7, P10, I13): chain, calibration, closed forms."""
+"""Adversarial comp-sum objects (docs/compsum.md#adversarial-losses): the proven chain, the calibration, the
+closed forms of the adversarial zero-one loss and of the smoothing term, and traced closed forms."""
 
 import itertools
 import math
@@ -42,7 +43,7 @@ def _unit_vectors(rng, k, d, q):
 
 
 # ----------------------------------------------------------------------------------------------
-# P10, first bullet: the pointwise chain Phi^tau(1) l_gamma <= l~_lower <= l~_sm
+# the pointwise chain Phi^tau(1) l_gamma <= l~_lower <= l~_sm
 # ----------------------------------------------------------------------------------------------
 
 
@@ -51,7 +52,8 @@ def _unit_vectors(rng, k, d, q):
 def test_chain_holds_with_minimum_nu(tau, q):
     n_cases = 3000 if q == 2 else 1000
     left, right = chain_slacks(
-        7, n_cases=n_cases, tau=tau, n_classes=3, rho=1.0, gamma=GAMMAS, nu=minimum_nu(3, 1.0), q=q
+        key=jax.random.key(7), n_cases=n_cases, tau=tau, num_classes=3, rho=1.0, gamma=GAMMAS,
+        nu=minimum_nu(3, 1.0), q=q,
     )
     assert left.shape == right.shape == (n_cases,)
     assert left.min() >= -TOL, left.min()
@@ -63,7 +65,8 @@ def test_chain_holds_with_minimum_nu(tau, q):
 @pytest.mark.parametrize(("n", "rho", "tau"), [(2, 0.5, 0.0), (4, 2.0, 1.0), (5, 0.5, 1.5), (6, 1.0, 3.0)])
 def test_chain_other_n_and_rho(n, rho, tau):
     left, right = chain_slacks(
-        11, n_cases=600, tau=tau, n_classes=n, rho=rho, gamma=GAMMAS, nu=minimum_nu(n, rho), q=2, dim=3
+        key=jax.random.key(11), n_cases=600, tau=tau, num_classes=n, rho=rho, gamma=GAMMAS,
+        nu=minimum_nu(n, rho), q=2, dim=3,
     )
     assert left.min() >= -TOL
     assert right.min() >= -TOL
@@ -72,7 +75,8 @@ def test_chain_other_n_and_rho(n, rho, tau):
 @pytest.mark.parametrize("tau", TAUS)
 def test_chain_negative_control_nu_zero_fails(tau):
     """Planted error: without the smoothing term the right inequality must fail (the check can fail)."""
-    left, right = chain_slacks(7, n_cases=3000, tau=tau, n_classes=3, rho=1.0, gamma=GAMMAS, nu=0.0, q=2)
+    left, right = chain_slacks(key=jax.random.key(7), n_cases=3000, tau=tau, num_classes=3, rho=1.0, gamma=GAMMAS,
+                               nu=0.0, q=2)
     violations = np.sum(right < -TOL)
     assert 0.05 * 3000 < violations < 0.40 * 3000, violations
     assert right.min() < -0.1
@@ -92,22 +96,55 @@ def test_nu_one_over_rho_is_not_enough():
     assert lower <= proven
 
 
-def test_chain_slacks_deterministic_and_key_types():
-    kw = dict(n_cases=50, tau=1.0, n_classes=3, rho=1.0, gamma=0.3, nu=1.5)
-    a = chain_slacks(3, **kw)
-    b = chain_slacks(3, **kw)
-    c = chain_slacks(np.random.default_rng(3), **kw)
+def test_chain_slacks_is_deterministic_given_the_key():
+    kw = dict(n_cases=50, tau=1.0, num_classes=3, rho=1.0, gamma=0.3, nu=1.5)
+    a = chain_slacks(key=jax.random.key(3), **kw)
+    b = chain_slacks(key=jax.random.key(3), **kw)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
-    np.testing.assert_array_equal(a[1], c[1])
-    k1 = chain_slacks(jax.random.key(5), **kw)
-    k2 = chain_slacks(jax.random.PRNGKey(5), **kw)
-    np.testing.assert_array_equal(k1[1], k2[1])
-    assert not np.array_equal(a[1], chain_slacks(4, **kw)[1])
+    k2 = chain_slacks(key=jax.random.PRNGKey(3), **kw)  # a raw uint32 key draws the same cases
+    np.testing.assert_array_equal(a[1], k2[1])
+    assert not np.array_equal(a[1], chain_slacks(key=jax.random.key(4), **kw)[1])
+
+
+def test_chain_slacks_old_key_or_seed_and_n_classes_still_work_and_warn():
+    kw = dict(n_cases=50, tau=1.0, rho=1.0, gamma=0.3, nu=1.5)
+    new = chain_slacks(key=jax.random.key(5), num_classes=3, **kw)
+    with pytest.warns(DeprecationWarning, match="key_or_seed"):
+        by_key = chain_slacks(jax.random.key(5), num_classes=3, **kw)
+    np.testing.assert_array_equal(new[1], by_key[1])
+    with pytest.warns(DeprecationWarning, match="n_classes"), pytest.warns(DeprecationWarning, match="key_or_seed"):
+        by_seed = chain_slacks(3, n_classes=3, **kw)
+    with pytest.warns(DeprecationWarning):
+        by_generator = chain_slacks(key_or_seed=np.random.default_rng(3), num_classes=3, **kw)
+    np.testing.assert_array_equal(by_seed[1], by_generator[1])  # an int seed is numpy.random.default_rng(seed)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="key_or_seed"):
+        chain_slacks(-1, num_classes=3, **kw)
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="key_or_seed"):
+        chain_slacks("seed", num_classes=3, **kw)
+    with pytest.raises(TypeError, match="key"):
+        chain_slacks(3, key=jax.random.key(3), num_classes=3, **kw)
+
+
+def test_margin_loss_lower_old_rng_argument_still_works_and_warns():
+    W, b, x = np.eye(3, 2), np.zeros(3), np.array([0.3, -0.1])
+    kw = dict(tau=1.0, rho=1.0, gamma=0.4, q=2, n_random=30)
+    with pytest.warns(DeprecationWarning, match="rng"):
+        old = adversarial_margin_loss_lower(W, b, x, 0, rng=7, **kw)
+    assert old == adversarial_margin_loss_lower(W, b, x, 0, key=np.random.default_rng(7), **kw)
+    with pytest.warns(DeprecationWarning, match="rng"), pytest.raises(ValueError, match="rng"):
+        adversarial_margin_loss_lower(W, b, x, 0, rng=-3, **kw)
+    # the default (no key) is a fixed generator: deterministic
+    assert adversarial_margin_loss_lower(W, b, x, 0, **kw) == adversarial_margin_loss_lower(W, b, x, 0, **kw)
+
+
+def test_minimum_nu_old_n_classes_keyword_still_works_and_warns():
+    with pytest.warns(DeprecationWarning, match="n_classes"):
+        assert minimum_nu(n_classes=3, rho=0.5) == minimum_nu(3, 0.5) == minimum_nu(num_classes=3, rho=0.5)
 
 
 # ----------------------------------------------------------------------------------------------
-# P10, second bullet: pointwise adversarial calibration Phi^tau(1) DeltaC_lgamma <= DeltaC_l~
+# pointwise adversarial calibration Phi^tau(1) DeltaC_lgamma <= DeltaC_l~
 # ----------------------------------------------------------------------------------------------
 
 
@@ -127,7 +164,7 @@ def _calibration_case(rng):
     X = np.broadcast_to(x, (n, d))
     ys = np.arange(n)
     l01 = adversarial_zero_one_linear(W, b, X, ys, gamma=gamma, q=q)
-    lt = adversarial_margin_loss_lower(W, b, X, ys, tau=tau, rho=rho, gamma=gamma, q=q, rng=rng, n_random=20)
+    lt = adversarial_margin_loss_lower(W, b, X, ys, tau=tau, rho=rho, gamma=gamma, q=q, key=rng, n_random=20)
     d01 = p @ l01 - (1.0 - p.max())
     dlt = p @ lt - adversarial_conditional_min(p, tau=tau)
     return d01, dlt, adversarial_calibration_constant(tau)
@@ -176,7 +213,7 @@ def test_conditional_min_matches_permutation_brute_force():
 
 
 # ----------------------------------------------------------------------------------------------
-# I13: l_gamma monotone in gamma; l_0 = 1[margin <= 0] (ties are errors)
+# l_gamma monotone in gamma; l_0 = 1[margin <= 0] (ties are errors)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -317,7 +354,8 @@ def test_linf_dimension_limit():
     with pytest.raises(ValueError, match="d"):
         smooth_term_linear(W, 0, gamma=0.1, q=math.inf)
     with pytest.raises(ValueError, match="dim"):
-        chain_slacks(0, n_cases=2, tau=1.0, n_classes=3, rho=1.0, gamma=0.1, nu=1.0, q="inf", dim=17)
+        chain_slacks(key=jax.random.key(0), n_cases=2, tau=1.0, num_classes=3, rho=1.0, gamma=0.1, nu=1.0, q="inf",
+                     dim=17)
     assert smooth_term_linear(W, 0, gamma=0.1, q=2) == 0.0  # other norms have no limit
 
 
@@ -356,6 +394,7 @@ def test_bound_and_minimum_nu():
 # ----------------------------------------------------------------------------------------------
 
 _W, _B, _X = np.eye(3, 2), np.zeros(3), np.zeros(2)
+_KEY = jax.random.key(0)
 
 
 @pytest.mark.parametrize(
@@ -379,7 +418,6 @@ _W, _B, _X = np.eye(3, 2), np.zeros(3), np.zeros(2)
         (lambda: adversarial_margin_loss_lower(_W, _B, _X, 0, tau=1, rho=0, gamma=0.1, q=2), "rho"),
         (lambda: adversarial_margin_loss_lower(_W, _B, _X, 0, tau=1, rho=1, gamma=-1, q=2), "gamma"),
         (lambda: adversarial_margin_loss_lower(_W, _B, _X, 0, tau=1, rho=1, gamma=1, q=2, n_random=-1), "n_random"),
-        (lambda: adversarial_margin_loss_lower(_W, _B, _X, 0, tau=1, rho=1, gamma=0.1, q=2, rng=-3), "rng"),
         (lambda: smooth_adversarial_loss_linear(_W, _B, _X, 0, tau=1, rho=1, nu=-1, gamma=0.1, q=2), "nu"),
         (lambda: smooth_adversarial_loss_linear(_W, _B, _X, 0, tau=1, rho=-2, nu=1, gamma=0.1, q=2), "rho"),
         (lambda: smooth_adversarial_loss_linear(_W, _B, _X, 0, tau=-1, rho=1, nu=1, gamma=0.1, q=2), "tau"),
@@ -391,11 +429,11 @@ _W, _B, _X = np.eye(3, 2), np.zeros(3), np.zeros(2)
         (lambda: adversarial_calibration_constant(-0.1), "tau"),
         (lambda: adversarial_bound(-0.1, tau=1), "eps"),
         (lambda: adversarial_bound(float("nan"), tau=1), "eps"),
-        (lambda: minimum_nu(1, 1.0), "n_classes"),
+        (lambda: minimum_nu(1, 1.0), "num_classes"),
         (lambda: minimum_nu(3, 0.0), "rho"),
-        (lambda: chain_slacks(0, n_cases=0, tau=1, n_classes=3, rho=1, gamma=0.1, nu=1), "n_cases"),
-        (lambda: chain_slacks(0, n_cases=5, tau=1, n_classes=3, rho=1, gamma=[0.1, -0.2], nu=1), "gamma"),
-        (lambda: chain_slacks(0, n_cases=5, tau=1, n_classes=3, rho=1, gamma=0.1, nu=-1), "nu"),
+        (lambda: chain_slacks(key=_KEY, n_cases=0, tau=1, num_classes=3, rho=1, gamma=0.1, nu=1), "n_cases"),
+        (lambda: chain_slacks(key=_KEY, n_cases=5, tau=1, num_classes=3, rho=1, gamma=[0.1, -0.2], nu=1), "gamma"),
+        (lambda: chain_slacks(key=_KEY, n_cases=5, tau=1, num_classes=3, rho=1, gamma=0.1, nu=-1), "nu"),
     ],
 )
 def test_bad_inputs_raise_value_error(call, match):
@@ -411,10 +449,52 @@ def test_bad_inputs_raise_value_error(call, match):
         (lambda: adversarial_zero_one_linear(_W.astype(bool), _B, _X, 0, gamma=0.1, q=2), "W"),
         (lambda: adversarial_zero_one_linear(_W, _B, ["a", "b"], 0, gamma=0.1, q=2), "x"),
         (lambda: ramp(1.0, rho="1"), "rho"),
-        (lambda: minimum_nu(2.5, 1.0), "n_classes"),
-        (lambda: chain_slacks("seed", n_cases=5, tau=1, n_classes=3, rho=1, gamma=0.1, nu=1), "key_or_seed"),
+        (lambda: minimum_nu(2.5, 1.0), "num_classes"),
+        (lambda: chain_slacks(key="seed", n_cases=5, tau=1, num_classes=3, rho=1, gamma=0.1, nu=1), "key"),
     ],
 )
 def test_bad_types_raise_type_error(call, match):
     with pytest.raises(TypeError, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------------------------
+# the closed forms run under jit, vmap and grad
+# ----------------------------------------------------------------------------------------------
+
+
+def test_calibration_closed_forms_agree_under_jit_and_vmap(x64):
+    taus = np.array([0.0, 0.5, 1.5, 2.0, 3.0])
+    eager = np.array([adversarial_calibration_constant(t) for t in taus])
+    np.testing.assert_allclose(jax.vmap(adversarial_calibration_constant)(jnp.asarray(taus)), eager, rtol=1e-14)
+    p = np.array([0.2, 0.5, 0.3])
+    cmin = jax.jit(lambda p, tau: adversarial_conditional_min(p, tau=tau))
+    for tau in taus:
+        np.testing.assert_allclose(cmin(p, tau), adversarial_conditional_min(p, tau=tau), rtol=1e-14)
+    eps = np.array([0.0, 0.1, 0.25, 2.0])
+    np.testing.assert_allclose(jax.jit(lambda e: adversarial_bound(e, tau=2.0))(eps), adversarial_bound(eps, tau=2.0))
+    np.testing.assert_allclose(jax.jit(lambda r: minimum_nu(3, r))(0.5), minimum_nu(3, 0.5), rtol=1e-15)
+    z = np.linspace(-1, 2, 7)
+    np.testing.assert_allclose(jax.jit(lambda z: ramp(z, rho=0.5))(z), ramp(z, rho=0.5))
+
+
+def test_calibration_closed_forms_gradients_match_finite_differences(x64):
+    h = 1e-6
+    for tau in (0.3, 1.5, 2.5):
+        g = jax.grad(adversarial_calibration_constant)(tau)
+        fd = (adversarial_calibration_constant(tau + h) - adversarial_calibration_constant(tau - h)) / (2 * h)
+        assert g == pytest.approx(fd, rel=1e-7)
+        p = np.array([0.2, 0.5, 0.3])
+        g = jax.grad(lambda t, p=p: adversarial_conditional_min(p, tau=t))(tau)
+        fd = (adversarial_conditional_min(p, tau=tau + h) - adversarial_conditional_min(p, tau=tau - h)) / (2 * h)
+        assert g == pytest.approx(fd, rel=1e-7)
+    g = jax.grad(lambda r: minimum_nu(4, r))(0.5)
+    assert g == pytest.approx(-math.sqrt(3) / 0.25, rel=1e-12)
+
+
+def test_traced_invalid_calibration_inputs_give_nan(x64):
+    assert np.isnan(jax.jit(adversarial_calibration_constant)(-1.0))
+    assert np.isnan(jax.jit(lambda t: adversarial_bound(0.1, tau=t))(-1.0))
+    assert np.all(np.isnan(jax.jit(lambda p: adversarial_conditional_min(p, tau=1.0))(jnp.array([0.6, 0.6]))))
+    assert np.isnan(jax.jit(lambda r: minimum_nu(3, r))(0.0))
+    assert np.all(np.isnan(jax.jit(lambda r: ramp(0.1, rho=r))(-1.0)))

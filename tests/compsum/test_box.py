@@ -1,7 +1,10 @@
-"""Best conditional risks: complete (TV4, I5) and box-bounded (TV5, TV8, I6, P6, PE5, PE6)."""
+"""Best conditional risks: complete and box-bounded (NeurIPS 2023, bounded hypothesis sets): reference values,
+the infimum and its minimiser, independent 1-D and cvxpy references, planted errors, and the t0 threshold."""
 
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given
@@ -23,7 +26,7 @@ TAUS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
 
 
 # ------------------------------------------------------------------------------------------------
-# strategies (spec section 6)
+# strategies
 # ------------------------------------------------------------------------------------------------
 
 
@@ -46,7 +49,8 @@ lams = st.floats(0.01, 5.0)
 
 
 def golden_reference(p, tau, lam):
-    """The spec's 1-D algorithm, written independently: bisection-free brentq for c, bounded Brent over ell."""
+    """The 1-D convex search of box.py's module docstring, written independently: brentq for c, bounded Brent
+    over ell."""
     p = np.asarray(p, float)
     n, big, r = p.size, math.exp(2 * lam), 1.0 / (2.0 - tau)
     q = np.where(p > 0, p / p.max(), 0.0) ** r
@@ -73,21 +77,22 @@ def golden_reference(p, tau, lam):
 
 
 # ------------------------------------------------------------------------------------------------
-# complete case: TV4 and I5
+# complete case
 # ------------------------------------------------------------------------------------------------
 
-TV4 = [1.89695014983179, 1.38459445460898, 1.02965301406457, 0.767117199406205, 0.5, 0.25]
+MIN_RISK_VALUES = [  # p = (0.5, 0.3, 0.2)
+    1.89695014983179, 1.38459445460898, 1.02965301406457, 0.767117199406205, 0.5, 0.25]
 
 
-@pytest.mark.parametrize("tau,expected", list(zip(TAUS, TV4, strict=True)))
-def test_tv4_complete_cstar(tau, expected):
+@pytest.mark.parametrize("tau,expected", list(zip(TAUS, MIN_RISK_VALUES, strict=True)))
+def test_complete_cstar_matches_reference_values(tau, expected):
     assert float(min_conditional_risk([0.5, 0.3, 0.2], tau=tau)) == pytest.approx(expected, abs=1e-13)
     # box = inf is the complete case, through the box entry point too
     assert float(min_conditional_risk_box([0.5, 0.3, 0.2], tau=tau, lam=math.inf)) == pytest.approx(expected, abs=1e-13)
 
 
 @given(p=simplex(), tau=taus_all, data=st.data())
-def test_i5_complete_cstar_is_a_lower_bound_and_concave(p, tau, data):
+def test_complete_cstar_is_a_lower_bound_and_concave(p, tau, data):
     n = p.size
     tol = 1e-12
     h = np.array(data.draw(st.lists(st.floats(-30, 30), min_size=n, max_size=n)))
@@ -99,7 +104,7 @@ def test_i5_complete_cstar_is_a_lower_bound_and_concave(p, tau, data):
     assert mid >= ends - 1e-9 - tol
     assert float(min_conditional_risk(np.eye(n)[0], tau=tau)) == pytest.approx(0.0, abs=tol)
     uniform = float(min_conditional_risk(np.full(n, 1.0 / n), tau=tau))
-    if tau <= 2.0:  # spec I5 states it for every tau, but for tau > 2 C* = (1 - 1/n)/(tau - 1) < Psi(1/n)
+    if tau <= 2.0:  # not for every tau: for tau > 2 C* = (1 - 1/n)/(tau - 1) < Psi(1/n)
         assert uniform == pytest.approx(float(comp_sum_psi(1.0 / n, tau=tau)), rel=1e-12, abs=tol)
     else:
         assert uniform == pytest.approx((1 - 1 / n) / (tau - 1), rel=1e-12) and uniform < float(
@@ -136,10 +141,10 @@ def test_complete_cstar_is_accurate_near_tau_one_and_two():
 
 
 # ------------------------------------------------------------------------------------------------
-# box case: TV5, TV8, deterministic closed form, P6 oracles
+# box case: reference values, the tie point, deterministic closed form, oracles
 # ------------------------------------------------------------------------------------------------
 
-TV5 = {
+BOX_MIN_RISK_VALUES = {
     ((0.7, 0.2, 0.1), 0.5): [1.560324452, 1.1359404731, 0.8514447139, 0.6611442401, 0.5331357134, 0.3770933837],
     ((0.5, 0.3, 0.2), 0.2): [1.8985269211, 1.3935004177, 1.0499749787, 0.8112210932, 0.6431916099, 0.4338640341],
     ((0.6, 0.4, 0.0), 1.0): [1.1251944036, 0.913316672, 0.7491684736, 0.618570381, 0.4852055831, 0.3119271435],
@@ -148,11 +153,11 @@ TV5 = {
 }
 
 
-@pytest.mark.parametrize("key", list(TV5))
-def test_tv5_box_cstar(key):
+@pytest.mark.parametrize("key", list(BOX_MIN_RISK_VALUES))
+def test_box_cstar_matches_reference_values(key):
     p, lam = key
     got = [float(min_conditional_risk_box(p, tau=tau, lam=lam)) for tau in TAUS]
-    np.testing.assert_allclose(got, TV5[key], rtol=0, atol=1e-10)  # the spec prints 10 decimals
+    np.testing.assert_allclose(got, BOX_MIN_RISK_VALUES[key], rtol=0, atol=1e-10)  # 10 decimals
     # the risks.min_conditional_risk entry point dispatches here
     assert float(min_conditional_risk(p, tau=1.0, box=lam)) == got[2]
 
@@ -173,7 +178,7 @@ def test_deterministic_box_cstar_closed_form(n, lam, tau):
     assert float(min_conditional_risk_box(p, tau=tau, lam=lam)) == pytest.approx(expected, abs=1e-12)
 
 
-def test_tv8_box_tie_point_is_optimal():
+def test_box_tie_point_is_optimal():
     p, h = np.array([0.55, 0.45, 0.0]), np.array([0.25, 0.25, -0.25])
     cstar = float(min_conditional_risk_box(p, tau=1.0, lam=0.25))
     assert cstar == pytest.approx(0.9580200879, abs=1e-10)
@@ -209,13 +214,13 @@ def test_box_minimizer_is_feasible_and_attains_cstar(p, tau, lam, data):
     assert np.max(np.abs(logits)) <= lam * (1 + 1e-9) + 1e-12
     cstar = float(min_conditional_risk_box(p, tau=tau, lam=lam))
     assert float(conditional_risk(logits, p, tau=tau)) == pytest.approx(cstar, rel=1e-9, abs=1e-12)
-    # no score vector in the box does better (I6, minimality)
+    # no score vector in the box does better (minimality)
     h = np.clip(np.array(data.draw(st.lists(st.floats(-6, 6), min_size=p.size, max_size=p.size))), -lam, lam)
     assert cstar <= float(conditional_risk(h, p, tau=tau)) + 1e-10 * (1 + cstar)
 
 
 @given(p=simplex(), tau=taus_all, lam=lams)
-def test_i6_box_cstar_properties(p, tau, lam):
+def test_box_cstar_properties(p, tau, lam):
     n = p.size
     box = float(min_conditional_risk_box(p, tau=tau, lam=lam))
     assert box >= float(min_conditional_risk(p, tau=tau)) - 1e-12
@@ -230,7 +235,7 @@ def test_i6_box_cstar_properties(p, tau, lam):
 
 
 @given(p=simplex(sparse=False), tau=st.floats(0.0, 1.99))
-def test_i6_inactive_box_equals_complete(p, tau):
+def test_inactive_box_equals_complete(p, tau):
     if p.min() <= 1e-3:
         return
     lam = 0.5 * (math.log(p.max() / p.min()) / (2.0 - tau)) + 1e-6  # (pmax/pmin)^{1/(2-tau)} <= e^{2 lam}
@@ -240,7 +245,7 @@ def test_i6_inactive_box_equals_complete(p, tau):
 
 
 def test_box_cstar_against_cvxpy():
-    """P6 / C2: three CLARABEL solves (S-space twice, h-space once for the logistic loss)."""
+    """Three CLARABEL solves (S-space twice, h-space once for the logistic loss), as in proofs/compsum.py."""
     cp = pytest.importorskip("cvxpy")
     p, lam = np.array([0.7, 0.2, 0.1]), 0.5
     big = math.exp(2 * lam)
@@ -261,7 +266,7 @@ def test_box_cstar_against_cvxpy():
 
 
 # ------------------------------------------------------------------------------------------------
-# t0 threshold (P8)
+# t0 threshold (the flat segment of the box-bounded transformation)
 # ------------------------------------------------------------------------------------------------
 
 
@@ -285,7 +290,7 @@ def test_t0_threshold_limits():
 # ------------------------------------------------------------------------------------------------
 
 
-def test_pe5_wrong_exponent_in_deterministic_box_infimum_is_rejected():
+def test_wrong_exponent_in_deterministic_box_infimum_is_rejected():
     wrong = float(comp_sum_phi(2 * math.exp(-1.0), tau=1.0))  # e^{-Lambda} instead of e^{-2 Lambda}
     right = float(comp_sum_phi(2 * math.exp(-2.0), tau=1.0))
     oracle = float(min_conditional_risk_box([1.0, 0.0, 0.0], tau=1.0, lam=1.0))
@@ -297,7 +302,7 @@ def test_pe5_wrong_exponent_in_deterministic_box_infimum_is_rejected():
     assert float(conditional_risk(h, [1.0, 0.0, 0.0], tau=1.0)) == pytest.approx(oracle, abs=1e-13)
 
 
-def test_pe6_gce_cstar_with_cross_entropy_minimizer_is_rejected():
+def test_gce_cstar_at_the_cross_entropy_minimizer_is_rejected():
     p, tau = np.array([0.5, 0.3, 0.2]), 1.5
     wrong = float(conditional_risk(np.log(p), p, tau=tau))  # S = p, the logistic minimizer
     right = float(min_conditional_risk(p, tau=tau))
@@ -336,7 +341,28 @@ def test_box_bad_inputs(kwargs, match):
 def test_t0_threshold_bad_inputs():
     with pytest.raises(ValueError, match="lam"):
         t0_threshold(-1.0, 3)
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match="num_classes"):
         t0_threshold(1.0, 1)
-    with pytest.raises(TypeError, match="n"):
+    with pytest.raises(TypeError, match="num_classes"):
         t0_threshold(1.0, 2.5)
+
+
+def test_t0_threshold_old_n_keyword_still_works_and_warns():
+    with pytest.warns(DeprecationWarning, match="'n'"):
+        assert t0_threshold(0.5, n=6) == t0_threshold(0.5, 6) == t0_threshold(0.5, num_classes=6)
+
+
+def test_t0_threshold_under_jit_vmap_and_grad(x64):
+    lams = np.array([0.0, 0.25, 1.0, 3.0])
+    eager = np.array([t0_threshold(lam, 5) for lam in lams])
+    np.testing.assert_allclose(jax.vmap(lambda lam: t0_threshold(lam, 5))(jnp.asarray(lams)), eager, rtol=1e-14)
+    np.testing.assert_allclose(jax.jit(t0_threshold)(0.25, 4), t0_threshold(0.25, 4), rtol=1e-14)
+    h = 1e-6
+    fd = (t0_threshold(0.5 + h, 5) - t0_threshold(0.5 - h, 5)) / (2 * h)
+    assert jax.grad(lambda lam: t0_threshold(lam, 5))(0.5) == pytest.approx(fd, rel=1e-7)
+    assert np.isnan(jax.jit(t0_threshold)(-1.0, 4))
+
+
+def test_box_functions_cannot_be_traced():
+    with pytest.raises(TypeError, match="concrete"):
+        jax.jit(lambda p: min_conditional_risk_box(p, tau=1.0, lam=0.5))(jnp.array([0.5, 0.3, 0.2]))

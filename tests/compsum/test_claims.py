@@ -72,12 +72,13 @@ def test_tight_adversarial_cases_attain_the_smoothing_constant(n):
     assert np.any(gain > 0.8 * bound) and np.any(gain > term / 0.5)
 
 
-def test_bound_memo_recomputes_for_new_inputs_and_returns_copies():
+def test_the_two_bound_claims_share_one_experiment_and_nothing_is_cached_in_the_module():
+    pointwise, distribution = CLAIMS["compsum.bound_pointwise"], CLAIMS["compsum.bound_distribution"]
+    assert pointwise.experiment is distribution.experiment is compsum_claims.REGRET_INSTANCES
+    assert pointwise.group == distribution.group == "compsum.regret_instances"  # the key of the earlier group
     eps = np.array([0.01, 0.2, 0.5])
     cfg = {"eps_tau": eps, "tau": np.full(3, 1.0), "n": np.full(3, 3)}
-    first = compsum_claims._bound_upper(cfg)
-    first *= 0.0  # a caller scaling its result must not change the memo
-    np.testing.assert_allclose(compsum_claims._bound_upper(cfg), bounds.consistency_bound(eps, tau=1.0, n_classes=3))
-    other = {**cfg, "eps_tau": eps / 2}
-    np.testing.assert_allclose(compsum_claims._bound_upper(other), bounds.consistency_bound(eps / 2, tau=1.0,
-                                                                                           n_classes=3))
+    np.testing.assert_array_equal(compsum_claims._bound_upper(cfg), bounds.consistency_bound(eps, tau=1.0,
+                                                                                              num_classes=3))
+    assert not [name for name, value in vars(compsum_claims).items() if "MEMO" in name and isinstance(value, dict
+                                                                                                     | list)]

@@ -1,8 +1,8 @@
-"""Conditional risks, their infima and regrets.
+"""Conditional risks, their infima and regrets: reference values, the infimum property, the pointwise bound of
+ICML 2023, Theorem 3.1, the tightness constructions, tie-breaking, and jit/vmap/grad of the closed forms."""
 
-Spec compsum.md 2.1, 2.3, P1, P3, I5, I8, I11, PE1, PE2, PE4, TV4, TV7.
-"""
-
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,7 +25,7 @@ _TAU_ST = st.one_of(st.sampled_from([0.0, 1.0, 2.0]), st.floats(0.0, 4.0))
 
 @st.composite
 def _simplex(draw, n, sparse=True):
-    """p in the simplex (spec section 6): normalise, then set the last non-zero entry to 1 - sum(others)."""
+    """p in the simplex: normalise, then set the last non-zero entry to 1 - sum(others)."""
     w = draw(hnp.arrays(np.float64, n, elements=st.floats(0.0, 1.0)))
     if sparse:
         w = np.where(draw(hnp.arrays(np.bool_, n)), 0.0, w)
@@ -53,7 +53,7 @@ def _instance(draw):
 
 
 # ------------------------------------------------------------------------------------------------
-# Tie-breaking (PE4)
+# Tie-breaking
 # ------------------------------------------------------------------------------------------------
 
 
@@ -66,14 +66,14 @@ def test_predict_breaks_ties_toward_highest_index():
     assert predict(np.zeros((2, 3, 4))).shape == (2, 3)
 
 
-def test_pe4_tightness_example_needs_highest_index():
+def test_tight_instance_needs_the_highest_index_tie_break():
     """p = (0.75, 0.25, 0), h = (0, 0, -40): the rule picks label 1, so Delta C_01 = t = 0.5."""
     p = np.array([0.75, 0.25, 0.0])
     h = np.array([0.0, 0.0, -40.0])
     assert int(predict(h)) == 1
     assert float(zero_one_regret(h, p)) == 0.5
     for tau in (0.0, 0.5, 1.0):
-        ratio = float(surrogate_regret(h, p, tau=tau)) / float(consistency_transform(0.5, tau=tau, n_classes=3))
+        ratio = float(surrogate_regret(h, p, tau=tau)) / float(consistency_transform(0.5, tau=tau, num_classes=3))
         assert 1.0 - 1e-12 <= ratio <= 1.0 + 1e-9  # the O(e^{-40}) gap is below rounding
     # The planted lowest-index rule (np.argmax) predicts label 0 and loses the example.
     lowest = int(np.argmax(h))
@@ -81,25 +81,26 @@ def test_pe4_tightness_example_needs_highest_index():
 
 
 # ------------------------------------------------------------------------------------------------
-# TV4: complete C*
+# reference values of the complete C*
 # ------------------------------------------------------------------------------------------------
 
-TV4 = {0.0: 1.89695014983179, 0.5: 1.38459445460898, 1.0: 1.02965301406457, 1.5: 0.767117199406205, 2.0: 0.5,
-       3.0: 0.25}
+MIN_RISK_VALUES = {  # p = (0.5, 0.3, 0.2), 15 digits
+    0.0: 1.89695014983179, 0.5: 1.38459445460898, 1.0: 1.02965301406457, 1.5: 0.767117199406205, 2.0: 0.5,
+    3.0: 0.25}
 
 
 @pytest.mark.parametrize("tau", TAUS)
-def test_tv4_min_conditional_risk(tau):
+def test_min_conditional_risk_matches_reference_values(tau):
     p = np.array([0.5, 0.3, 0.2])
-    np.testing.assert_allclose(min_conditional_risk(p, tau=tau), TV4[tau], rtol=1e-12)
-    np.testing.assert_allclose(min_conditional_risk(p, tau=tau, box=np.inf), TV4[tau], rtol=1e-12)
+    np.testing.assert_allclose(min_conditional_risk(p, tau=tau), MIN_RISK_VALUES[tau], rtol=1e-12)
+    np.testing.assert_allclose(min_conditional_risk(p, tau=tau, box=np.inf), MIN_RISK_VALUES[tau], rtol=1e-12)
     batch = np.stack([p, p[::-1], np.array([0.2, 0.5, 0.3])])  # permutation invariant, broadcast
-    np.testing.assert_allclose(min_conditional_risk(batch, tau=tau), TV4[tau], rtol=1e-12)
+    np.testing.assert_allclose(min_conditional_risk(batch, tau=tau), MIN_RISK_VALUES[tau], rtol=1e-12)
     assert min_conditional_risk(batch.reshape(3, 1, 3), tau=tau).shape == (3, 1)
 
 
 # ------------------------------------------------------------------------------------------------
-# I5: C* is the infimum, vanishes at vertices, is concave, and equals Psi(1/n) at uniform
+# C* is the infimum, vanishes at vertices, is concave, and equals Psi(1/n) at uniform
 # ------------------------------------------------------------------------------------------------
 
 
@@ -128,7 +129,6 @@ def test_min_risk_vertices_and_uniform(tau, n):
         np.testing.assert_allclose(min_conditional_risk(uniform, tau=tau), psi, rtol=1e-12)
     else:
         # For tau > 2 Psi is concave: the infimum (1 - 1/n)/(tau - 1) sits at a vertex, below Psi(1/n).
-        # (Spec I5 states C*(uniform) = Psi(1/n) without this restriction.)
         c_star = float(min_conditional_risk(uniform, tau=tau))
         np.testing.assert_allclose(c_star, (1 - 1 / n) / (tau - 1), rtol=1e-14)
         assert c_star < psi
@@ -182,7 +182,7 @@ def test_min_risk_continuous_at_tau_one(delta):
 
 
 # ------------------------------------------------------------------------------------------------
-# I8: the pointwise H-consistency theorem T(Delta C_01) <= Delta C_tau
+# the pointwise H-consistency theorem T(Delta C_01) <= Delta C_tau
 # ------------------------------------------------------------------------------------------------
 
 
@@ -191,7 +191,7 @@ def _slack(h, p, tau):
     d01 = float(zero_one_regret(h, p))
     dct = float(surrogate_regret(h, p, tau=tau))
     c = float(conditional_risk(h, p, tau=tau))
-    lhs = float(consistency_transform(max(d01 - 1e-12, 0.0), tau=tau, n_classes=n))
+    lhs = float(consistency_transform(max(d01 - 1e-12, 0.0), tau=tau, num_classes=n))
     return dct + 1e-9 * (1.0 + c) - lhs
 
 
@@ -204,8 +204,9 @@ def test_pointwise_theorem(inst, tau):
 
 @pytest.mark.parametrize("tau", TAUS)
 @pytest.mark.parametrize("n", [2, 3, 5, 10])
-def test_pointwise_theorem_p1_protocol(tau, n):
-    """Spec P1 sampling (Dirichlet p, Gaussian logits at several scales, 10% exact ties), vectorised."""
+def test_pointwise_theorem_on_the_random_instance_protocol(tau, n):
+    """The sampling of docs/compsum.md#random-instances (Dirichlet p, Gaussian logits at several scales, 10%
+    exact ties), vectorised."""
     rng = np.random.default_rng(int(100 * tau) + n)
     m = 2000
     alpha = rng.choice([0.1, 0.5, 1.0, 5.0], size=m)
@@ -218,13 +219,13 @@ def test_pointwise_theorem_p1_protocol(tau, n):
     d01 = zero_one_regret(h, p)
     dct = surrogate_regret(h, p, tau=tau)
     c = conditional_risk(h, p, tau=tau)
-    lhs = consistency_transform(np.maximum(d01 - 1e-12, 0.0), tau=tau, n_classes=n)
+    lhs = consistency_transform(np.maximum(d01 - 1e-12, 0.0), tau=tau, num_classes=n)
     assert np.all(lhs <= dct + 1e-9 * (1.0 + c))
     assert np.any(d01 > 0.1)  # the sample is not trivial
 
 
 # ------------------------------------------------------------------------------------------------
-# I11: the zero-one regret
+# the zero-one regret
 # ------------------------------------------------------------------------------------------------
 
 
@@ -240,11 +241,11 @@ def test_zero_one_regret_range(inst):
 
 
 # ------------------------------------------------------------------------------------------------
-# Planted errors PE1 (n-free GCE transform) and PE2 (n-free MAE transform)
+# Planted errors: the n-free GCE transform and the n-free MAE transform
 # ------------------------------------------------------------------------------------------------
 
 
-def test_pe1_binary_gce_transform_is_violated_for_three_classes():
+def test_binary_gce_transform_is_violated_for_three_classes():
     tau, n = 1.97, 3
     p = np.array([0.4, 0.4, 0.2])
     h = np.zeros(3)
@@ -254,15 +255,15 @@ def test_pe1_binary_gce_transform_is_violated_for_three_classes():
     dct = float(surrogate_regret(h, p, tau=tau))
     np.testing.assert_allclose(dct, 0.065879, atol=1e-6)
     # The binary formula 2^{1-tau}(A-1)/(tau-1) is T_{tau,2}: it claims more than the instance has.
-    wrong = float(consistency_transform(t, tau=tau, n_classes=2))
+    wrong = float(consistency_transform(t, tau=tau, num_classes=2))
     np.testing.assert_allclose(wrong, 0.092262, atol=1e-6)
     assert wrong > dct + 0.02
-    right = float(consistency_transform(t, tau=tau, n_classes=n))
+    right = float(consistency_transform(t, tau=tau, num_classes=n))
     np.testing.assert_allclose(right, 0.062261, atol=1e-6)
     assert right <= dct
 
 
-def test_pe2_n_free_mae_transform_is_violated():
+def test_n_free_mae_transform_is_violated():
     p = np.array([0.35, 0.35, 0.30])
     h = np.zeros(3)
     t = float(zero_one_regret(h, p))
@@ -270,18 +271,18 @@ def test_pe2_n_free_mae_transform_is_violated():
     np.testing.assert_allclose(t, 0.05, rtol=1e-12)
     np.testing.assert_allclose(dct, 0.05 / 3, rtol=1e-12)
     assert t / 2 > dct + 0.008  # the planted T = t/2 is violated by 0.0083
-    right = float(consistency_transform(t, tau=2.0, n_classes=3))
+    right = float(consistency_transform(t, tau=2.0, num_classes=3))
     assert right <= dct + 1e-15  # tight: equality up to rounding
     np.testing.assert_allclose(right, dct, rtol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------------
-# TV7 / P3: tightness constructions
+# tightness constructions
 # ------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("tau, value", [(0.0, 0.133974596), (0.5, 0.125627761), (1.0, 0.130812036)])
-def test_tv7_tight_instance_for_tau_at_most_one(tau, value):
+def test_tight_instance_regret_values_for_tau_at_most_one(tau, value):
     p = np.array([0.75, 0.25, 0.0])
     h = np.array([0.0, 0.0, -40.0])
     assert float(zero_one_regret(h, p)) == 0.5
@@ -297,7 +298,7 @@ def test_tightness_tau_at_most_one(tau, n, t):
     h = np.full(n, -40.0)
     h[:2] = 0.0
     assert np.isclose(float(zero_one_regret(h, p)), t, rtol=1e-14)
-    ratio = float(surrogate_regret(h, p, tau=tau)) / float(consistency_transform(t, tau=tau, n_classes=n))
+    ratio = float(surrogate_regret(h, p, tau=tau)) / float(consistency_transform(t, tau=tau, num_classes=n))
     assert 1.0 - 1e-12 <= ratio <= 1.0 + 1e-9
 
 
@@ -312,10 +313,10 @@ def test_tightness_mae(n):
         np.testing.assert_allclose(float(zero_one_regret(h, p)), t, rtol=1e-12)
         dct = float(surrogate_regret(h, p, tau=2.0))
         np.testing.assert_allclose(dct, t / n, rtol=1e-10)
-        np.testing.assert_allclose(float(consistency_transform(t, tau=2.0, n_classes=n)), dct, rtol=1e-10)
+        np.testing.assert_allclose(float(consistency_transform(t, tau=2.0, num_classes=n)), dct, rtol=1e-10)
 
 
-def test_tv7_mae_values():
+def test_tight_mae_instance_regret_values():
     p = np.array([0.35, 0.35, 0.30])
     np.testing.assert_allclose(float(surrogate_regret(np.zeros(3), p, tau=2.0)), 0.0166667, atol=1e-7)
     t = 1 / 9
@@ -395,3 +396,73 @@ def test_bad_tau(tau, exc):
 def test_bad_box():
     with pytest.raises(ValueError, match="box"):
         min_conditional_risk(_P, tau=1.0, box=-1.0)
+
+
+def test_logits_nan_and_plus_inf_raise_minus_inf_is_a_masked_class():
+    p = np.array([0.5, 0.5, 0.0])
+    for bad in (np.array([0.0, np.nan, 0.0]), np.array([0.0, np.inf, 0.0])):
+        with pytest.raises(ValueError, match="logits"):
+            conditional_risk(bad, p, tau=1.0)
+    masked = np.array([0.3, -0.2, -np.inf])
+    np.testing.assert_allclose(conditional_risk(masked, p, tau=1.0), conditional_risk(masked[:2], p[:2], tau=1.0),
+                               rtol=1e-15)
+    assert float(zero_one_regret(masked, p)) == 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# jit, vmap and grad of the closed forms
+# ------------------------------------------------------------------------------------------------
+
+_MIN_RISK = jax.jit(lambda p, a: min_conditional_risk(p, tau=a))
+_RISK = jax.jit(lambda h, p, a: conditional_risk(h, p, tau=a))
+_GRAD_MIN_RISK = jax.jit(jax.grad(lambda p, a: min_conditional_risk(p, tau=a), argnums=(0, 1)))
+
+
+def test_min_conditional_risk_agrees_with_eager_under_jit_and_vmap(x64):
+    P = np.array([[0.5, 0.3, 0.2], [1.0, 0.0, 0.0], [0.2, 0.2, 0.6], [1 / 3, 1 / 3, 1 / 3]])
+    for tau in (0.0, 0.5, 1.0 - 1e-9, 1.0, 1.5, 2.0 - 1e-6, 2.0, 3.0):
+        np.testing.assert_allclose(_MIN_RISK(P, tau), min_conditional_risk(P, tau=tau), rtol=1e-13, atol=1e-15)
+    taus = jnp.asarray([0.0, 0.7, 1.0, 1.6, 2.5])
+    V = jax.vmap(lambda a: min_conditional_risk(P, tau=a))(taus)
+    for row, a in zip(V, np.asarray(taus), strict=True):
+        np.testing.assert_allclose(row, min_conditional_risk(P, tau=float(a)), rtol=1e-13, atol=1e-15)
+    H = np.array([[0.3, -1.0, 2.0], [0.0, 0.0, 0.0], [5.0, 1.0, -3.0], [0.1, 0.2, 0.3]])
+    for tau in (0.0, 1.0, 1.5):
+        np.testing.assert_allclose(_RISK(H, P, tau), conditional_risk(H, P, tau=tau), rtol=1e-13)
+        np.testing.assert_allclose(jax.jit(lambda h, p, a=tau: surrogate_regret(h, p, tau=a))(H, P),
+                                   surrogate_regret(H, P, tau=tau), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(jax.jit(zero_one_regret)(H, P), zero_one_regret(H, P))
+    np.testing.assert_array_equal(jax.jit(predict)(H), predict(H))
+
+
+def test_min_conditional_risk_gradients_match_finite_differences(x64):
+    """In p (along a direction that stays on the simplex) and in tau, including tau = 1 (the entropy, where the
+    closed form divides 0 by 0) and either side of tau = 2."""
+    p = np.array([0.5, 0.3, 0.2])
+    v = np.array([1.0, -2.0, 1.0])  # sums to 0
+    h = 1e-6
+    for tau in (0.0, 0.5, 1.0, 1.5, 1.9, 2.5):
+        d_p, d_tau = _GRAD_MIN_RISK(p, tau)
+        fd_p = (min_conditional_risk(p + h * v, tau=tau) - min_conditional_risk(p - h * v, tau=tau)) / (2 * h)
+        assert float(d_p @ v) == pytest.approx(fd_p, rel=1e-7)
+        if tau > 0:
+            fd_tau = (min_conditional_risk(p, tau=tau + h) - min_conditional_risk(p, tau=tau - h)) / (2 * h)
+            assert float(d_tau) == pytest.approx(fd_tau, rel=1e-7)
+    # the simulator's sweep is float32: finite values and gradients there too
+    d_p, d_tau = jax.jit(jax.grad(lambda p, a: min_conditional_risk(p, tau=a), argnums=(0, 1)))(
+        jnp.asarray(p, jnp.float32), jnp.float32(1.0))
+    assert np.all(np.isfinite(d_p)) and np.isfinite(d_tau)
+
+
+def test_traced_invalid_inputs_of_the_risks_give_nan(x64):
+    P = np.array([[0.5, 0.3, 0.2], [0.6, 0.6, 0.0], [1.0, 0.0, 0.0], [0.3, 0.3, 0.4]])
+    out = _MIN_RISK(P, 1.5)
+    out = np.asarray(out)
+    assert np.isnan(out[1]) and not np.any(np.isnan(out[[0, 2, 3]]))  # the row that is not a distribution
+    assert np.all(np.isnan(_MIN_RISK(P, -1.0)))
+    assert np.all(np.isnan(_RISK(np.zeros((4, 3)), P, -0.5)))
+
+
+def test_box_bounded_min_risk_cannot_be_traced():
+    with pytest.raises(TypeError, match="concrete"):
+        jax.jit(lambda p: min_conditional_risk(p, tau=1.0, box=0.5))(jnp.array([0.5, 0.3, 0.2]))

@@ -1,4 +1,4 @@
-"""JAX simulators (spec compsum.md P1, P2): instance sampler, excess errors, linear training."""
+"""JAX simulators (docs/compsum.md#random-instances): instance sampler, excess errors, linear training."""
 
 import jax
 import jax.numpy as jnp
@@ -28,12 +28,12 @@ def _tie_rows(H):
 
 @pytest.fixture(scope="module")
 def instances():
-    return [np.asarray(x) for x in sample_instances(jax.random.PRNGKey(0), n_cases=N_CASES, m=M, n_classes=N)]
+    return [np.asarray(x) for x in sample_instances(key=jax.random.PRNGKey(0), n_cases=N_CASES, m=M, num_classes=N)]
 
 
 @pytest.fixture(scope="module")
 def nested():
-    out = sample_nested_instances(jax.random.PRNGKey(1), n_cases=N_CASES, m=M, n_classes=(N, 6))
+    out = sample_nested_instances(key=jax.random.PRNGKey(1), n_cases=N_CASES, m=M, num_classes=(N, 6))
     return {n: [np.asarray(x) for x in v] for n, v in out.items()}
 
 
@@ -49,7 +49,7 @@ def test_sample_shapes_and_dtypes(instances):
 
 
 def test_sample_float64_on_request(x64):
-    pi, P, H = sample_instances(jax.random.PRNGKey(0), n_cases=50, m=M, n_classes=N, dtype=jnp.float64)
+    pi, P, H = sample_instances(key=jax.random.PRNGKey(0), n_cases=50, m=M, num_classes=N, dtype=jnp.float64)
     assert pi.dtype == jnp.float64 and P.dtype == jnp.float64 and H.dtype == jnp.float64
     np.testing.assert_allclose(np.asarray(P).sum(-1), 1.0, atol=1e-13)
     np.testing.assert_allclose(np.asarray(pi).sum(-1), 1.0, atol=1e-13)
@@ -79,15 +79,15 @@ def test_sample_injects_ten_percent_ties(instances):
 
 
 def test_sample_is_deterministic_given_key(instances):
-    again = sample_instances(jax.random.PRNGKey(0), n_cases=N_CASES, m=M, n_classes=N)
+    again = sample_instances(key=jax.random.PRNGKey(0), n_cases=N_CASES, m=M, num_classes=N)
     for a, b in zip(instances, again, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
-    other = sample_instances(jax.random.PRNGKey(5), n_cases=N_CASES, m=M, n_classes=N)
+    other = sample_instances(key=jax.random.PRNGKey(5), n_cases=N_CASES, m=M, num_classes=N)
     assert not np.array_equal(instances[2], np.asarray(other[2]))
 
 
 def test_single_n_is_nested_draw_with_one_n(instances):
-    single = sample_nested_instances(jax.random.PRNGKey(0), n_cases=N_CASES, m=M, n_classes=(N,))[N]
+    single = sample_nested_instances(key=jax.random.PRNGKey(0), n_cases=N_CASES, m=M, num_classes=(N,))[N]
     for a, b in zip(instances, single, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
 
@@ -129,7 +129,7 @@ def test_nested_instances_match_single_draws_in_distribution(instances, nested):
 @pytest.fixture(scope="module")
 def instances64():
     with jax.enable_x64(True):
-        out = sample_instances(jax.random.PRNGKey(2), n_cases=200, m=3, n_classes=N, dtype=jnp.float64)
+        out = sample_instances(key=jax.random.PRNGKey(2), n_cases=200, m=3, num_classes=N, dtype=jnp.float64)
         return [np.asarray(x) for x in out]
 
 
@@ -150,13 +150,13 @@ def test_excess_errors_match_numpy(instances64):
 
 
 def test_excess_errors_satisfy_the_bound(instances64):
-    """P1 at the distribution level: eps_01 <= Gamma(eps_tau) on every sampled instance."""
+    """Theorem 3.1 at the distribution level: eps_01 <= Gamma(eps_tau) on every sampled instance."""
     pi, P, H = instances64
     with jax.enable_x64(True):
         for tau in TAUS:
             e_tau, e_01 = (np.asarray(x) for x in excess_errors(pi, P, H, tau))
             assert np.all(e_tau >= -1e-12)
-            assert np.all(e_01 <= consistency_bound(np.maximum(e_tau, 0), tau=tau, n_classes=N) + 1e-9)
+            assert np.all(e_01 <= consistency_bound(np.maximum(e_tau, 0), tau=tau, num_classes=N) + 1e-9)
 
 
 def test_excess_errors_per_case_tau(instances64):
@@ -184,13 +184,13 @@ SEEDS, STEPS, EVERY = 2, 300, 10
 
 @pytest.fixture(scope="module")
 def problem():
-    return make_linear_problem(jax.random.PRNGKey(0), m=200, n_classes=3)
+    return make_linear_problem(key=jax.random.PRNGKey(0), num_samples=200, num_classes=3)
 
 
 @pytest.fixture(scope="module")
 def trained(problem):
     X, pi, P = problem
-    out = train_linear(jax.random.PRNGKey(1), X, pi, P, taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
+    out = train_linear(X, pi, P, key=jax.random.PRNGKey(1), taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
                        steps=STEPS, record_every=EVERY)
     return [np.asarray(x) for x in out]
 
@@ -218,11 +218,11 @@ def test_train_linear_shape(trained):
 
 def test_train_linear_is_deterministic(problem, trained):
     X, pi, P = problem
-    again = train_linear(jax.random.PRNGKey(1), X, pi, P, taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
+    again = train_linear(X, pi, P, key=jax.random.PRNGKey(1), taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
                          steps=STEPS, record_every=EVERY)
     for a, b in zip(trained, again, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
-    other = train_linear(jax.random.PRNGKey(2), X, pi, P, taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
+    other = train_linear(X, pi, P, key=jax.random.PRNGKey(2), taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
                          steps=STEPS, record_every=EVERY)
     assert not np.array_equal(trained[0], np.asarray(other[0]))
 
@@ -234,11 +234,11 @@ def test_train_linear_decreases_logistic_excess_risk(trained):
 
 
 def test_train_linear_pairs_satisfy_the_bound(trained):
-    """P2: every recorded pair lies under the curve, eps_01 <= Gamma_{tau,3}(eps_tau)."""
+    """Every recorded pair lies under the curve, eps_01 <= Gamma_{tau,3}(eps_tau)."""
     eps_tau, eps_01 = trained
     assert np.all(eps_tau > 0)  # misspecified: the linear model never reaches the pointwise optimum
     for i, tau in enumerate(TRAIN_TAUS):
-        gamma = consistency_bound(eps_tau[i].astype(np.float64), tau=tau, n_classes=3)
+        gamma = consistency_bound(eps_tau[i].astype(np.float64), tau=tau, num_classes=3)
         assert np.all(eps_01[i] <= gamma + 1e-5)  # float32 run
 
 
@@ -250,22 +250,22 @@ def test_train_linear_pairs_satisfy_the_bound(trained):
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
-        (dict(n_cases=0, n_classes=3), ValueError, "n_cases"),
-        (dict(n_cases=2.5, n_classes=3), TypeError, "n_cases"),
-        (dict(n_cases=10, n_classes=1), ValueError, "n_classes"),
-        (dict(n_cases=10, m=0, n_classes=3), ValueError, "^m must"),
+        (dict(n_cases=0, num_classes=3), ValueError, "n_cases"),
+        (dict(n_cases=2.5, num_classes=3), TypeError, "n_cases"),
+        (dict(n_cases=10, num_classes=1), ValueError, "num_classes"),
+        (dict(n_cases=10, m=0, num_classes=3), ValueError, "^m must"),
     ],
 )
 def test_sample_bad_inputs(kwargs, exc, match):
     with pytest.raises(exc, match=match):
-        sample_instances(jax.random.PRNGKey(0), **kwargs)
+        sample_instances(key=jax.random.PRNGKey(0), **kwargs)
 
 
 def test_nested_bad_inputs():
-    with pytest.raises(ValueError, match="n_classes"):
-        sample_nested_instances(jax.random.PRNGKey(0), n_cases=10, n_classes=(3, 1))
+    with pytest.raises(ValueError, match="num_classes"):
+        sample_nested_instances(key=jax.random.PRNGKey(0), n_cases=10, num_classes=(3, 1))
     with pytest.raises(ValueError, match="n_cases"):
-        sample_nested_instances(jax.random.PRNGKey(0), n_cases=0, n_classes=(3,))
+        sample_nested_instances(key=jax.random.PRNGKey(0), n_cases=0, num_classes=(3,))
 
 
 @pytest.mark.parametrize(
@@ -284,16 +284,17 @@ def test_nested_bad_inputs():
 def test_train_bad_inputs(problem, kwargs, exc, match):
     X, pi, P = problem
     with pytest.raises(exc, match=match):
-        train_linear(jax.random.PRNGKey(0), X, pi, P, **kwargs)
+        train_linear(X, pi, P, key=jax.random.PRNGKey(0), **kwargs)
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [(dict(m=0), "^m must"), (dict(n_classes=1), "n_classes"), (dict(dim=0), "dim"), (dict(wiggle=-1.0), "wiggle")],
+    [(dict(num_samples=0), "^num_samples must"), (dict(num_classes=1), "num_classes"), (dict(dim=0), "dim"),
+     (dict(wiggle=-1.0), "wiggle")],
 )
 def test_linear_problem_bad_inputs(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        make_linear_problem(jax.random.PRNGKey(0), **kwargs)
+        make_linear_problem(key=jax.random.PRNGKey(0), **kwargs)
 
 
 # ---- Gaussian-mixture data and training on sampled labels ------------------------------------------
@@ -302,7 +303,7 @@ def test_linear_problem_bad_inputs(kwargs, match):
 @pytest.fixture(scope="module")
 def mixture():
     with jax.enable_x64(True):
-        return make_gaussian_mixture(jax.random.key(5), m=300, n_classes=3, dim=2, dtype=jnp.float64)
+        return make_gaussian_mixture(key=jax.random.key(5), num_samples=300, num_classes=3, dim=2, dtype=jnp.float64)
 
 
 def test_gaussian_mixture_posterior_is_bayes(mixture):
@@ -323,25 +324,53 @@ def test_gaussian_mixture_posterior_is_bayes(mixture):
 def test_train_on_sampled_labels_satisfies_the_bound(mixture):
     X, pi, P, labels = mixture
     with jax.enable_x64(True):
-        e_tau, e_01 = train_linear(jax.random.key(6), X, pi, P, taus=[0.0, 1.0], n_seeds=2, steps=100,
+        e_tau, e_01 = train_linear(X, pi, P, key=jax.random.key(6), taus=[0.0, 1.0], n_seeds=2, steps=100,
                                    record_every=10, labels=labels)
     e_tau, e_01 = np.asarray(e_tau), np.asarray(e_01)
     assert e_tau.shape == (2, 2, 2, 10)
     for i, tau in enumerate([0.0, 1.0]):
-        assert np.all(e_01[i] <= consistency_bound(e_tau[i], tau=tau, n_classes=3) + 1e-9)
+        assert np.all(e_01[i] <= consistency_bound(e_tau[i], tau=tau, num_classes=3) + 1e-9)
     assert e_tau[1, :, :, -1].mean() < e_tau[1, :, :, 0].mean()  # logistic excess risk goes down
 
 
 def test_train_on_labels_rejects_bad_labels(mixture, x64):
     X, pi, P, labels = mixture
     with pytest.raises(ValueError, match="labels"):
-        train_linear(jax.random.key(0), X, pi, P, taus=[1.0], labels=labels[:-1])
+        train_linear(X, pi, P, key=jax.random.key(0), taus=[1.0], labels=labels[:-1])
     with pytest.raises(ValueError, match="labels"):
-        train_linear(jax.random.key(0), X, pi, P, taus=[1.0], labels=np.asarray(labels, float))
+        train_linear(X, pi, P, key=jax.random.key(0), taus=[1.0], labels=np.asarray(labels, float))
 
 
-@pytest.mark.parametrize("kwargs,match", [({"m": 0}, "m"), ({"n_classes": 1}, "n_classes"), ({"noise": 0.0}, "noise"),
+@pytest.mark.parametrize("kwargs,match", [({"num_samples": 0}, "num_samples"), ({"num_classes": 1}, "num_classes"),
+                                          ({"noise": 0.0}, "noise"),
                                           ({"scale": -1.0}, "scale")])
 def test_gaussian_mixture_bad_inputs(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        make_gaussian_mixture(jax.random.key(0), **kwargs)
+        make_gaussian_mixture(key=jax.random.key(0), **kwargs)
+
+
+def test_old_positional_keys_and_names_still_work_and_warn(instances, nested, problem, trained):
+    """The old calls (the key first and positional, n_classes=, m=) give the same draws, with a warning
+    (same shapes as the fixtures, so nothing is compiled again)."""
+    with pytest.warns(DeprecationWarning, match="positionally"), pytest.warns(DeprecationWarning, match="n_classes"):
+        old = sample_instances(jax.random.PRNGKey(0), n_cases=N_CASES, m=M, n_classes=N)
+    for a, b in zip(instances, old, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.warns(DeprecationWarning, match="positionally"):
+        old = sample_nested_instances(jax.random.PRNGKey(1), n_cases=N_CASES, m=M, num_classes=(N, 6))
+    np.testing.assert_array_equal(nested[6][1], old[6][1])
+    with pytest.warns(DeprecationWarning, match="'m'"):
+        X_old = make_linear_problem(key=jax.random.PRNGKey(0), m=200, num_classes=3)[0]
+    np.testing.assert_array_equal(X_old, problem[0])
+    with pytest.warns(DeprecationWarning, match="positionally"):
+        X_old = make_gaussian_mixture(jax.random.key(5), num_samples=20)[0]
+    np.testing.assert_array_equal(X_old, make_gaussian_mixture(key=jax.random.key(5), num_samples=20)[0])
+    X, pi, P = problem
+    args = dict(taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES, steps=STEPS, record_every=EVERY)
+    with pytest.warns(DeprecationWarning, match="train_linear"):
+        old = train_linear(jax.random.PRNGKey(1), X, pi, P, **args)
+    np.testing.assert_array_equal(np.asarray(old[0]), trained[0])
+    with pytest.raises(TypeError, match="key"):
+        train_linear(X, pi, P, **args)
+    with pytest.raises(TypeError, match="key"):
+        sample_instances(n_cases=5, num_classes=3)

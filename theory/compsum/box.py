@@ -11,7 +11,7 @@ Only logit differences matter, so the feasible softmax vectors form the polytope
 For ``tau < 2`` the objective is strictly convex. With :math:`\ell = \min_y S_y` and
 :math:`K = e^{2\Lambda}` the constraint reads :math:`\ell \le S_y \le K\ell`; for fixed
 :math:`\ell` the minimizer is :math:`S_y = \mathrm{clip}(c\,p_y^{1/(2-\tau)}, \ell, K\ell)` and the
-partial minimum is convex in :math:`\ell` (the spec's 1-D algorithm). Here that 1-D problem is solved
+partial minimum is convex in :math:`\ell` (a 1-D convex search would do). Here that 1-D problem is solved
 in closed form: for labels sorted by ``p``, with ``a >= 1`` labels at :math:`K\ell`, ``b >= 1`` at
 :math:`\ell` and the rest interior, stationarity in :math:`\ell` gives
 :math:`S_y = \ell\,(p_y/\kappa)^{1/(2-\tau)}` inside, with
@@ -21,7 +21,10 @@ and the unconstrained :math:`S \propto p^{1/(2-\tau)}`. No iteration, exact up t
 For ``tau >= 2`` the objective is concave (linear at 2) and the minimum sits at a vertex: the ``k``
 largest-``p`` labels at :math:`K\ell`, the rest at :math:`\ell = 1/(kK + n - k)`.
 
-Everything here is exact mathematics in float64 (numpy); rows of ``p`` are solved together.
+Everything here is exact mathematics in float64 NumPy; rows of ``p`` are solved together. The
+enumeration (sorting, pattern masks, the choice of the best feasible candidate) needs concrete inputs:
+these functions do not run under ``jit``/``vmap``/``grad``. The complete case (``lam = inf``) does, through
+:func:`theory.compsum.min_conditional_risk`; so does :func:`t0_threshold`.
 
 References:
     Mao, Mohri, Zhong, *H-Consistency Bounds: Characterization and Extensions*, NeurIPS 2023
@@ -32,11 +35,11 @@ from __future__ import annotations
 
 import math
 
+import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_int, check_real, check_simplex
-from theory.compsum.losses import _phi_of_w
-from theory.compsum.risks import _min_risk_complete as _cstar_complete
+from theory._validation import check_int, check_real, check_simplex, is_traced, nan_unless, renamed_argument
+from theory.compsum import _kernels as K
 
 __all__ = ["min_conditional_risk_box", "box_minimizer_softmax", "t0_threshold"]
 
@@ -45,8 +48,7 @@ _MAX_LOG_K = 700.0  # beyond e^{700} the box cannot bind in float64: use the com
 
 def _psi(s, tau: float) -> np.ndarray:
     """``Psi_tau(s)`` without validation; ``s = 0`` gives ``inf`` (tau <= 1) or ``1/(tau-1)``."""
-    with np.errstate(divide="ignore", over="ignore"):
-        return _phi_of_w(-np.log(s), 1.0 - tau, xp=np)
+    return K.psi(s, tau, np)
 
 
 def _risk(p: np.ndarray, s: np.ndarray, tau: float) -> np.ndarray:
@@ -56,6 +58,9 @@ def _risk(p: np.ndarray, s: np.ndarray, tau: float) -> np.ndarray:
 
 
 def _check_args(p, tau, lam) -> tuple[np.ndarray, float, float]:
+    if any(is_traced(a) for a in (p, tau, lam)):
+        raise TypeError("the box-bounded minimum is an exact enumeration in NumPy: p, tau and lam must be "
+                        "concrete (not traced by jit/vmap/grad)")
     tau = check_real("tau", tau, low=0.0)
     lam = check_real("lam", lam, low=0.0, allow_inf=True)
     p = check_simplex("p", p)
@@ -172,7 +177,7 @@ def box_cstar_rows(p: np.ndarray, tau: float, lam: float) -> np.ndarray:
     """Internal, unvalidated :math:`C^*_{\\tau,\\Lambda}` for rows ``[m, n]``; ``lam = inf`` is the
     complete case, evaluated without cancellation near ``tau = 1`` or underflow near ``tau = 2``."""
     if 2.0 * lam > _MAX_LOG_K:
-        return _cstar_complete(p, tau)
+        return K.min_risk_complete(p, tau, np)
     return _solve_rows(p, tau, lam)[0]
 
 
@@ -243,8 +248,8 @@ def box_minimizer_softmax(p, *, tau, lam) -> np.ndarray:
     return s.reshape(p.shape)
 
 
-def t0_threshold(lam, n) -> float:
-    r"""End of the flat segment of the exact box-bounded transformation for ``n >= 3`` classes.
+def t0_threshold(lam, num_classes=None, *, n=None):
+    r"""End of the flat segment of the exact box-bounded transformation for ``num_classes >= 3``.
 
     .. math::
 
@@ -253,24 +258,32 @@ def t0_threshold(lam, n) -> float:
     For every ``tau < 2`` the exact pointwise transformation of box-bounded scores is zero on
     :math:`[0, t_0]`: ``p = ((1+t)/2, (1-t)/2, 0, ...)`` and ``h = (Lambda, Lambda, -Lambda, ...)``
     give zero surrogate regret with zero-one regret ``t``. So no bound with :math:`\Gamma(0) = 0`
-    holds there. ``t_0 = 0`` for ``n = 2``.
+    holds there. ``t_0 = 0`` for ``n = 2``. Works under ``jit``/``vmap``/``grad`` (in ``lam``); an invalid
+    traced argument gives NaN.
 
     Args:
         lam: score bound :math:`\Lambda \ge 0` (``inf`` gives 0).
-        n: number of classes, ``n >= 2``.
+        num_classes: number of classes, ``n >= 2`` (``n`` is its deprecated name).
 
     Returns:
-        :math:`t_0 \in [0, 1)`.
+        :math:`t_0 \in [0, 1)` (a float for concrete inputs).
 
     Examples:
         >>> round(t0_threshold(0.5, 6), 5)
         0.42388
 
     References:
-        Mao, Mohri, Zhong, NeurIPS 2023 (bounded hypothesis sets); checked counterexample of the
-        project spec (compsum P8), not a statement of the paper.
+        Mao, Mohri, Zhong, NeurIPS 2023 (bounded hypothesis sets); a counterexample checked by the library,
+        not a statement of the paper: docs/compsum.md#findings (finding 1) and the claim
+        ``compsum.box_flat_segment``.
     """
+    num_classes = renamed_argument("n", "num_classes", num_classes, n, owner="t0_threshold")
+    if num_classes is None:
+        raise TypeError("t0_threshold() missing required argument: 'num_classes'")
+    if is_traced(lam) or is_traced(num_classes):
+        z = (num_classes - 2) * jnp.exp(-2.0 * lam)
+        return nan_unless((lam >= 0) & (num_classes >= 2), z / (2.0 + z))
     lam = check_real("lam", lam, low=0.0, allow_inf=True)
-    n = check_int("n", n, low=2)
+    n = check_int("num_classes", num_classes, low=2)
     z = (n - 2) * math.exp(-2.0 * lam)
     return z / (2.0 + z)

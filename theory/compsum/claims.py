@@ -28,7 +28,7 @@ from theory.compsum.simulate import (
     sample_nested_instances,
     train_linear,
 )
-from theory.verify import Claim, Measurement, Rival, agrees, holds, numpy_rng, rate, register
+from theory.verify import Claim, Experiment, Measurement, Rival, agrees, holds, numpy_rng, rate, register
 from theory.verify.rivals import halved, off_by_20_percent, scaled, slopes_around
 
 ICML = "Mao-Mohri-Zhong ICML 2023"
@@ -37,13 +37,13 @@ F64 = jnp.float64
 
 
 def _by_group(fn, values, tau, n):
-    """Apply ``fn(values, tau=, n_classes=)`` separately on each (tau, n) group of samples."""
+    """Apply ``fn(values, tau=, num_classes=)`` separately on each (tau, n) group of samples."""
     values, tau, n = (np.asarray(a, np.float64) for a in (values, tau, n))
     out = np.empty_like(values)
     for t_, n_ in itertools.product(np.unique(tau), np.unique(n)):
         sel = (tau == t_) & (n == n_)
         if sel.any():
-            out[sel] = fn(values[sel], tau=float(t_), n_classes=int(n_))
+            out[sel] = fn(values[sel], tau=float(t_), num_classes=int(n_))
     return out
 
 
@@ -53,16 +53,9 @@ def _transform_lower(cfg):
     return _by_group(consistency_transform, np.maximum(cfg["dc01"] - 1e-12, 0.0), cfg["tau"], cfg["n"])
 
 
-_BOUND_MEMO: list = []
-
-
 def _bound_upper(cfg):
-    """Gamma_{tau,n} at the surrogate regrets. The last evaluation is kept (keyed on the identity of the input
-    arrays, which the memo holds) so that the rivals derived from Gamma do not repeat its bisection."""
-    args = (cfg["eps_tau"], cfg["tau"], cfg["n"])
-    if not (_BOUND_MEMO and all(a is b for a, b in zip(_BOUND_MEMO[0], args, strict=True))):
-        _BOUND_MEMO[:] = [args, _by_group(consistency_bound, *args)]
-    return _BOUND_MEMO[1].copy()
+    """Gamma_{tau,n} at the surrogate regrets."""
+    return _by_group(consistency_bound, cfg["eps_tau"], cfg["tau"], cfg["n"])
 
 
 # ---- rivals shared by several claims ----------------------------------------------------------------
@@ -86,10 +79,10 @@ def _binary_transform_on_grid(cfg):
 
 def _quadratic_transform(cfg):
     """The small-t approximation T ~ c t^2 used on all of [0, 1] (for tau < 2; tau >= 2 is linear)."""
-    def quadratic(t, tau, n_classes):
+    def quadratic(t, tau, num_classes):
         if tau >= 2:
-            return consistency_transform(t, tau=tau, n_classes=n_classes)
-        return small_t_constant(tau=tau, n_classes=n_classes) * t**2
+            return consistency_transform(t, tau=tau, num_classes=num_classes)
+        return small_t_constant(tau=tau, num_classes=num_classes) * t**2
 
     return _by_group(quadratic, cfg["t"], cfg["tau"], cfg["n"])
 
@@ -109,9 +102,9 @@ def _tight_cases(tau: float, n: int, ts):
     cases = []
     for t in ts:
         if tau <= 1.0:
-            cases.append(exact.tightness_example(t, tau=tau, n_classes=n))
+            cases.append(exact.tightness_example(t, tau=tau, num_classes=n))
         if t <= 1.0 / (n - 1):
-            cases.append(exact.tightness_example(t, tau=2.0, n_classes=n))
+            cases.append(exact.tightness_example(t, tau=2.0, num_classes=n))
     if not cases:
         return np.zeros((0, n)), np.zeros((0, n))
     H, P = (np.array(a) for a in zip(*cases, strict=True))
@@ -157,35 +150,31 @@ CROSS_ENTROPY = Claim(
 # ---------------------------------------------------------------------------------------------
 # compsum.bound_pointwise and compsum.bound_distribution  (Theorem 3.1)
 #
-# Both read one shared draw of random finite-X instances (same group, so the same key; memoised): the
-# pointwise claim uses every input row of every instance as a single-point distribution (the rows are
-# independent draws), the distribution claim the first m inputs of each instance. One draw means one
-# compile of the sampler and of nothing else (the conditional regrets are the float64 NumPy reference ones).
-
-_REGRET_GROUP = "compsum.regret_instances"
-_REGRET_MEMO: dict = {}
+# Both read one shared experiment, a draw of random finite-X instances (the engine runs it once per run and
+# config, with the same key for both claims): the pointwise claim uses every input row of every instance as a
+# single-point distribution (the rows are independent draws), the distribution claim the first m inputs of
+# each instance. The conditional regrets are the float64 NumPy reference ones.
 
 
 def _regret_table(key, cfg):
     """``{(tau, n): (DeltaC_tau [c, m], DeltaC_01 [c, m], pi [c, m])}`` of one draw of ``cases`` random
     instances with ``m`` inputs (weights, label distributions and logits as in ``sample_instances``)."""
-    ident = (np.asarray(jax.random.key_data(key)).tobytes(), cfg["cases"], cfg["m"], tuple(cfg["ns"]),
-             tuple(cfg["taus"]))
-    if ident not in _REGRET_MEMO:
-        _REGRET_MEMO.clear()
-        with jax.enable_x64(True):
-            nested = sample_nested_instances(key, n_cases=cfg["cases"], m=cfg["m"], n_classes=cfg["ns"], dtype=F64)
-        table = {}
-        for n, draw in nested.items():
-            pi, P, H = (np.asarray(a) for a in draw)
-            d01 = zero_one_regret(H, P)
-            for tau in cfg["taus"]:
-                table[tau, n] = (surrogate_regret(H, P, tau=tau), d01, pi)
-        _REGRET_MEMO[ident] = table
-    return _REGRET_MEMO[ident]
+    with jax.enable_x64(True):
+        nested = sample_nested_instances(key=key, n_cases=cfg["cases"], m=cfg["m"], num_classes=cfg["ns"],
+                                         dtype=F64)
+    table = {}
+    for n, draw in nested.items():
+        pi, P, H = (np.asarray(a) for a in draw)
+        d01 = zero_one_regret(H, P)
+        for tau in cfg["taus"]:
+            table[tau, n] = (surrogate_regret(H, P, tau=tau), d01, pi)
+    return table
 
 
-def _regret_samples(key, cfg, ms):
+REGRET_INSTANCES = Experiment("compsum.regret_instances", _regret_table)
+
+
+def _regret_samples(table, cfg, ms):
     """Excess-error pairs of the shared random instances restricted to their first m inputs (weights
     renormalised: a Dirichlet(1) sub-vector renormalised is Dirichlet(1)), for each m in ``ms`` (``ms = None``:
     every input row as a single-point instance), plus the single-point tight instances of Thm 3.1."""
@@ -197,7 +186,7 @@ def _regret_samples(key, cfg, ms):
         out["tau"].append(np.full(out["eps_tau"][-1].shape, tau))
         out["n"].append(np.full(out["eps_tau"][-1].shape, n))
 
-    for (tau, n), (d_tau, d_01, pi) in _regret_table(key, cfg).items():
+    for (tau, n), (d_tau, d_01, pi) in table.items():
         if ms is None:
             add(d_tau.ravel(), d_01.ravel(), tau, n)
         for m in ms or ():
@@ -220,8 +209,8 @@ _REGRET_CONFIGS = {
 }
 
 
-def _pointwise_measure(key, cfg):
-    s = _regret_samples(key, cfg, None)
+def _pointwise_measure(key, cfg, table):
+    s = _regret_samples(table, cfg, None)
     return Measurement.exact(s["eps_tau"], inputs={"dc01": s["eps_01"], "tau": s["tau"], "n": s["n"]},
                              note="surrogate conditional regret of random and tight (p, h)")
 
@@ -235,7 +224,7 @@ BOUND_POINTWISE = Claim(
     measure=_pointwise_measure,
     compare=holds(">=", atol=1e-9, reason="float64 round-off of the conditional risks (docs/compsum.md, Numerics)"),
     configs=_REGRET_CONFIGS,
-    group=_REGRET_GROUP,
+    experiment=REGRET_INSTANCES,
     rivals=(
         Rival("bound x2", lambda cfg: 2.0 * _transform_lower(cfg),
               "the lower bound twice as tight: only a run that reaches the attaining (p, h) can reject it"),
@@ -245,8 +234,8 @@ BOUND_POINTWISE = Claim(
 )
 
 
-def _distribution_measure(key, cfg):
-    s = _regret_samples(key, cfg, cfg["ms"])
+def _distribution_measure(key, cfg, table):
+    s = _regret_samples(table, cfg, cfg["ms"])
     return Measurement.exact(s["eps_01"], inputs={"eps_tau": s["eps_tau"], "tau": s["tau"], "n": s["n"]},
                              note="zero-one excess error of random finite-X distributions and hypotheses")
 
@@ -266,7 +255,7 @@ BOUND_DISTRIBUTION = Claim(
     measure=_distribution_measure,
     compare=holds("<=", atol=1e-9, reason="float64 round-off of the expected regrets"),
     configs={scale: {**cfg, "ms": [2, 5]} for scale, cfg in _REGRET_CONFIGS.items()},
-    group=_REGRET_GROUP,
+    experiment=REGRET_INSTANCES,
     rivals=(
         halved(_bound_upper),
         scaled(_bound_upper, 0.75, why="a wrong constant in Gamma (25% too small)"),
@@ -281,7 +270,7 @@ BOUND_DISTRIBUTION = Claim(
 # compsum.trained_linear  (Theorem 3.1 along training trajectories)
 
 
-def _flipped_label_problem(key, *, m, n_classes, dim=2):
+def _flipped_label_problem(key, *, m, num_classes, dim=2):
     """MAE's attaining distribution met by training: every x has the all-tied label distribution
     ``p(x) = (a, ..., a, a - t(x))``, ``a = (1 + t)/n``, ``t(x) ~ U[0.05, 1/(n-1))``, and the training labels
     are all flipped to the least likely label ``n - 1``.
@@ -293,10 +282,11 @@ def _flipped_label_problem(key, *, m, n_classes, dim=2):
 
     Returns ``(X [m, dim], pi [m], P [m, n], labels [m])``.
     """
-    X, pi, _ = make_linear_problem(key, m=m, n_classes=n_classes, dim=dim, dtype=F64)
-    t = jax.random.uniform(jax.random.fold_in(key, 1), (m,), F64, 0.05, 1.0 / (n_classes - 1))
-    P = jnp.broadcast_to(((1.0 + t) / n_classes)[:, None], (m, n_classes)).at[:, -1].add(-t)
-    return X, pi, P, jnp.full((m,), n_classes - 1)
+    n = num_classes
+    X, pi, _ = make_linear_problem(key=key, num_samples=m, num_classes=n, dim=dim, dtype=F64)
+    t = jax.random.uniform(jax.random.fold_in(key, 1), (m,), F64, 0.05, 1.0 / (n - 1))
+    P = jnp.broadcast_to(((1.0 + t) / n)[:, None], (m, n)).at[:, -1].add(-t)
+    return X, pi, P, jnp.full((m,), n - 1)
 
 
 def _trained_measure(key, cfg):
@@ -305,14 +295,14 @@ def _trained_measure(key, cfg):
     labels of MAE's attaining distribution (the recorded pairs are always the exact population ones)."""
     k_mis, k_mix, k_flip, k_train = jax.random.split(key, 4)
     train = dict(taus=cfg["taus"], n_seeds=cfg["seeds"], steps=cfg["steps"], record_every=cfg["record_every"])
-    size = dict(m=cfg["m"], n_classes=cfg["n_classes"])
+    size = dict(num_samples=cfg["m"], num_classes=cfg["n_classes"])
     with jax.enable_x64(True):
-        X, pi, P = make_linear_problem(k_mis, **size, dtype=F64)
-        runs = [train_linear(k_train, X, pi, P, **train)]
-        X, pi, P, labels = make_gaussian_mixture(k_mix, **size, dtype=F64)
-        runs.append(train_linear(k_train, X, pi, P, labels=labels, **train))
-        X, pi, P, labels = _flipped_label_problem(k_flip, **size)
-        runs.append(train_linear(k_train, X, pi, P, labels=labels, init_scales=cfg["flipped_init"],
+        X, pi, P = make_linear_problem(key=k_mis, **size, dtype=F64)
+        runs = [train_linear(X, pi, P, key=k_train, **train)]
+        X, pi, P, labels = make_gaussian_mixture(key=k_mix, **size, dtype=F64)
+        runs.append(train_linear(X, pi, P, key=k_train, labels=labels, **train))
+        X, pi, P, labels = _flipped_label_problem(k_flip, m=cfg["m"], num_classes=cfg["n_classes"])
+        runs.append(train_linear(X, pi, P, key=k_train, labels=labels, init_scales=cfg["flipped_init"],
                                  lr=cfg["flipped_lr"], **train))
     e_tau = np.concatenate([np.asarray(r[0]) for r in runs], axis=1)
     e_01 = np.concatenate([np.asarray(r[1]) for r in runs], axis=1)
@@ -364,7 +354,7 @@ def _rate_measure(key, cfg):
     """The (surrogate, zero-one) regret pairs attained by the tightness constructions of Thm 3.1, which lie on
     the curve (T(t), t), i.e. on Gamma: computed from the conditional risks alone (no code of ``bounds``)."""
     ts = np.geomspace(cfg["t_min"], cfg["t_max"], cfg["points"])
-    H, P = (np.array(a) for a in zip(*(exact.tightness_example(t, tau=cfg["tau"], n_classes=cfg["n"]) for t in ts),
+    H, P = (np.array(a) for a in zip(*(exact.tightness_example(t, tau=cfg["tau"], num_classes=cfg["n"]) for t in ts),
                                      strict=True))
     return Measurement.exact(zero_one_regret(H, P), inputs={"eps": surrogate_regret(H, P, tau=cfg["tau"])},
                              note="zero-one regret vs surrogate regret of the attaining (p, h), float64 risks")
@@ -392,7 +382,7 @@ SQRT_RATE = Claim(
 def _sqrt_measure(key, cfg):
     eps_list, taus, ns = [], [], []
     for tau, n in itertools.product(cfg["taus"], cfg["ns"]):
-        top = float(consistency_transform(1.0, tau=tau, n_classes=n))
+        top = float(consistency_transform(1.0, tau=tau, num_classes=n))
         e = np.geomspace(1e-8, top, cfg["points"])
         eps_list.append(e)
         taus.append(np.full(e.shape, tau))
@@ -402,17 +392,18 @@ def _sqrt_measure(key, cfg):
 
 
 def _sqrt_predict(cfg):
-    const = _by_group(lambda e, tau, n_classes: np.full(e.shape, sqrt_bound_constant(tau=tau, n_classes=n_classes)),
+    const = _by_group(lambda e, tau, num_classes: np.full(e.shape, sqrt_bound_constant(tau=tau,
+                                                                                       num_classes=num_classes)),
                       cfg["eps"], cfg["tau"], cfg["n"])
     return np.sqrt(const * cfg["eps"])
 
 
 def _small_t_constant_globally(cfg):
     """The small-t constant 2(2-tau) n^(tau-1) used as a global constant for tau > 1."""
-    def const(e, tau, n_classes):
+    def const(e, tau, num_classes):
         if tau > 1:
-            return np.full(e.shape, 1.0 / small_t_constant(tau=tau, n_classes=n_classes))
-        return np.full(e.shape, sqrt_bound_constant(tau=tau, n_classes=n_classes))
+            return np.full(e.shape, 1.0 / small_t_constant(tau=tau, num_classes=num_classes))
+        return np.full(e.shape, sqrt_bound_constant(tau=tau, num_classes=num_classes))
 
     return np.sqrt(_by_group(const, cfg["eps"], cfg["tau"], cfg["n"]) * cfg["eps"])
 
@@ -460,7 +451,7 @@ def _tight_adversarial(rng, *, tau, n, rho, scales, dim=4):
         x = (gamma * s)[:, None] * v + noise - np.outer(noise @ v, v)
         ys = np.full(len(s), y)
         args = dict(tau=tau, rho=rho, gamma=gamma, q=2)
-        lower = adversarial.adversarial_margin_loss_lower(W, np.zeros(n), x, ys, rng=rng, n_random=0, **args)
+        lower = adversarial.adversarial_margin_loss_lower(W, np.zeros(n), x, ys, n_random=0, **args)
         clean = adversarial.smooth_adversarial_loss_linear(W, np.zeros(n), x, ys, nu=0.0, **args)
         gains.append(lower - clean)
         terms.append(adversarial.smooth_term_linear(W, ys, gamma=gamma, q=2))
@@ -471,10 +462,10 @@ def _adversarial_measure(key, cfg):
     gains, terms, taus = [], [], []
     rng = numpy_rng(jax.random.fold_in(key, len(cfg["taus"])))
     for i, tau in enumerate(cfg["taus"]):
-        args = dict(n_cases=cfg["cases"], tau=tau, n_classes=cfg["n"], rho=cfg["rho"], gamma=cfg["gammas"])
+        args = dict(n_cases=cfg["cases"], tau=tau, num_classes=cfg["n"], rho=cfg["rho"], gamma=cfg["gammas"])
         k = jax.random.fold_in(key, i)
-        _, right0 = adversarial.chain_slacks(k, nu=0.0, **args)  # l~_sm(nu=0) - l~_lower
-        _, right1 = adversarial.chain_slacks(k, nu=1.0, **args)  # same cases, nu = 1
+        _, right0 = adversarial.chain_slacks(key=k, nu=0.0, **args)  # l~_sm(nu=0) - l~_lower
+        _, right1 = adversarial.chain_slacks(key=k, nu=1.0, **args)  # same cases, nu = 1
         gains.append(-right0)  # l~_lower - l^tau(h/rho): what the adversary gains over the clean loss
         terms.append(right1 - right0)  # sup_x' ||Dbar(x') - Dbar(x)||_2
         gain, term = _tight_adversarial(rng, tau=tau, n=cfg["n"], rho=cfg["rho"], scales=cfg["tight_scales"])
@@ -531,7 +522,7 @@ def _transform_predict(cfg):
 
 
 def _transform_grid_measure(transform, note):
-    """A measure evaluating ``transform(t, tau=, n_classes=)`` on the config's (tau, n, t) grid."""
+    """A measure evaluating ``transform(t, tau=, num_classes=)`` on the config's (tau, n, t) grid."""
 
     def measure(key, cfg):
         tau, n, t = _grid(cfg, "taus", "ns", "ts")
@@ -563,7 +554,7 @@ def _tightness_measure(key, cfg):
     for tau, n, t in itertools.product(cfg["taus"], cfg["ns"], cfg["ts"]):
         if tau == 2.0:
             t = t / (n - 1)  # MAE is tight only for t <= 1/(n-1)
-        h, p = exact.tightness_example(t, tau=tau, n_classes=n, K=cfg["K"])
+        h, p = exact.tightness_example(t, tau=tau, num_classes=n, logit_gap=cfg["K"])
         rows.append((tau, n, float(zero_one_regret(h, p)), float(surrogate_regret(h, p, tau=tau))))
     tau, n, t, regret = np.array(rows).T
     return Measurement.exact(regret, inputs={"t": t, "tau": tau, "n": n},
@@ -652,8 +643,7 @@ def _random_distributions(rng, m, n, count):
 
 def _numerical_min_risk(P, tau, seed):
     """C*_tau(p) of each row by multi-start BFGS over the logits (intercept-only fit on one point)."""
-    return np.array([gaps.best_linear_risk(np.zeros((1, 1)), [1.0], p[None], tau=tau, starts=3, seed=seed).risk
-                     for p in P])
+    return gaps._bfgs_min_risks(P, tau, seed)
 
 
 def _min_risk_measure(key, cfg):
@@ -700,8 +690,7 @@ def _gap_measure(key, cfg):
     for tau, m in itertools.product(cfg["taus"], cfg["ms"]):
         pis, Ps = _random_distributions(rng, m, cfg["n"], cfg["cases"])
         for pi, P in zip(pis, Ps, strict=True):
-            best = gaps.best_linear_risk(np.zeros((m, 1)), pi, P, tau=tau, starts=3, seed=cfg["seed"]).risk
-            gaps_.append(best - pi @ _numerical_min_risk(P, tau, cfg["seed"]))
+            gaps_.append(gaps._bfgs_intercept_gap(pi, P, tau, cfg["seed"]))
             taus.append(tau)
             dists.append((pi, P))
     return Measurement.exact(np.array(gaps_), inputs={"tau": np.array(taus), "dist": dists},

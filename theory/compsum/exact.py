@@ -19,7 +19,12 @@ the block with :math:`\bar p_A \ge p_j` for every :math:`j \notin A` (the minimu
 For ``tau >= 2`` (concave objective) the minimum is at a vertex of
 :math:`\{S : S_j \in \{m/K, m\},\ S_1 = m\}` (``K = e^{2\Lambda}``, ``K = inf`` when complete).
 Only the outer minimum over the face :math:`\{p : p_0 = \max p,\ p_0 - p_1 = t\}` is numerical: a grid
-with successive zooms (1-D for ``n = 3``, 2-D for ``n = 4``).
+with successive zooms (1-D for ``n = 3``, 2-D for ``n = 4``). The reduction is derived in
+docs/compsum.md#exact-transformation.
+
+These are numerical searches in NumPy (grids with zooms, golden sections, exact enumerations): they need
+concrete inputs and do not run under ``jit``/``vmap``/``grad``. The closed form
+:func:`bounded_logistic_transform` does.
 
 References:
     Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1 and its tightness discussion;
@@ -32,9 +37,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_int, check_real
+from theory._validation import check_int, check_real, is_traced, nan_unless, renamed_argument
 from theory.compsum.bounds import _binary_logistic, _check_t
 from theory.compsum.box import _psi, box_cstar_rows
 
@@ -48,6 +54,19 @@ __all__ = [
 
 _INV_GOLD = (math.sqrt(5.0) - 1.0) / 2.0
 _ZOOMS = 8
+
+
+def _num_classes(owner: str, num_classes, n_classes, *, high=None) -> int:
+    n = renamed_argument("n_classes", "num_classes", num_classes, n_classes, owner=owner)
+    if n is None:
+        raise TypeError(f"{owner}() missing required keyword argument: 'num_classes'")
+    return check_int("num_classes", n, low=2, high=high)
+
+
+def _concrete(owner: str, *args) -> None:
+    if any(is_traced(a) for a in args):
+        raise TypeError(f"{owner} is a numerical search in NumPy: its inputs must be concrete (not traced by "
+                        "jit/vmap/grad)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -132,7 +151,7 @@ def _minimize_over_face(t: np.ndarray, tau: float, n: int, lam: float, grid: int
     return best
 
 
-def exact_transform(t, *, tau, n_classes, box=None, grid=None) -> np.ndarray:
+def exact_transform(t, *, tau, num_classes=None, box=None, grid=None, n_classes=None) -> np.ndarray:
     r"""The exact pointwise transformation :math:`\mathcal T^*_{\tau,n}(t)` (ground truth), for ``n <= 4``.
 
     .. math::
@@ -145,15 +164,17 @@ def exact_transform(t, *, tau, n_classes, box=None, grid=None) -> np.ndarray:
     problem is solved exactly (module docstring); the face of ``p`` is searched with a grid and
     eight zooms, which resolves the minimizer to far below ``1e-8`` (the minimum could only be missed
     if a narrower basin than one grid cell existed). Values are clipped at 0 (round-off). This is the
-    pointwise infimum; the best distribution-free transformation is its convex minorant.
+    pointwise infimum; the best distribution-free transformation is its convex minorant. A numerical
+    search in NumPy: concrete inputs only (no ``jit``/``vmap``/``grad``).
 
-    Known values (spec P3/P8/P9): equal to :math:`\mathcal T_{\tau,n}` for ``tau in [0, 1]``; strictly
+    Known values (docs/compsum.md#findings, claims ``compsum.exact_transform``, ``compsum.gce_not_tight``,
+    ``compsum.box_flat_segment``): equal to :math:`\mathcal T_{\tau,n}` for ``tau in [0, 1]``; strictly
     above it for ``tau in (1, 2)``, ``n = 3``; ``0`` on :math:`[0, t_0(\Lambda, n)]` for boxes with ``n >= 3``.
 
     Args:
         t: zero-one regret(s) in ``[0, 1]`` (any shape).
         tau: comp-sum parameter, ``tau >= 0``.
-        n_classes: ``n in {2, 3, 4}``.
+        num_classes: ``n in {2, 3, 4}`` (``n_classes`` is its deprecated name).
         box: ``None`` / ``inf`` (complete) or :math:`\Lambda \ge 0`.
         grid: points per face dimension and zoom (default 201 for ``n = 3``, 41 for ``n = 4``).
 
@@ -161,15 +182,16 @@ def exact_transform(t, *, tau, n_classes, box=None, grid=None) -> np.ndarray:
         :math:`\mathcal T^*(t)` with the shape of ``t``.
 
     Examples:
-        >>> round(float(exact_transform(0.1, tau=1.5, n_classes=3)), 6)
+        >>> round(float(exact_transform(0.1, tau=1.5, num_classes=3)), 6)
         0.007053
 
     References:
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1 (tightness); NeurIPS 2023
         (bounded hypothesis sets).
     """
+    _concrete("exact_transform", t, tau, box)
     tau = check_real("tau", tau, low=0.0)
-    n = check_int("n_classes", n_classes, low=2, high=4)
+    n = _num_classes("exact_transform", num_classes, n_classes, high=4)
     lam = math.inf if box is None else check_real("box", box, low=0.0, allow_inf=True)
     grid = (201 if n <= 3 else 41) if grid is None else check_int("grid", grid, low=5)
     t = _check_t(t)
@@ -244,7 +266,7 @@ def _char(t: np.ndarray, phi, n: int, grid: int) -> np.ndarray:
     return np.maximum(best, 0.0).reshape(np.shape(t))
 
 
-def characterization_transform(t, *, phi, n_classes, grid=101) -> np.ndarray:
+def characterization_transform(t, *, phi, num_classes=None, grid=101, n_classes=None) -> np.ndarray:
     r"""The characterization transformation :math:`\mathcal T^{\rm char}_{\Phi,n}` of B for a loss ``Phi(S_y)``.
 
     .. math::
@@ -255,20 +277,21 @@ def characterization_transform(t, *, phi, n_classes, grid=101) -> np.ndarray:
     ``s`` is the softmax value shared by the prediction and the most likely label, ``mu`` the mass
     moved between them. The inner sup is concave in ``mu`` (golden section, vectorised); the outer inf
     is a grid over ``s`` with zooms. Valid only for convex non-increasing ``phi`` (checked on a grid;
-    a concave ``phi`` such as ``Psi_tau`` with ``tau > 2`` gives a non-zero value at ``t = 0``).
+    a concave ``phi`` such as ``Psi_tau`` with ``tau > 2`` gives a non-zero value at ``t = 0``). A
+    numerical search in NumPy: concrete inputs only (no ``jit``/``vmap``/``grad``).
 
     Args:
         t: zero-one regret(s) in ``[0, 1]``.
         phi: vectorised callable on softmax values in ``[0, 1]``, convex and non-increasing
             (``phi(0)`` may be ``inf``), e.g. ``lambda s: (1 - s)**2``.
-        n_classes: ``n >= 2``.
+        num_classes: ``n >= 2`` (``n_classes`` is its deprecated name).
         grid: points of the ``s`` grid per zoom (``>= 5``).
 
     Returns:
         :math:`\mathcal T^{\rm char}(t)` with the shape of ``t``.
 
     Examples:
-        >>> round(float(characterization_transform(0.5, phi=lambda s: (1 - s) ** 2, n_classes=3)), 6)
+        >>> round(float(characterization_transform(0.5, phi=lambda s: (1 - s) ** 2, num_classes=3)), 6)
         0.0625
 
     References:
@@ -277,28 +300,29 @@ def characterization_transform(t, *, phi, n_classes, grid=101) -> np.ndarray:
     """
     if not callable(phi):
         raise TypeError(f"phi must be a callable on softmax values, got {type(phi).__name__}")
-    n = check_int("n_classes", n_classes, low=2)
+    _concrete("characterization_transform", t)
+    n = _num_classes("characterization_transform", num_classes, n_classes)
     grid = check_int("grid", grid, low=5)
     t = _check_t(t)
     _check_convex_decreasing(phi)
     return _char(t, phi, n, grid)
 
 
-def characterization_transform_tau(t, *, tau, n_classes, grid=101) -> np.ndarray:
+def characterization_transform_tau(t, *, tau, num_classes=None, grid=101, n_classes=None) -> np.ndarray:
     r""":math:`\mathcal T^{\rm char}_{\Psi_\tau,n}(t)` for the comp-sum loss :math:`\Psi_\tau`, ``tau in [0, 2]``.
 
     .. math::
 
         \Psi_\tau(s) = \frac{s^{\tau-1} - 1}{1-\tau}\ (\tau \ne 1), \quad -\log s\ (\tau = 1)
 
-    Reproduces :math:`\mathcal T_{\tau,n}` of A for every ``tau in [0, 2]`` (including the
-    :math:`n^{\tau-1}` factor). Raises ``ValueError`` for ``tau > 2``: :math:`\Psi_\tau` is concave there
-    and the characterization does not apply.
+    Reproduces :math:`\mathcal T_{\tau,n}` of ICML 2023, Theorem 3.1, for every ``tau in [0, 2]``
+    (including the :math:`n^{\tau-1}` factor). Raises ``ValueError`` for ``tau > 2``: :math:`\Psi_\tau` is
+    concave there and the characterization does not apply. A numerical search in NumPy (no ``jit``).
 
     Args:
         t: zero-one regret(s) in ``[0, 1]``.
         tau: comp-sum parameter in ``[0, 2]``.
-        n_classes: ``n >= 2``.
+        num_classes: ``n >= 2`` (``n_classes`` is its deprecated name).
         grid: points of the ``s`` grid per zoom.
 
     Returns:
@@ -308,12 +332,13 @@ def characterization_transform_tau(t, *, tau, n_classes, grid=101) -> np.ndarray
         Mao, Mohri, Zhong, NeurIPS 2023, the comp-sum characterization; ICML 2023 (arXiv 2304.07288),
         Theorem 3.1.
     """
+    _concrete("characterization_transform_tau", t, tau)
     tau = check_real("tau", tau, low=0.0)
     if tau > 2.0:
         raise ValueError(
             f"tau must lie in [0, 2] for the characterization: Psi_tau is concave for tau > 2, got {tau}"
         )
-    n = check_int("n_classes", n_classes, low=2)
+    n = _num_classes("characterization_transform_tau", num_classes, n_classes)
     grid = check_int("grid", grid, low=5)
     t = _check_t(t)
     return _char(t, lambda s: _psi(s, tau), n, grid)
@@ -337,6 +362,7 @@ def bounded_logistic_transform(t, *, lam) -> np.ndarray:
     Only ``n = 2`` is exposed: for ``n >= 3`` the exact box transformation vanishes on
     :math:`[0, t_0(\Lambda, n)]` (see :func:`theory.compsum.box.t0_threshold`), so no such closed form
     with :math:`\mathcal T(0) = 0` can be a valid bound there. ``lam = inf`` gives the complete case.
+    Works under ``jit``/``vmap``/``grad`` (in ``t`` and ``lam``); an invalid traced input gives NaN.
 
     Args:
         t: zero-one regret(s) in ``[0, 1]``.
@@ -352,6 +378,15 @@ def bounded_logistic_transform(t, *, lam) -> np.ndarray:
     References:
         Mao, Mohri, Zhong, NeurIPS 2023 (bounded hypothesis sets, logistic loss), for ``n = 2``.
     """
+    if is_traced(t) or is_traced(lam):
+        dtype = jnp.result_type(t, lam, float)
+        t, lam = jnp.asarray(t, dtype), jnp.asarray(lam, dtype)
+        inner = _binary_logistic(jnp.atleast_1d(t).ravel(), jnp).reshape(jnp.shape(t))
+        finite = jnp.isfinite(lam)
+        lam_f = jnp.where(finite, lam, 1.0)
+        log_cosh = lam_f + jnp.log1p(jnp.exp(-2.0 * lam_f)) - jnp.log(2.0)
+        out = jnp.where(finite & (t > jnp.tanh(lam_f)), t * lam_f - log_cosh, inner)
+        return nan_unless((lam >= 0) & (t >= 0) & (t <= 1), out)
     lam = check_real("lam", lam, low=0.0, allow_inf=True)
     t = _check_t(t)
     inner = _binary_logistic(np.atleast_1d(t)).reshape(np.shape(t))
@@ -361,13 +396,14 @@ def bounded_logistic_transform(t, *, lam) -> np.ndarray:
     return np.where(t <= math.tanh(lam), inner, t * lam - log_cosh)
 
 
-def tightness_example(t, *, tau, n_classes, K=40.0) -> tuple[np.ndarray, np.ndarray]:
+def tightness_example(t, *, tau, num_classes=None, logit_gap=None, n_classes=None, K=None
+                      ) -> tuple[np.ndarray, np.ndarray]:
     r"""A single-point distribution on which the bound :math:`\mathcal T_{\tau,n}` is attained (where it is).
 
     .. math::
 
-        \tau \in [0,1]:\ p = (\tfrac{1+t}{2}, \tfrac{1-t}{2}, 0, \dots),\ h = (0, 0, -K, \dots),
-        \quad \Delta C_\tau \to \mathcal T_{\tau,n}(t)\ (K \to \infty);
+        \tau \in [0,1]:\ p = (\tfrac{1+t}{2}, \tfrac{1-t}{2}, 0, \dots),\ h = (0, 0, -g, \dots),
+        \quad \Delta C_\tau \to \mathcal T_{\tau,n}(t)\ (g \to \infty);
 
         \tau = 2,\ t \le \tfrac{1}{n-1}:\ p = (a, \dots, a, a - t),\ a = \tfrac{1+t}{n},\ h = 0,
         \quad \Delta C_2 = t/n\ \text{exactly};
@@ -376,41 +412,48 @@ def tightness_example(t, *, tau, n_classes, K=40.0) -> tuple[np.ndarray, np.ndar
 
     Ties are broken toward the highest index, so the prediction is label 1 (label ``n-1`` for
     MAE) and :math:`\Delta C_{0-1} = t`. Tightness is **false** elsewhere (``tau in (1, 2)`` with
-    ``n >= 3``, ``tau > 2``, MAE with ``t > 1/(n-1)``); those requests raise ``ValueError``.
+    ``n >= 3``, ``tau > 2``, MAE with ``t > 1/(n-1)``); those requests raise ``ValueError``. Builds NumPy
+    arrays case by case (concrete inputs only).
 
     Args:
         t: zero-one regret in ``[0, 1]`` (scalar).
         tau: comp-sum parameter (see the cases above).
-        n_classes: ``n >= 2``.
-        K: logit gap of the zero-probability labels (``K > 0``); error :math:`O(e^{-K})`.
+        num_classes: ``n >= 2`` (``n_classes`` is its deprecated name).
+        logit_gap: the gap ``g > 0`` between the two top logits and those of the zero-probability labels
+            (default 40); the surrogate regret exceeds :math:`\mathcal T` by :math:`O(e^{-g})`. ``K`` is its
+            deprecated name.
 
     Returns:
         ``(logits, p)``, two float64 arrays of shape ``[n]``.
 
     References:
-        Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1 (tightness); project spec
-        compsum P3 for where tightness holds.
+        Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1 (tightness); where tightness holds
+        and where it fails: docs/compsum.md#findings (finding 2) and the claims ``compsum.tightness`` and
+        ``compsum.gce_not_tight``.
     """
+    _concrete("tightness_example", t, tau)
     t = check_real("t", t, low=0.0, high=1.0)
     tau = check_real("tau", tau, low=0.0)
-    n = check_int("n_classes", n_classes, low=2)
-    K = check_real("K", K, low=0.0, low_open=True)
+    n = _num_classes("tightness_example", num_classes, n_classes)
+    gap = renamed_argument("K", "logit_gap", logit_gap, K, owner="tightness_example")
+    gap = check_real("logit_gap", 40.0 if gap is None else gap, low=0.0, low_open=True)
     if tau <= 1.0:
         p = np.zeros(n)
         p[:2] = (1.0 + t) / 2.0, (1.0 - t) / 2.0
-        h = np.full(n, -K)
+        h = np.full(n, -gap)
         h[:2] = 0.0
         return h, p
     if n == 2 and tau <= 2.0:
         return np.zeros(2), np.array([(1.0 + t) / 2.0, (1.0 - t) / 2.0])
     if tau == 2.0:
         if t > 1.0 / (n - 1):
-            raise ValueError(f"t must be <= 1/(n_classes-1) = {1.0 / (n - 1):g} for the MAE tightness example, got {t}")
+            raise ValueError(f"t must be <= 1/(num_classes-1) = {1.0 / (n - 1):g} for the MAE tightness example, "
+                             f"got {t}")
         a = (1.0 + t) / n
         p = np.full(n, a)
         p[-1] = max(a - t, 0.0)  # a - t = 0 at t = 1/(n-1), up to round-off
         return np.zeros(n), p
     raise ValueError(
-        f"tau = {tau} with n_classes = {n}: the bound is not tight there (tightness holds for tau in [0, 1], "
+        f"tau = {tau} with num_classes = {n}: the bound is not tight there (tightness holds for tau in [0, 1], "
         "tau = 2 with t <= 1/(n-1), and n = 2 with tau <= 2)"
     )

@@ -4,28 +4,33 @@ Two simulators, both pure functions of an explicit key, jitted, vmapped over rep
 device-agnostic (float32 by default, any float dtype on request):
 
 * :func:`sample_instances` draws finite-X distributions (weights :math:`\pi`, conditional label
-  distributions :math:`P`) and hypotheses (logits :math:`H`) as in the spec's P1 protocol: Dirichlet
-  rows with mixed concentrations, Gaussian logits at several scales, and exact ties injected;
+  distributions :math:`P`) and hypotheses (logits :math:`H`): Dirichlet rows with mixed
+  concentrations, Gaussian logits at several scales, and exact ties injected, so that the samples reach
+  the places where the bound of Theorem 3.1 is attained (docs/compsum.md#random-instances);
   :func:`excess_errors` turns them into the pairs :math:`(\epsilon_\tau, \epsilon_{0-1})`.
 * :func:`train_linear` trains linear scores :math:`h(x) = Wx + b` by clipped full-batch gradient
   descent on the exact population comp-sum risk of a misspecified finite-X distribution
   (``lax.scan`` over steps, ``vmap`` over seeds and :math:`\tau`), recording the excess-error pairs
   along the way.
 
+The conditional risks are those of :mod:`theory.compsum.risks` (the same kernels, traced).
+
 References:
-    Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1; the protocols are the spec's P1
-    and P2.
+    Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1; the sampling protocols are described
+    in docs/compsum.md#random-instances.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
 
-from theory._validation import check_int, check_real
-from theory.compsum.losses import _phi_of_w
+from theory._random import check_key
+from theory._validation import check_int, check_real, renamed_argument
+from theory.compsum import _kernels as K
 
 __all__ = [
     "sample_instances",
@@ -40,39 +45,26 @@ _ALPHAS = (0.1, 0.5, 1.0, 5.0)
 _SIGMAS = (0.01, 0.3, 1.0, 3.0)
 
 
-def _predict(h):
-    """Highest-index argmax (the tie-breaking rule of the theory)."""
-    n = h.shape[-1]
-    return n - 1 - jnp.argmax(h[..., ::-1], axis=-1)
+def _key(owner: str, legacy: tuple, key):
+    """The keyword-only ``key``; a key passed positionally (the old signature) still works and warns."""
+    if legacy:
+        if len(legacy) > 1 or key is not None:
+            raise TypeError(f"{owner}() takes the PRNG key as the keyword argument key=")
+        warnings.warn(f"{owner}: passing the key positionally is deprecated; use key=", DeprecationWarning,
+                      stacklevel=3)
+        key = legacy[0]
+    if key is None:
+        raise TypeError(f"{owner}() missing required keyword argument: 'key'")
+    return check_key(key)
 
 
-def _min_risk(p, tau):
-    """Closed-form :math:`C^*_\\tau(p)` (complete H) with ``tau`` traced; NaN-free in every branch.
-
-    The power branch is ``expm1((2-tau) L)/(1-tau)`` with ``L = log sum_y p_y^r`` taken as
-    ``log1p(sum_y p_y expm1((r-1) log p_y))`` (no cancellation as ``tau -> 1``) or, when that sum is
-    below ``-1/2`` (``tau -> 2``), as a log-sum-exp: the same evaluation as the float64 reference
-    :func:`theory.compsum.risks.min_conditional_risk`.
-    """
-    tiny = jnp.finfo(p.dtype).tiny
-    logp = jnp.where(p > 0, jnp.log(jnp.maximum(p, tiny)), -jnp.inf)
-    entropy = -jnp.sum(jnp.where(p > 0, p * logp, 0.0), axis=-1)
-    mid = (tau < 2.0) & (tau != 1.0)
-    t_mid = jnp.where(mid, tau, 0.0)
-    rm1 = ((t_mid - 1.0) / (2.0 - t_mid))[..., None]
-    m = jnp.sum(jnp.where(p > 0, p * jnp.expm1(rm1 * jnp.where(p > 0, logp, 0.0)), 0.0), axis=-1)
-    lse = jax.nn.logsumexp(logp / (2.0 - t_mid[..., None]), axis=-1)
-    log_sum = jnp.where(m > -0.5, jnp.log1p(jnp.maximum(m, -0.5)), lse)
-    power = jnp.expm1((2.0 - t_mid) * log_sum) / (1.0 - t_mid)
-    t_hi = jnp.where(tau >= 2.0, tau, 3.0)
-    linear = (1.0 - jnp.max(p, axis=-1)) / (t_hi - 1.0)
-    return jnp.where(tau == 1.0, entropy, jnp.where(tau < 2.0, power, linear))
-
-
-def _conditional_risk(h, p, tau):
-    w = jax.nn.logsumexp(h, axis=-1, keepdims=True) - h
-    losses = _phi_of_w(jnp.maximum(w, 0.0), 1.0 - tau)
-    return jnp.sum(jnp.where(p > 0, p * losses, 0.0), axis=-1)
+def _classes(owner: str, num_classes, n_classes, default=None):
+    n = renamed_argument("n_classes", "num_classes", num_classes, n_classes, owner=owner)
+    if n is None:
+        if default is None:
+            raise TypeError(f"{owner}() missing required keyword argument: 'num_classes'")
+        n = default
+    return n
 
 
 @jax.jit
@@ -95,9 +87,8 @@ def excess_errors(pi, P, H, tau):
         ``(eps_tau, eps_01)`` with the leading shape.
     """
     tau = jnp.asarray(tau, P.dtype)
-    d_tau = _conditional_risk(H, P, tau[..., None, None]) - _min_risk(P, tau[..., None])
-    yhat = _predict(H)
-    d_01 = jnp.max(P, axis=-1) - jnp.take_along_axis(P, yhat[..., None], axis=-1)[..., 0]
+    d_tau = K.conditional_risk(H, P, tau[..., None, None], jnp) - K.min_risk_complete(P, tau[..., None], jnp)
+    d_01 = K.zero_one_regret(H, P, jnp)
     return jnp.sum(pi * d_tau, axis=-1), jnp.sum(pi * d_01, axis=-1)
 
 
@@ -131,53 +122,83 @@ def _restrict(w, g, H, tie, u, m, n):
     return pi, P, H
 
 
-def sample_instances(key, *, n_cases, m=1, n_classes, dtype=jnp.float32):
+def sample_instances(*legacy, key=None, n_cases, m=1, num_classes=None, n_classes=None, dtype=jnp.float32):
     r"""Random finite-X distributions and hypotheses ``(pi [c, m], P [c, m, n], H [c, m, n])``.
 
     Rows of P are Dirichlet(alpha) with alpha drawn from {0.1, 0.5, 1, 5}; logits are
     N(0, sigma^2) with sigma from {0.01, 0.3, 1, 3}; 10% of rows get an exact tie at the max.
     ``m = 1`` gives single-input (pointwise) instances.
 
+    Args:
+        key: JAX PRNG key (keyword-only; passing it positionally is deprecated).
+        n_cases: number of instances ``c >= 1``.
+        m: inputs per instance (the size of the finite input space), ``>= 1``.
+        num_classes: ``n >= 2`` (``n_classes`` is its deprecated name).
+        dtype: floating dtype of the draws (float32 by default; float64 inside ``jax.enable_x64()``).
+
     References:
-        The spec's P1 protocol for Mao, Mohri, Zhong, ICML 2023, Theorem 3.1.
+        Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1; the protocol is described in
+        docs/compsum.md#random-instances.
     """
+    key = _key("sample_instances", legacy, key)
+    n = _classes("sample_instances", num_classes, n_classes)
     n_cases = check_int("n_cases", n_cases, low=1)
     m = check_int("m", m, low=1)
-    n_classes = check_int("n_classes", n_classes, low=2)
-    return sample_nested_instances(key, n_cases=n_cases, m=m, n_classes=(n_classes,), dtype=dtype)[n_classes]
+    n = check_int("num_classes", n, low=2)
+    return sample_nested_instances(key=key, n_cases=n_cases, m=m, num_classes=(n,), dtype=dtype)[n]
 
 
-def sample_nested_instances(key, *, n_cases, m=1, n_classes, dtype=jnp.float32):
+def sample_nested_instances(*legacy, key=None, n_cases, m=1, num_classes=None, n_classes=None,
+                            dtype=jnp.float32):
     """:func:`sample_instances` for several class counts at once, from one draw.
 
-    The instances for ``n`` classes use the first ``n`` classes of the draw for ``max(n_classes)``
+    The instances for ``n`` classes use the first ``n`` classes of the draw for ``max(num_classes)``
     (renormalised), so each is exactly distributed as :func:`sample_instances` says, the sampler
-    compiles once, and the instances are nested across ``n``.
+    compiles once, and the instances are nested across ``n``. ``key`` is keyword-only (positional is
+    deprecated); ``n_classes`` is the deprecated name of ``num_classes`` (a sequence of class counts).
 
     Returns:
-        ``{n: (pi, P, H)}`` for each ``n`` in ``n_classes``.
+        ``{n: (pi, P, H)}`` for each ``n`` in ``num_classes``.
     """
+    key = _key("sample_nested_instances", legacy, key)
+    ns = _classes("sample_nested_instances", num_classes, n_classes)
     n_cases = check_int("n_cases", n_cases, low=1)
     m = check_int("m", m, low=1)
-    ns = [check_int("n_classes", n, low=2) for n in n_classes]
+    ns = [check_int("num_classes", n, low=2) for n in ns]
     draws = _draw(key, n_cases, m, max(ns), jnp.dtype(dtype))
     return {n: _restrict(*draws, m, n) for n in ns}
 
 
-def make_gaussian_mixture(key, *, m=500, n_classes=3, dim=2, scale=1.5, noise=1.0, dtype=jnp.float32):
+def _num_samples(owner, num_samples, m, default):
+    n = renamed_argument("m", "num_samples", num_samples, m, owner=owner)
+    return check_int("num_samples", default if n is None else n, low=1)
+
+
+def make_gaussian_mixture(*legacy, key=None, num_samples=None, num_classes=None, dim=2, scale=1.5, noise=1.0,
+                          dtype=jnp.float32, m=None, n_classes=None):
     r"""Synthetic Gaussian-mixture data with its exact class posterior.
 
     Class means :math:`\mu_k \sim N(0, \text{scale}^2 I)`, labels uniform, :math:`x = \mu_y +
     \text{noise}\,N(0, I)`. The posterior is linear in ``x``:
     :math:`p(y|x) = \operatorname{softmax}_y((\mu_y \cdot x - \lVert\mu_y\rVert^2/2)/\text{noise}^2)`.
-    The ``m`` sampled points with uniform weights and their exact posteriors form a finite-X
+    The ``num_samples`` sampled points with uniform weights and their exact posteriors form a finite-X
     distribution on which the excess errors are exact.
+
+    Args:
+        key: JAX PRNG key (keyword-only; passing it positionally is deprecated).
+        num_samples: number of points (default 500; ``m`` is its deprecated name).
+        num_classes: number of classes (default 3; ``n_classes`` is its deprecated name).
+        dim: input dimension.
+        scale: standard deviation of the class means.
+        noise: standard deviation of the within-class noise (``> 0``).
+        dtype: floating dtype (float32 by default).
 
     Returns:
         ``(X [m, dim], pi [m], P [m, n], labels [m])``: points, weights ``1/m``, posteriors, sampled labels.
     """
-    m = check_int("m", m, low=1)
-    n_classes = check_int("n_classes", n_classes, low=2)
+    key = _key("make_gaussian_mixture", legacy, key)
+    m = _num_samples("make_gaussian_mixture", num_samples, m, 500)
+    n_classes = check_int("num_classes", _classes("make_gaussian_mixture", num_classes, n_classes, 3), low=2)
     dim = check_int("dim", dim, low=1)
     scale = check_real("scale", scale, low=0.0)
     noise = check_real("noise", noise, low=0.0, low_open=True)
@@ -189,14 +210,20 @@ def make_gaussian_mixture(key, *, m=500, n_classes=3, dim=2, scale=1.5, noise=1.
     return X, jnp.full((m,), 1.0 / m, dtype), P, labels
 
 
-def make_linear_problem(key, *, m=200, n_classes=3, dim=2, wiggle=0.5, dtype=jnp.float32):
-    r"""The P2 distribution: ``m`` points ``x ~ N(0, 1.5^2 I)``, weights ``pi ~ Dir(5)`` and
-    ``p(y|x) = softmax(x W_t + b_t + wiggle sin(3 x_1) g)`` (misspecified for linear scores).
+def make_linear_problem(*legacy, key=None, num_samples=None, num_classes=None, dim=2, wiggle=0.5,
+                        dtype=jnp.float32, m=None, n_classes=None):
+    r"""A distribution that linear scores cannot fit: ``num_samples`` points ``x ~ N(0, 1.5^2 I)``, weights
+    ``pi ~ Dir(5)`` and ``p(y|x) = softmax(x W_t + b_t + wiggle sin(3 x_1) g)`` (misspecified for linear
+    scores, so training never reaches the pointwise optimum: docs/compsum.md#random-instances).
+
+    ``key`` is keyword-only (positional is deprecated); ``num_samples`` defaults to 200 (``m`` is its
+    deprecated name) and ``num_classes`` to 3 (``n_classes`` is its deprecated name).
 
     Returns ``(X [m, dim], pi [m], P [m, n])``.
     """
-    m = check_int("m", m, low=1)
-    n_classes = check_int("n_classes", n_classes, low=2)
+    key = _key("make_linear_problem", legacy, key)
+    m = _num_samples("make_linear_problem", num_samples, m, 200)
+    n_classes = check_int("num_classes", _classes("make_linear_problem", num_classes, n_classes, 3), low=2)
     dim = check_int("dim", dim, low=1)
     wiggle = check_real("wiggle", wiggle, low=0.0)
     kx, kpi, kw, kb, kg = jax.random.split(key, 5)
@@ -214,7 +241,7 @@ def _train(keys, taus, init_scales, X, pi, P, P_train, lr, steps, record_every):
 
     def risk(params, tau):
         W, b = params
-        return jnp.sum(pi * _conditional_risk(X @ W + b, P_train, tau))
+        return jnp.sum(pi * K.conditional_risk(X @ W + b, P_train, tau, jnp))
 
     def one_run(key, tau, scale):
         kw, kb = jax.random.split(key)
@@ -238,15 +265,17 @@ def _train(keys, taus, init_scales, X, pi, P, P_train, lr, steps, record_every):
     return grid(keys, taus, init_scales)
 
 
-def train_linear(key, X, pi, P, *, taus, n_seeds=5, init_scales=(0.3, 3.0), steps=1500, record_every=10,
-                 lr=0.3, labels=None):
+def train_linear(X, pi, P, *legacy, key=None, taus, n_seeds=5, init_scales=(0.3, 3.0), steps=1500,
+                 record_every=10, lr=0.3, labels=None):
     r"""Train linear scores on the exact population comp-sum risk and record excess-error pairs.
 
     Full-batch gradient descent with clipped steps ``lr / max(1, ||g||)`` from random inits, one
     run per (tau, init scale, seed), all in one jitted ``lax.scan`` vmapped over the three axes.
 
     Args:
-        key: PRNG key; X, pi, P: the finite-X distribution (see :func:`make_linear_problem`).
+        X, pi, P: the finite-X distribution (see :func:`make_linear_problem`).
+        key: JAX PRNG key of the initialisations (keyword-only; the old call ``train_linear(key, X, pi, P)``
+            still works and warns).
         taus: comp-sum parameters to train with (traced: one compile serves them all).
         n_seeds: random initialisations per (tau, scale).
         init_scales: standard deviations of the initial weights.
@@ -261,6 +290,15 @@ def train_linear(key, X, pi, P, *, taus, n_seeds=5, init_scales=(0.3, 3.0), step
     References:
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1 applied to every iterate.
     """
+    if legacy:  # the old order train_linear(key, X, pi, P)
+        if len(legacy) != 1 or key is not None:
+            raise TypeError("train_linear() takes X, pi, P positionally and the PRNG key as key=")
+        warnings.warn("train_linear(key, X, pi, P) is deprecated; use train_linear(X, pi, P, key=key)",
+                      DeprecationWarning, stacklevel=2)
+        key, X, pi, P = X, pi, P, legacy[0]
+    if key is None:
+        raise TypeError("train_linear() missing required keyword argument: 'key'")
+    key = check_key(key)
     n_seeds = check_int("n_seeds", n_seeds, low=1)
     record_every = check_int("record_every", record_every, low=1)
     steps = check_int("steps", steps, low=record_every)
