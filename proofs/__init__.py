@@ -1,12 +1,19 @@
 """Symbolic (sympy) and convex-programming (cvxpy) cross-checks, one module per topic.
 
-Each module lists its checks in ``CHECKS`` (functions ``check_xxx(smallest=False, ...) -> dict`` that
-raise ``AssertionError`` when a derivation fails) and runs them with :func:`run_checks` or, from the
-command line (``python -m proofs.<topic> [--smallest]``), with :func:`main`.
+Each module defines its checks as functions ``check_xxx(smallest=False, ...) -> dict`` that raise
+``AssertionError`` when a derivation fails; ``CHECKS = collect_checks(globals())`` lists them in the
+order they are defined, :func:`run_checks` runs them, and from the command line
+(``python -m proofs.<topic> [--smallest]``) :func:`main` prints one line per check.
 """
 
 import time
 import warnings
+
+
+def collect_checks(namespace: dict) -> tuple:
+    """The module's ``check_*`` functions, in the order they are defined."""
+    return tuple(f for name, f in namespace.items() if name.startswith("check_") and callable(f)
+                 and getattr(f, "__module__", None) == namespace["__name__"])
 
 
 def run_checks(checks, smallest: bool = False) -> dict:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from proofs import main, run_checks
+from proofs import collect_checks, main, run_checks
 from theory.aggregate import (
     asymptotic_risk,
     bag_loss,
@@ -245,16 +245,7 @@ def check_cvxpy_matches_the_closed_form_estimator(smallest: bool = False) -> dic
     return {"max_abs_err": worst, "n_solves": len(rhos)}
 
 
-CHECKS = (
-    check_instance_loss_is_bag_loss_plus_within_bag_variance,
-    check_bregman_compensation_identity,
-    check_fixed_point_is_the_positive_root_of_a_quadratic,
-    check_instance_level_closed_forms,
-    check_bag_level_closed_forms,
-    check_risk_slope_at_zero_by_implicit_differentiation,
-    check_limits_in_rho_k_and_gamma,
-    check_cvxpy_matches_the_closed_form_estimator,
-)
+CHECKS = collect_checks(globals())
 
 
 def run_all(smallest: bool = False) -> dict:

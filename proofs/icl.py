@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from proofs import main, run_checks
+from proofs import collect_checks, main, run_checks
 from theory.icl import optimum
 from theory.icl.population import population_loss
 
@@ -265,15 +265,7 @@ def check_population_loss(smallest: bool = False, loss_fn=population_loss_positi
     return out
 
 
-CHECKS = (
-    check_gaussian_fourth_moment,
-    check_moment_matrices,
-    check_isotropic_step_size,
-    check_preconditioner,
-    check_cvxpy_preconditioner,
-    check_relu_step_size,
-    check_population_loss,
-)
+CHECKS = collect_checks(globals())
 
 
 def run_all(smallest: bool = False) -> dict:

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from proofs import main, run_checks
+from proofs import collect_checks, main, run_checks
 from theory.ldr import calibration_gap, ldr_kl_loss, ldr_loss, min_risk_zero_margin
 from theory.ldr.reference import inner_max_cvxpy
 
@@ -210,16 +210,7 @@ def check_calibration_gaps_by_cvxpy(smallest=False, gap_fn=None):
     return out
 
 
-CHECKS = [
-    check_kkt_closed_form,
-    check_limits,
-    check_lambda_derivatives,
-    check_special_cases,
-    check_aldr_argmax,
-    check_zero_margin_conditional_risk,
-    check_inner_max_by_cvxpy,
-    check_calibration_gaps_by_cvxpy,
-]
+CHECKS = collect_checks(globals())
 
 
 def run_all(smallest: bool = False) -> dict:

@@ -27,7 +27,7 @@ import itertools
 import numpy as np
 import sympy as sp
 
-from proofs import main, run_checks
+from proofs import collect_checks, main, run_checks
 from theory.moe import MoEParams, log_density, voronoi
 from theory.moe.fit import em_step
 from theory.moe.simulate import TRUTH
@@ -171,8 +171,7 @@ def check_gate_mstep_cvxpy(smallest=False, em_step_fn=em_step):
             "iterations": it + 1, "n_solves": 1}
 
 
-CHECKS = [check_heat_equation, check_location_slope, check_gate_expert_interaction, check_normalisation,
-          check_translation_invariance, check_top_k_sum, check_gate_mstep_cvxpy]
+CHECKS = collect_checks(globals())
 
 
 def run_all(smallest: bool = False) -> dict:
