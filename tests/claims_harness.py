@@ -73,3 +73,11 @@ class ClaimSuite:
         report, _ = smoke
         for v in report.verdicts:
             assert [r["name"] for r in v.rivals] == [r.name for r in self.CLAIMS[v.claim_id].rivals], v.claim_id
+
+
+def claim_suite(topic: str, *, min_claims: int):
+    """``(CLAIMS, TestClaims)`` for ``tests/<topic>/test_claims.py``: the topic's claims by id and the
+    :class:`ClaimSuite` over them (the module-level ``CLAIMS`` feeds the ``smoke`` fixture)."""
+    claims = {c.id: c for c in verify.claims(topic)}
+    return claims, type("TestClaims", (ClaimSuite,), {"CLAIMS": claims, "MIN_CLAIMS": min_claims})
+

@@ -8,23 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite
-from theory import verify
-from theory.aggregate import (
-    asymptotic_risk,
-    conditional_bias_variance,
-    optimal_rho,
-    risk_slope_at_zero,
-    simulate_bagged_regression,
-)
+from tests.claims_harness import claim_suite
+from theory import aggregate
 from theory.aggregate.claims import _sensitivity, exact_mean_slope
 from theory.verify import Measurement, agrees
 
-CLAIMS = {c.id: c for c in verify.claims("aggregate")}
-
-
-class TestClaims(ClaimSuite):
-    CLAIMS, MIN_CLAIMS = CLAIMS, 7
+CLAIMS, TestClaims = claim_suite("aggregate", min_claims=7)
 
 
 def test_dp_bag_size_grows_under_strong_privacy(smoke):
@@ -56,7 +45,7 @@ def test_exact_mean_slope_matches_an_inverse_wishart_monte_carlo():
 def test_exact_mean_slope_tends_to_the_asymptotic_slope():
     for gamma, k in ((0.1, 2), (0.05, 4), (0.2, 3)):
         ratios = [exact_mean_slope(num_samples=int(round(d / gamma / k)) * k, dim=d, bag_size=k)
-                  / risk_slope_at_zero(gamma, bag_size=k) for d in (100, 1000, 10000)]
+                  / aggregate.risk_slope_at_zero(gamma, bag_size=k) for d in (100, 1000, 10000)]
         assert ratios[0] > ratios[1] > ratios[2] > 1 and ratios[2] - 1 < 0.1 * (ratios[0] - 1) + 1e-3, ratios
 
 
@@ -69,8 +58,8 @@ def test_direction_averaged_bias_has_the_mean_of_the_random_direction_bias():
     kw = dict(num_samples=np.array([64, 64]), bag_size=np.array([2, 4]), rho=np.array([0.5, 2.0]), dim=8,
               num_replicates=3000, max_samples=64, dtype=jnp.float64, allow_extrapolation=True)
     with jax.enable_x64(True):
-        b, _ = conditional_bias_variance(key=jax.random.key(1), **kw)
-        b_avg, _ = conditional_bias_variance(key=jax.random.key(1), mean_direction=True, **kw)
+        b, _ = aggregate.conditional_bias_variance(key=jax.random.key(1), **kw)
+        b_avg, _ = aggregate.conditional_bias_variance(key=jax.random.key(1), mean_direction=True, **kw)
     b, b_avg = np.asarray(b), np.asarray(b_avg)
     paired = b - b_avg  # same designs: only the direction differs
     assert np.all(np.abs(paired.mean(0)) <= 4 * paired.std(0, ddof=1) / np.sqrt(len(b)))
@@ -84,11 +73,12 @@ def test_direction_averaged_bias_has_the_mean_of_the_random_direction_bias():
 def bagged_risks():
     d, n, k, rho = 50, 500, 4, 0.5
     with jax.enable_x64(True):
-        out = {s: np.asarray(simulate_bagged_regression(key=jax.random.key(3), num_samples=n, dim=d, bag_size=k,
+        simulate = aggregate.simulate_bagged_regression
+        out = {s: np.asarray(simulate(key=jax.random.key(3), num_samples=n, dim=d, bag_size=k,
                                                         rho=rho, num_replicates=16, sort_by_response=s,
                                                         dtype=jnp.float64))[:, 0]
                for s in (False, True)}
-    return out, asymptotic_risk(d / n, bag_size=k, rho=rho).risk
+    return out, aggregate.asymptotic_risk(d / n, bag_size=k, rho=rho).risk
 
 
 def _verdict(values, prediction):
@@ -108,4 +98,4 @@ def test_response_sorted_bags_break_the_formula(bagged_risks):
 
 
 def test_optimal_rho_used_by_the_claim_is_interior():
-    assert 0 < optimal_rho(0.1, bag_size=4) < 1
+    assert 0 < aggregate.optimal_rho(0.1, bag_size=4) < 1

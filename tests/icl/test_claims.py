@@ -5,18 +5,13 @@ import jax
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite
-from theory import verify
+from tests.claims_harness import claim_suite
 from theory.icl import claims as icl_claims
 from theory.icl import optimum
 from theory.icl.lsa import effective_params
 from theory.icl.simulate import lsa_risk, train_lsa_padded, unpad_params
 
-CLAIMS = {c.id: c for c in verify.claims("icl")}
-
-
-class TestClaims(ClaimSuite):
-    CLAIMS, MIN_CLAIMS = CLAIMS, 6
+CLAIMS, TestClaims = claim_suite("icl", min_claims=6)
 
 
 # ---- the named rivals ----------------------------------------------------------------------------

@@ -14,8 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite
-from theory import verify
+from tests.claims_harness import claim_suite
 from theory.ldr import calibration as cal
 from theory.ldr.aldr import aldr_kl_solve
 from theory.ldr.claims import (
@@ -33,11 +32,7 @@ from theory.ldr.reference import ldr_kl_numpy
 from theory.verify import Measurement
 from theory.verify.runner import judge_rival
 
-CLAIMS = {c.id: c for c in verify.claims("ldr")}
-
-
-class TestClaims(ClaimSuite):
-    CLAIMS, MIN_CLAIMS = CLAIMS, 9
+CLAIMS, TestClaims = claim_suite("ldr", min_claims=9)
 
 
 # ---- closed forms behind the predictions ---------------------------------------------------------

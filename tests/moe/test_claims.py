@@ -5,8 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite
-from theory import verify
+from tests.claims_harness import claim_suite
 from theory.moe.claims import OVER_SPLIT_SLOW, _extrapolate, split_error, standardised_error
 from theory.moe.model import MoEParams
 from theory.moe.simulate import (
@@ -23,11 +22,7 @@ from theory.verify import Measurement
 from theory.verify.runner import judge_rival
 from theory.verify.runner import status as run_status
 
-CLAIMS = {c.id: c for c in verify.claims("moe")}
-
-
-class TestClaims(ClaimSuite):
-    CLAIMS, MIN_CLAIMS = CLAIMS, 9
+CLAIMS, TestClaims = claim_suite("moe", min_claims=9)
 
 
 def test_non_converged_replicates_are_reported(smoke):
