@@ -52,10 +52,10 @@ def simulator_benchmark(seeds, steps=1500):
     key = jax.random.key(2)
 
     def vmapped():
-        return train_linear(X, pi, P, key=key, taus=[1.0], n_seeds=seeds, steps=steps)
+        return train_linear(X, pi, P, key=key, taus=[1.0], num_replicates=seeds, num_steps=steps)
 
     def looped():
-        return [train_linear(X, pi, P, key=jax.random.fold_in(key, s), taus=[1.0], n_seeds=1, steps=steps)
+        return [train_linear(X, pi, P, key=jax.random.fold_in(key, s), taus=[1.0], num_replicates=1, num_steps=steps)
                 for s in range(seeds)]
 
     rows = {"train_linear jit(vmap) over seeds": timeit(vmapped, repeat=3),

@@ -60,7 +60,6 @@ Run ``python -m proofs.compsum`` for a table.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import cvxpy as cp
@@ -68,7 +67,7 @@ import numpy as np
 import sympy as sp
 from scipy import optimize
 
-from proofs import run_checks
+from proofs import collect_checks, main, run_checks
 from theory.compsum import (
     comp_sum_loss,
     comp_sum_phi,
@@ -1031,22 +1030,7 @@ def check_c4_intercept_only_risk(smallest: bool = False) -> dict:
 # Runner
 # ----------------------------------------------------------------------------------------------
 
-CHECKS = (
-    check_s1_limit_tau_to_one,
-    check_s2_phi_integral_form,
-    check_s3_exponential_transform,
-    check_s4_small_t_series,
-    check_s5_stationarity,
-    check_s6_gradient_identity,
-    check_s7_transform_at_one,
-    check_s8_logistic_transfer,
-    check_s9_phi_decreasing_in_tau,
-    check_s10_gamma_inverse,
-    check_c1_complete_min_risk,
-    check_c2_box_min_risk,
-    check_c3_linear_best_risk,
-    check_c4_intercept_only_risk,
-)
+CHECKS = collect_checks(globals())
 
 
 def run_all(smallest: bool = False) -> dict:
@@ -1070,23 +1054,4 @@ def _summary(res: dict) -> str:
 if __name__ == "__main__":
     import sys
 
-    smallest = "--smallest" in sys.argv
-    failures = 0
-    total = time.perf_counter()
-    print(f"{'check':34s} {'status':6s} {'sec':>6s}  key numbers")
-    for check in CHECKS:
-        start = time.perf_counter()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = check(smallest=smallest)
-            status, info = "ok", _summary(res)
-        except AssertionError as err:
-            failures += 1
-            status, info = "FAIL", str(err)
-        except Exception as err:  # noqa: BLE001 - report, keep going
-            failures += 1
-            status, info = "ERROR", f"{type(err).__name__}: {err}"
-        print(f"{check.__name__:34s} {status:6s} {time.perf_counter() - start:6.2f}  {info}")
-    print(f"total {time.perf_counter() - total:.1f} s, {failures} failure(s)")
-    sys.exit(1 if failures else 0)
+    sys.exit(main(CHECKS, summary=_summary))

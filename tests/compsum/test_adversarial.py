@@ -50,12 +50,12 @@ def _unit_vectors(rng, k, d, q):
 @pytest.mark.parametrize("tau", TAUS)
 @pytest.mark.parametrize("q", QS)
 def test_chain_holds_with_minimum_nu(tau, q):
-    n_cases = 3000 if q == 2 else 1000
+    num_samples = 3000 if q == 2 else 1000
     left, right = chain_slacks(
-        key=jax.random.key(7), n_cases=n_cases, tau=tau, num_classes=3, rho=1.0, gamma=GAMMAS,
-        nu=minimum_nu(3, 1.0), q=q,
+        key=jax.random.key(7), num_samples=num_samples, tau=tau, num_classes=3, rho=1.0, gamma=GAMMAS,
+        nu=minimum_nu(num_classes=3, rho=1.0), q=q,
     )
-    assert left.shape == right.shape == (n_cases,)
+    assert left.shape == right.shape == (num_samples,)
     assert left.min() >= -TOL, left.min()
     assert right.min() >= -TOL, right.min()
     # the left inequality is tight on some cases (l_gamma = 0 and l~ = 0, or exactly one ramp at 1)
@@ -65,8 +65,8 @@ def test_chain_holds_with_minimum_nu(tau, q):
 @pytest.mark.parametrize(("n", "rho", "tau"), [(2, 0.5, 0.0), (4, 2.0, 1.0), (5, 0.5, 1.5), (6, 1.0, 3.0)])
 def test_chain_other_n_and_rho(n, rho, tau):
     left, right = chain_slacks(
-        key=jax.random.key(11), n_cases=600, tau=tau, num_classes=n, rho=rho, gamma=GAMMAS,
-        nu=minimum_nu(n, rho), q=2, dim=3,
+        key=jax.random.key(11), num_samples=600, tau=tau, num_classes=n, rho=rho, gamma=GAMMAS,
+        nu=minimum_nu(num_classes=n, rho=rho), q=2, dim=3,
     )
     assert left.min() >= -TOL
     assert right.min() >= -TOL
@@ -75,7 +75,7 @@ def test_chain_other_n_and_rho(n, rho, tau):
 @pytest.mark.parametrize("tau", TAUS)
 def test_chain_negative_control_nu_zero_fails(tau):
     """Planted error: without the smoothing term the right inequality must fail (the check can fail)."""
-    left, right = chain_slacks(key=jax.random.key(7), n_cases=3000, tau=tau, num_classes=3, rho=1.0, gamma=GAMMAS,
+    left, right = chain_slacks(key=jax.random.key(7), num_samples=3000, tau=tau, num_classes=3, rho=1.0, gamma=GAMMAS,
                                nu=0.0, q=2)
     violations = np.sum(right < -TOL)
     assert 0.05 * 3000 < violations < 0.40 * 3000, violations
@@ -91,13 +91,13 @@ def test_nu_one_over_rho_is_not_enough():
     kw = dict(tau=0.0, rho=1.0, gamma=0.05, q=2)
     lower = adversarial_margin_loss_lower(W, b, x, 1, **kw)
     weak = smooth_adversarial_loss_linear(W, b, x, 1, nu=1.0, **kw)
-    proven = smooth_adversarial_loss_linear(W, b, x, 1, nu=minimum_nu(3, 1.0), **kw)
+    proven = smooth_adversarial_loss_linear(W, b, x, 1, nu=minimum_nu(num_classes=3, rho=1.0), **kw)
     assert lower > weak + 0.03  # a genuine violation: lower is a lower estimate of l~
     assert lower <= proven
 
 
 def test_chain_slacks_is_deterministic_given_the_key():
-    kw = dict(n_cases=50, tau=1.0, num_classes=3, rho=1.0, gamma=0.3, nu=1.5)
+    kw = dict(num_samples=50, tau=1.0, num_classes=3, rho=1.0, gamma=0.3, nu=1.5)
     a = chain_slacks(key=jax.random.key(3), **kw)
     b = chain_slacks(key=jax.random.key(3), **kw)
     np.testing.assert_array_equal(a[0], b[0])
@@ -108,7 +108,7 @@ def test_chain_slacks_is_deterministic_given_the_key():
 
 
 def test_chain_slacks_old_key_or_seed_and_n_classes_still_work_and_warn():
-    kw = dict(n_cases=50, tau=1.0, rho=1.0, gamma=0.3, nu=1.5)
+    kw = dict(num_samples=50, tau=1.0, rho=1.0, gamma=0.3, nu=1.5)
     new = chain_slacks(key=jax.random.key(5), num_classes=3, **kw)
     with pytest.warns(DeprecationWarning, match="key_or_seed"):
         by_key = chain_slacks(jax.random.key(5), num_classes=3, **kw)
@@ -138,9 +138,17 @@ def test_margin_loss_lower_old_rng_argument_still_works_and_warns():
     assert adversarial_margin_loss_lower(W, b, x, 0, **kw) == adversarial_margin_loss_lower(W, b, x, 0, **kw)
 
 
-def test_minimum_nu_old_n_classes_keyword_still_works_and_warns():
+def test_old_positional_and_renamed_arguments_still_work_and_warn():
     with pytest.warns(DeprecationWarning, match="n_classes"):
-        assert minimum_nu(n_classes=3, rho=0.5) == minimum_nu(3, 0.5) == minimum_nu(num_classes=3, rho=0.5)
+        assert minimum_nu(n_classes=3, rho=0.5) == minimum_nu(num_classes=3, rho=0.5)
+    with pytest.warns(DeprecationWarning, match="by position"):
+        assert minimum_nu(3, 0.5) == minimum_nu(num_classes=3, rho=0.5)
+    with pytest.warns(DeprecationWarning, match="by position"):
+        assert adversarial_calibration_constant(1.0) == adversarial_calibration_constant(tau=1.0)
+    with pytest.warns(DeprecationWarning, match="n_cases"):
+        old = chain_slacks(key=jax.random.key(2), n_cases=4, tau=1.0, num_classes=3, rho=1.0, gamma=0.3, nu=1.0)
+    new = chain_slacks(key=jax.random.key(2), num_samples=4, tau=1.0, num_classes=3, rho=1.0, gamma=0.3, nu=1.0)
+    np.testing.assert_array_equal(old[1], new[1])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,7 +175,7 @@ def _calibration_case(rng):
     lt = adversarial_margin_loss_lower(W, b, X, ys, tau=tau, rho=rho, gamma=gamma, q=q, key=rng, n_random=20)
     d01 = p @ l01 - (1.0 - p.max())
     dlt = p @ lt - adversarial_conditional_min(p, tau=tau)
-    return d01, dlt, adversarial_calibration_constant(tau)
+    return d01, dlt, adversarial_calibration_constant(tau=tau)
 
 
 def test_adversarial_calibration_pointwise():
@@ -354,7 +362,7 @@ def test_linf_dimension_limit():
     with pytest.raises(ValueError, match="d"):
         smooth_term_linear(W, 0, gamma=0.1, q=math.inf)
     with pytest.raises(ValueError, match="dim"):
-        chain_slacks(key=jax.random.key(0), n_cases=2, tau=1.0, num_classes=3, rho=1.0, gamma=0.1, nu=1.0, q="inf",
+        chain_slacks(key=jax.random.key(0), num_samples=2, tau=1.0, num_classes=3, rho=1.0, gamma=0.1, nu=1.0, q="inf",
                      dim=17)
     assert smooth_term_linear(W, 0, gamma=0.1, q=2) == 0.0  # other norms have no limit
 
@@ -379,14 +387,14 @@ def test_ramp_values_and_inequalities():
     ("tau", "value"), [(0.0, 1.0), (0.5, 0.828427), (1.0, 0.693147), (1.5, 0.585786), (2.0, 0.5), (3.0, 0.375)]
 )
 def test_calibration_constant_table(tau, value):
-    assert abs(adversarial_calibration_constant(tau) - value) < 5e-7
+    assert abs(adversarial_calibration_constant(tau=tau) - value) < 5e-7
 
 
 def test_bound_and_minimum_nu():
     np.testing.assert_allclose(adversarial_bound([0.0, 0.1, 0.25, 1.0, np.inf], tau=2.0), [0, 0.2, 0.5, 1, 1])
     assert adversarial_bound(0.3, tau=1.0) == pytest.approx(0.3 / math.log(2), rel=1e-15)
-    assert minimum_nu(3, 1.0) == math.sqrt(2)
-    assert minimum_nu(2, 0.25) == 4.0
+    assert minimum_nu(num_classes=3, rho=1.0) == math.sqrt(2)
+    assert minimum_nu(num_classes=2, rho=0.25) == 4.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,14 +434,14 @@ _KEY = jax.random.key(0)
         (lambda: adversarial_conditional_min([0.5, 0.6], tau=1), "p"),
         (lambda: adversarial_conditional_min([1.0], tau=1), "p"),
         (lambda: adversarial_conditional_min([0.5, 0.5], tau=-1), "tau"),
-        (lambda: adversarial_calibration_constant(-0.1), "tau"),
+        (lambda: adversarial_calibration_constant(tau=-0.1), "tau"),
         (lambda: adversarial_bound(-0.1, tau=1), "eps"),
         (lambda: adversarial_bound(float("nan"), tau=1), "eps"),
-        (lambda: minimum_nu(1, 1.0), "num_classes"),
-        (lambda: minimum_nu(3, 0.0), "rho"),
-        (lambda: chain_slacks(key=_KEY, n_cases=0, tau=1, num_classes=3, rho=1, gamma=0.1, nu=1), "n_cases"),
-        (lambda: chain_slacks(key=_KEY, n_cases=5, tau=1, num_classes=3, rho=1, gamma=[0.1, -0.2], nu=1), "gamma"),
-        (lambda: chain_slacks(key=_KEY, n_cases=5, tau=1, num_classes=3, rho=1, gamma=0.1, nu=-1), "nu"),
+        (lambda: minimum_nu(num_classes=1, rho=1.0), "num_classes"),
+        (lambda: minimum_nu(num_classes=3, rho=0.0), "rho"),
+        (lambda: chain_slacks(key=_KEY, num_samples=0, tau=1, num_classes=3, rho=1, gamma=0.1, nu=1), "num_samples"),
+        (lambda: chain_slacks(key=_KEY, num_samples=5, tau=1, num_classes=3, rho=1, gamma=[0.1, -0.2], nu=1), "gamma"),
+        (lambda: chain_slacks(key=_KEY, num_samples=5, tau=1, num_classes=3, rho=1, gamma=0.1, nu=-1), "nu"),
     ],
 )
 def test_bad_inputs_raise_value_error(call, match):
@@ -449,8 +457,8 @@ def test_bad_inputs_raise_value_error(call, match):
         (lambda: adversarial_zero_one_linear(_W.astype(bool), _B, _X, 0, gamma=0.1, q=2), "W"),
         (lambda: adversarial_zero_one_linear(_W, _B, ["a", "b"], 0, gamma=0.1, q=2), "x"),
         (lambda: ramp(1.0, rho="1"), "rho"),
-        (lambda: minimum_nu(2.5, 1.0), "num_classes"),
-        (lambda: chain_slacks(key="seed", n_cases=5, tau=1, num_classes=3, rho=1, gamma=0.1, nu=1), "key"),
+        (lambda: minimum_nu(num_classes=2.5, rho=1.0), "num_classes"),
+        (lambda: chain_slacks(key="seed", num_samples=5, tau=1, num_classes=3, rho=1, gamma=0.1, nu=1), "key"),
     ],
 )
 def test_bad_types_raise_type_error(call, match):
@@ -465,15 +473,17 @@ def test_bad_types_raise_type_error(call, match):
 
 def test_calibration_closed_forms_agree_under_jit_and_vmap(x64):
     taus = np.array([0.0, 0.5, 1.5, 2.0, 3.0])
-    eager = np.array([adversarial_calibration_constant(t) for t in taus])
-    np.testing.assert_allclose(jax.vmap(adversarial_calibration_constant)(jnp.asarray(taus)), eager, rtol=1e-14)
+    eager = np.array([adversarial_calibration_constant(tau=t) for t in taus])
+    np.testing.assert_allclose(jax.vmap(lambda t: adversarial_calibration_constant(tau=t))(jnp.asarray(taus)), eager,
+                               rtol=1e-14)
     p = np.array([0.2, 0.5, 0.3])
     cmin = jax.jit(lambda p, tau: adversarial_conditional_min(p, tau=tau))
     for tau in taus:
         np.testing.assert_allclose(cmin(p, tau), adversarial_conditional_min(p, tau=tau), rtol=1e-14)
     eps = np.array([0.0, 0.1, 0.25, 2.0])
     np.testing.assert_allclose(jax.jit(lambda e: adversarial_bound(e, tau=2.0))(eps), adversarial_bound(eps, tau=2.0))
-    np.testing.assert_allclose(jax.jit(lambda r: minimum_nu(3, r))(0.5), minimum_nu(3, 0.5), rtol=1e-15)
+    np.testing.assert_allclose(jax.jit(lambda r: minimum_nu(num_classes=3, rho=r))(0.5),
+                               minimum_nu(num_classes=3, rho=0.5), rtol=1e-15)
     z = np.linspace(-1, 2, 7)
     np.testing.assert_allclose(jax.jit(lambda z: ramp(z, rho=0.5))(z), ramp(z, rho=0.5))
 
@@ -481,20 +491,20 @@ def test_calibration_closed_forms_agree_under_jit_and_vmap(x64):
 def test_calibration_closed_forms_gradients_match_finite_differences(x64):
     h = 1e-6
     for tau in (0.3, 1.5, 2.5):
-        g = jax.grad(adversarial_calibration_constant)(tau)
-        fd = (adversarial_calibration_constant(tau + h) - adversarial_calibration_constant(tau - h)) / (2 * h)
+        g = jax.grad(lambda t: adversarial_calibration_constant(tau=t))(tau)
+        fd = (adversarial_calibration_constant(tau=tau + h) - adversarial_calibration_constant(tau=tau - h)) / (2 * h)
         assert g == pytest.approx(fd, rel=1e-7)
         p = np.array([0.2, 0.5, 0.3])
         g = jax.grad(lambda t, p=p: adversarial_conditional_min(p, tau=t))(tau)
         fd = (adversarial_conditional_min(p, tau=tau + h) - adversarial_conditional_min(p, tau=tau - h)) / (2 * h)
         assert g == pytest.approx(fd, rel=1e-7)
-    g = jax.grad(lambda r: minimum_nu(4, r))(0.5)
+    g = jax.grad(lambda r: minimum_nu(num_classes=4, rho=r))(0.5)
     assert g == pytest.approx(-math.sqrt(3) / 0.25, rel=1e-12)
 
 
 def test_traced_invalid_calibration_inputs_give_nan(x64):
-    assert np.isnan(jax.jit(adversarial_calibration_constant)(-1.0))
+    assert np.isnan(jax.jit(lambda t: adversarial_calibration_constant(tau=t))(-1.0))
     assert np.isnan(jax.jit(lambda t: adversarial_bound(0.1, tau=t))(-1.0))
     assert np.all(np.isnan(jax.jit(lambda p: adversarial_conditional_min(p, tau=1.0))(jnp.array([0.6, 0.6]))))
-    assert np.isnan(jax.jit(lambda r: minimum_nu(3, r))(0.0))
+    assert np.isnan(jax.jit(lambda r: minimum_nu(num_classes=3, rho=r))(0.0))
     assert np.all(np.isnan(jax.jit(lambda r: ramp(0.1, rho=r))(-1.0)))

@@ -276,13 +276,13 @@ def test_box_cstar_against_cvxpy():
      (0.5, 4, 0.26894), (1.0, 4, 0.11920), (0.5, 6, 0.42388), (1.0, 6, 0.21301)],
 )  # fmt: skip
 def test_t0_threshold_values(lam, n, expected):
-    assert t0_threshold(lam, n) == pytest.approx(expected, abs=5e-6)
+    assert t0_threshold(lam=lam, num_classes=n) == pytest.approx(expected, abs=5e-6)
 
 
 def test_t0_threshold_limits():
-    assert t0_threshold(0.7, 2) == 0.0
-    assert t0_threshold(math.inf, 5) == 0.0
-    assert t0_threshold(0.0, 4) == pytest.approx(0.5)
+    assert t0_threshold(lam=0.7, num_classes=2) == 0.0
+    assert t0_threshold(lam=math.inf, num_classes=5) == 0.0
+    assert t0_threshold(lam=0.0, num_classes=4) == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -340,27 +340,31 @@ def test_box_bad_inputs(kwargs, match):
 
 def test_t0_threshold_bad_inputs():
     with pytest.raises(ValueError, match="lam"):
-        t0_threshold(-1.0, 3)
+        t0_threshold(lam=-1.0, num_classes=3)
     with pytest.raises(ValueError, match="num_classes"):
-        t0_threshold(1.0, 1)
+        t0_threshold(lam=1.0, num_classes=1)
     with pytest.raises(TypeError, match="num_classes"):
-        t0_threshold(1.0, 2.5)
+        t0_threshold(lam=1.0, num_classes=2.5)
 
 
 def test_t0_threshold_old_n_keyword_still_works_and_warns():
     with pytest.warns(DeprecationWarning, match="'n'"):
-        assert t0_threshold(0.5, n=6) == t0_threshold(0.5, 6) == t0_threshold(0.5, num_classes=6)
+        assert t0_threshold(lam=0.5, n=6) == t0_threshold(lam=0.5, num_classes=6)
+    with pytest.warns(DeprecationWarning, match="by position"):
+        assert t0_threshold(0.5, 6) == t0_threshold(lam=0.5, num_classes=6)
 
 
 def test_t0_threshold_under_jit_vmap_and_grad(x64):
     lams = np.array([0.0, 0.25, 1.0, 3.0])
-    eager = np.array([t0_threshold(lam, 5) for lam in lams])
-    np.testing.assert_allclose(jax.vmap(lambda lam: t0_threshold(lam, 5))(jnp.asarray(lams)), eager, rtol=1e-14)
-    np.testing.assert_allclose(jax.jit(t0_threshold)(0.25, 4), t0_threshold(0.25, 4), rtol=1e-14)
+    eager = np.array([t0_threshold(lam=lam, num_classes=5) for lam in lams])
+    vmapped = jax.vmap(lambda lam: t0_threshold(lam=lam, num_classes=5))(jnp.asarray(lams))
+    np.testing.assert_allclose(vmapped, eager, rtol=1e-14)
+    np.testing.assert_allclose(jax.jit(lambda lam, n: t0_threshold(lam=lam, num_classes=n))(0.25, 4),
+                               t0_threshold(lam=0.25, num_classes=4), rtol=1e-14)
     h = 1e-6
-    fd = (t0_threshold(0.5 + h, 5) - t0_threshold(0.5 - h, 5)) / (2 * h)
-    assert jax.grad(lambda lam: t0_threshold(lam, 5))(0.5) == pytest.approx(fd, rel=1e-7)
-    assert np.isnan(jax.jit(t0_threshold)(-1.0, 4))
+    fd = (t0_threshold(lam=0.5 + h, num_classes=5) - t0_threshold(lam=0.5 - h, num_classes=5)) / (2 * h)
+    assert jax.grad(lambda lam: t0_threshold(lam=lam, num_classes=5))(0.5) == pytest.approx(fd, rel=1e-7)
+    assert np.isnan(jax.jit(lambda lam: t0_threshold(lam=lam, num_classes=4))(-1.0))
 
 
 def test_box_functions_cannot_be_traced():

@@ -10,16 +10,11 @@ import jax
 import numpy as np
 import pytest
 
-from tests.claims_harness import ClaimSuite
-from theory import verify
+from tests.claims_harness import claim_suite
 from theory.compsum import adversarial, bounds
 from theory.compsum import claims as compsum_claims
 
-CLAIMS = {c.id: c for c in verify.claims("compsum")}
-
-
-class TestClaims(ClaimSuite):
-    CLAIMS, MIN_CLAIMS = CLAIMS, 6
+CLAIMS, TestClaims = claim_suite("compsum", min_claims=6)
 
 
 def _report(smoke):
@@ -66,7 +61,7 @@ def test_tight_adversarial_cases_attain_the_smoothing_constant(n):
     nu = 1/rho and 0.8 nu_min are violated there."""
     rng = np.random.default_rng(0)
     gain, term = compsum_claims._tight_adversarial(rng, tau=0.0, n=n, rho=0.5, scales=[0.01])
-    bound = adversarial.minimum_nu(n, 0.5) * term
+    bound = adversarial.minimum_nu(num_classes=n, rho=0.5) * term
     assert np.all(gain <= bound + 1e-12)
     assert gain.max() / bound.max() == pytest.approx(-np.expm1(-0.01) / 0.01, rel=1e-9)
     assert np.any(gain > 0.8 * bound) and np.any(gain > term / 0.5)

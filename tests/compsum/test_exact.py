@@ -145,7 +145,7 @@ def test_inner_reduction_matches_direct_slsqp(p, tau, box):
 @pytest.mark.parametrize("n,lam", [(3, 0.25), (3, 1.0), (4, 0.5)])
 @pytest.mark.parametrize("tau", [0.0, 1.0, 1.5])
 def test_box_transformation_is_flat_up_to_t0(n, lam, tau):
-    t0 = t0_threshold(lam, n)
+    t0 = t0_threshold(lam=lam, num_classes=n)
     below = exact_transform(np.array([0.5, 0.99]) * t0, tau=tau, num_classes=n, box=lam)
     above = exact_transform(np.array([1.01, 1.5]) * t0, tau=tau, num_classes=n, box=lam)
     assert np.all(below <= 1e-12)
@@ -155,7 +155,7 @@ def test_box_transformation_is_flat_up_to_t0(n, lam, tau):
 @pytest.mark.parametrize("tau", [0.0, 1.0, 1.5])
 def test_flat_segment_construction_has_zero_surrogate_regret(tau):
     lam, n = 0.5, 4
-    t = 0.9 * t0_threshold(lam, n)
+    t = 0.9 * t0_threshold(lam=lam, num_classes=n)
     p = np.array([(1 + t) / 2, (1 - t) / 2, 0.0, 0.0])
     h = np.array([lam, lam, -lam, -lam])
     assert float(zero_one_regret(h, p)) == pytest.approx(t, abs=1e-15)

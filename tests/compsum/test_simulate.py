@@ -28,12 +28,13 @@ def _tie_rows(H):
 
 @pytest.fixture(scope="module")
 def instances():
-    return [np.asarray(x) for x in sample_instances(key=jax.random.PRNGKey(0), n_cases=N_CASES, m=M, num_classes=N)]
+    draw = sample_instances(key=jax.random.PRNGKey(0), num_samples=N_CASES, num_inputs=M, num_classes=N)
+    return [np.asarray(x) for x in draw]
 
 
 @pytest.fixture(scope="module")
 def nested():
-    out = sample_nested_instances(key=jax.random.PRNGKey(1), n_cases=N_CASES, m=M, num_classes=(N, 6))
+    out = sample_nested_instances(key=jax.random.PRNGKey(1), num_samples=N_CASES, num_inputs=M, num_classes=(N, 6))
     return {n: [np.asarray(x) for x in v] for n, v in out.items()}
 
 
@@ -49,7 +50,8 @@ def test_sample_shapes_and_dtypes(instances):
 
 
 def test_sample_float64_on_request(x64):
-    pi, P, H = sample_instances(key=jax.random.PRNGKey(0), n_cases=50, m=M, num_classes=N, dtype=jnp.float64)
+    pi, P, H = sample_instances(key=jax.random.PRNGKey(0), num_samples=50, num_inputs=M, num_classes=N,
+                                dtype=jnp.float64)
     assert pi.dtype == jnp.float64 and P.dtype == jnp.float64 and H.dtype == jnp.float64
     np.testing.assert_allclose(np.asarray(P).sum(-1), 1.0, atol=1e-13)
     np.testing.assert_allclose(np.asarray(pi).sum(-1), 1.0, atol=1e-13)
@@ -79,15 +81,15 @@ def test_sample_injects_ten_percent_ties(instances):
 
 
 def test_sample_is_deterministic_given_key(instances):
-    again = sample_instances(key=jax.random.PRNGKey(0), n_cases=N_CASES, m=M, num_classes=N)
+    again = sample_instances(key=jax.random.PRNGKey(0), num_samples=N_CASES, num_inputs=M, num_classes=N)
     for a, b in zip(instances, again, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
-    other = sample_instances(key=jax.random.PRNGKey(5), n_cases=N_CASES, m=M, num_classes=N)
+    other = sample_instances(key=jax.random.PRNGKey(5), num_samples=N_CASES, num_inputs=M, num_classes=N)
     assert not np.array_equal(instances[2], np.asarray(other[2]))
 
 
 def test_single_n_is_nested_draw_with_one_n(instances):
-    single = sample_nested_instances(key=jax.random.PRNGKey(0), n_cases=N_CASES, m=M, num_classes=(N,))[N]
+    single = sample_nested_instances(key=jax.random.PRNGKey(0), num_samples=N_CASES, num_inputs=M, num_classes=(N,))[N]
     for a, b in zip(instances, single, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
 
@@ -129,7 +131,8 @@ def test_nested_instances_match_single_draws_in_distribution(instances, nested):
 @pytest.fixture(scope="module")
 def instances64():
     with jax.enable_x64(True):
-        out = sample_instances(key=jax.random.PRNGKey(2), n_cases=200, m=3, num_classes=N, dtype=jnp.float64)
+        out = sample_instances(key=jax.random.PRNGKey(2), num_samples=200, num_inputs=3, num_classes=N,
+                               dtype=jnp.float64)
         return [np.asarray(x) for x in out]
 
 
@@ -137,16 +140,17 @@ def test_excess_errors_match_numpy(instances64):
     pi, P, H = instances64
     with jax.enable_x64(True):
         for tau in TAUS:
-            e_tau, e_01 = excess_errors(pi, P, H, tau)
+            e_tau, e_01 = excess_errors(pi, P, H, tau=tau)
             assert e_tau.dtype == jnp.float64 and e_tau.shape == (200,)
             ref_tau = (pi * surrogate_regret(H, P, tau=tau)).sum(-1)
             ref_01 = (pi * zero_one_regret(H, P)).sum(-1)
             np.testing.assert_allclose(np.asarray(e_tau), ref_tau, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(np.asarray(e_01), ref_01, rtol=1e-12, atol=1e-12)
         # tau traced through vmap gives the same numbers.
-        swept = jax.vmap(excess_errors, (None, None, None, 0))(pi, P, H, jnp.asarray(TAUS))
+        swept = jax.vmap(lambda tau: excess_errors(pi, P, H, tau=tau))(jnp.asarray(TAUS))
         for i, tau in enumerate(TAUS):
-            np.testing.assert_allclose(np.asarray(swept[0][i]), np.asarray(excess_errors(pi, P, H, tau)[0]), rtol=1e-13)
+            np.testing.assert_allclose(np.asarray(swept[0][i]), np.asarray(excess_errors(pi, P, H, tau=tau)[0]),
+                                       rtol=1e-13)
 
 
 def test_excess_errors_satisfy_the_bound(instances64):
@@ -154,7 +158,7 @@ def test_excess_errors_satisfy_the_bound(instances64):
     pi, P, H = instances64
     with jax.enable_x64(True):
         for tau in TAUS:
-            e_tau, e_01 = (np.asarray(x) for x in excess_errors(pi, P, H, tau))
+            e_tau, e_01 = (np.asarray(x) for x in excess_errors(pi, P, H, tau=tau))
             assert np.all(e_tau >= -1e-12)
             assert np.all(e_01 <= consistency_bound(np.maximum(e_tau, 0), tau=tau, num_classes=N) + 1e-9)
 
@@ -167,7 +171,7 @@ def test_excess_errors_per_case_tau(instances64):
     pi, P, H = instances64
     taus = np.resize(np.array(TAUS), pi.shape[0])
     with jax.enable_x64(True):
-        e_tau, _ = excess_errors(pi, P, H, jnp.asarray(taus))
+        e_tau, _ = excess_errors(pi, P, H, tau=jnp.asarray(taus))
         assert e_tau.shape == (pi.shape[0],)
         ref = np.array([(pi[i] * surrogate_regret(H[i], P[i], tau=float(taus[i]))).sum() for i in range(len(taus))])
         np.testing.assert_allclose(np.asarray(e_tau), ref, rtol=1e-12, atol=1e-12)
@@ -190,8 +194,8 @@ def problem():
 @pytest.fixture(scope="module")
 def trained(problem):
     X, pi, P = problem
-    out = train_linear(X, pi, P, key=jax.random.PRNGKey(1), taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
-                       steps=STEPS, record_every=EVERY)
+    out = train_linear(X, pi, P, key=jax.random.PRNGKey(1), taus=TRAIN_TAUS, num_replicates=SEEDS, init_scales=SCALES,
+                       num_steps=STEPS, record_every=EVERY)
     return [np.asarray(x) for x in out]
 
 
@@ -218,12 +222,12 @@ def test_train_linear_shape(trained):
 
 def test_train_linear_is_deterministic(problem, trained):
     X, pi, P = problem
-    again = train_linear(X, pi, P, key=jax.random.PRNGKey(1), taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
-                         steps=STEPS, record_every=EVERY)
+    again = train_linear(X, pi, P, key=jax.random.PRNGKey(1), taus=TRAIN_TAUS, num_replicates=SEEDS, init_scales=SCALES,
+                         num_steps=STEPS, record_every=EVERY)
     for a, b in zip(trained, again, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b))
-    other = train_linear(X, pi, P, key=jax.random.PRNGKey(2), taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES,
-                         steps=STEPS, record_every=EVERY)
+    other = train_linear(X, pi, P, key=jax.random.PRNGKey(2), taus=TRAIN_TAUS, num_replicates=SEEDS, init_scales=SCALES,
+                         num_steps=STEPS, record_every=EVERY)
     assert not np.array_equal(trained[0], np.asarray(other[0]))
 
 
@@ -250,10 +254,10 @@ def test_train_linear_pairs_satisfy_the_bound(trained):
 @pytest.mark.parametrize(
     "kwargs, exc, match",
     [
-        (dict(n_cases=0, num_classes=3), ValueError, "n_cases"),
-        (dict(n_cases=2.5, num_classes=3), TypeError, "n_cases"),
-        (dict(n_cases=10, num_classes=1), ValueError, "num_classes"),
-        (dict(n_cases=10, m=0, num_classes=3), ValueError, "^m must"),
+        (dict(num_samples=0, num_classes=3), ValueError, "num_samples"),
+        (dict(num_samples=2.5, num_classes=3), TypeError, "num_samples"),
+        (dict(num_samples=10, num_classes=1), ValueError, "num_classes"),
+        (dict(num_samples=10, num_inputs=0, num_classes=3), ValueError, "^num_inputs must"),
     ],
 )
 def test_sample_bad_inputs(kwargs, exc, match):
@@ -263,9 +267,9 @@ def test_sample_bad_inputs(kwargs, exc, match):
 
 def test_nested_bad_inputs():
     with pytest.raises(ValueError, match="num_classes"):
-        sample_nested_instances(key=jax.random.PRNGKey(0), n_cases=10, num_classes=(3, 1))
-    with pytest.raises(ValueError, match="n_cases"):
-        sample_nested_instances(key=jax.random.PRNGKey(0), n_cases=0, num_classes=(3,))
+        sample_nested_instances(key=jax.random.PRNGKey(0), num_samples=10, num_classes=(3, 1))
+    with pytest.raises(ValueError, match="num_samples"):
+        sample_nested_instances(key=jax.random.PRNGKey(0), num_samples=0, num_classes=(3,))
 
 
 @pytest.mark.parametrize(
@@ -276,8 +280,8 @@ def test_nested_bad_inputs():
         (dict(taus=[[1.0]]), ValueError, "taus"),
         (dict(taus=(1.0,), lr=0.0), ValueError, "lr"),
         (dict(taus=(1.0,), lr=-0.1), ValueError, "lr"),
-        (dict(taus=(1.0,), n_seeds=0), ValueError, "n_seeds"),
-        (dict(taus=(1.0,), steps=5, record_every=10), ValueError, "steps"),
+        (dict(taus=(1.0,), num_replicates=0), ValueError, "num_replicates"),
+        (dict(taus=(1.0,), num_steps=5, record_every=10), ValueError, "num_steps"),
         (dict(taus=(1.0,), record_every=0), ValueError, "record_every"),
     ],
 )
@@ -324,7 +328,8 @@ def test_gaussian_mixture_posterior_is_bayes(mixture):
 def test_train_on_sampled_labels_satisfies_the_bound(mixture):
     X, pi, P, labels = mixture
     with jax.enable_x64(True):
-        e_tau, e_01 = train_linear(X, pi, P, key=jax.random.key(6), taus=[0.0, 1.0], n_seeds=2, steps=100,
+        e_tau, e_01 = train_linear(X, pi, P, key=jax.random.key(6), taus=[0.0, 1.0], num_replicates=2,
+                                   num_steps=100,
                                    record_every=10, labels=labels)
     e_tau, e_01 = np.asarray(e_tau), np.asarray(e_01)
     assert e_tau.shape == (2, 2, 2, 10)
@@ -342,7 +347,7 @@ def test_train_on_labels_rejects_bad_labels(mixture, x64):
 
 
 @pytest.mark.parametrize("kwargs,match", [({"num_samples": 0}, "num_samples"), ({"num_classes": 1}, "num_classes"),
-                                          ({"noise": 0.0}, "noise"),
+                                          ({"noise_var": 0.0}, "noise_var"),
                                           ({"scale": -1.0}, "scale")])
 def test_gaussian_mixture_bad_inputs(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -352,25 +357,35 @@ def test_gaussian_mixture_bad_inputs(kwargs, match):
 def test_old_positional_keys_and_names_still_work_and_warn(instances, nested, problem, trained):
     """The old calls (the key first and positional, n_classes=, m=) give the same draws, with a warning
     (same shapes as the fixtures, so nothing is compiled again)."""
-    with pytest.warns(DeprecationWarning, match="positionally"), pytest.warns(DeprecationWarning, match="n_classes"):
+    with pytest.warns(DeprecationWarning) as caught:
         old = sample_instances(jax.random.PRNGKey(0), n_cases=N_CASES, m=M, n_classes=N)
+    said = " ".join(str(w.message) for w in caught)
+    assert all(word in said for word in ("by position", "'n_classes'", "'n_cases'", "'m'")), said
     for a, b in zip(instances, old, strict=True):
         np.testing.assert_array_equal(a, b)
-    with pytest.warns(DeprecationWarning, match="positionally"):
-        old = sample_nested_instances(jax.random.PRNGKey(1), n_cases=N_CASES, m=M, num_classes=(N, 6))
+    with pytest.warns(DeprecationWarning, match="by position"):
+        old = sample_nested_instances(jax.random.PRNGKey(1), num_samples=N_CASES, num_inputs=M, num_classes=(N, 6))
     np.testing.assert_array_equal(nested[6][1], old[6][1])
     with pytest.warns(DeprecationWarning, match="'m'"):
         X_old = make_linear_problem(key=jax.random.PRNGKey(0), m=200, num_classes=3)[0]
     np.testing.assert_array_equal(X_old, problem[0])
-    with pytest.warns(DeprecationWarning, match="positionally"):
+    with pytest.warns(DeprecationWarning, match="by position"):
         X_old = make_gaussian_mixture(jax.random.key(5), num_samples=20)[0]
     np.testing.assert_array_equal(X_old, make_gaussian_mixture(key=jax.random.key(5), num_samples=20)[0])
     X, pi, P = problem
-    args = dict(taus=TRAIN_TAUS, n_seeds=SEEDS, init_scales=SCALES, steps=STEPS, record_every=EVERY)
-    with pytest.warns(DeprecationWarning, match="train_linear"):
-        old = train_linear(jax.random.PRNGKey(1), X, pi, P, **args)
+    args = dict(taus=TRAIN_TAUS, init_scales=SCALES, record_every=EVERY)
+    with pytest.warns(DeprecationWarning) as caught:
+        old = train_linear(jax.random.PRNGKey(1), X, pi, P, n_seeds=SEEDS, steps=STEPS, **args)
+    said = " ".join(str(w.message) for w in caught)
+    assert all(word in said for word in ("by position", "'n_seeds'", "'steps'")), said
     np.testing.assert_array_equal(np.asarray(old[0]), trained[0])
     with pytest.raises(TypeError, match="key"):
-        train_linear(X, pi, P, **args)
+        train_linear(X, pi, P, num_replicates=SEEDS, num_steps=STEPS, **args)
     with pytest.raises(TypeError, match="key"):
-        sample_instances(n_cases=5, num_classes=3)
+        sample_instances(num_samples=5, num_classes=3)
+    with pytest.warns(DeprecationWarning, match="by position"):
+        old = excess_errors(*(jnp.asarray(a) for a in instances), 1.0)
+    np.testing.assert_array_equal(old[0], excess_errors(*(jnp.asarray(a) for a in instances), tau=1.0)[0])
+    with pytest.warns(DeprecationWarning, match="noise"):
+        X_old = make_gaussian_mixture(key=jax.random.key(5), num_samples=20, noise=2.0)[0]
+    np.testing.assert_allclose(X_old, make_gaussian_mixture(key=jax.random.key(5), num_samples=20, noise_var=4.0)[0])

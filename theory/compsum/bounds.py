@@ -38,7 +38,8 @@ from jax import lax
 from jax.scipy import special as jspecial
 from scipy import special
 
-from theory._validation import check_array, check_int, check_real, is_traced, nan_unless, renamed_argument
+from theory._compat import keyword_only
+from theory._validation import check_array, check_int, check_real, is_traced, nan_unless
 from theory.compsum import _kernels as K
 
 __all__ = [
@@ -58,11 +59,12 @@ def _check_t(t) -> np.ndarray:
     return check_array("t", t, low=0.0, high=1.0)
 
 
-def _params(owner: str, tau, num_classes, n_classes):
-    """``(tau, n)``: ``num_classes`` resolved from its deprecated name, each checked when concrete."""
-    n = renamed_argument("n_classes", "num_classes", num_classes, n_classes, owner=owner)
-    if n is None:
-        raise TypeError(f"{owner}() missing required keyword argument: 'num_classes'")
+#: ``n_classes`` is the deprecated name of ``num_classes`` (it keeps working and warns).
+_renamed = keyword_only(renamed={"n_classes": "num_classes"})
+
+
+def _params(tau, n):
+    """``(tau, n)``, each checked when concrete."""
     if is_traced(tau):
         if jnp.ndim(tau) != 0:
             raise TypeError(f"tau must be a scalar, got shape {jnp.shape(tau)}")
@@ -188,7 +190,8 @@ def _float_dtype(*args):
     return jnp.result_type(*args, float)
 
 
-def consistency_transform(t, *, tau, num_classes=None, n_classes=None):
+@_renamed
+def consistency_transform(t, *, tau, num_classes):
     r"""The bound function :math:`\mathcal T_{\tau,n}(t)` (see the module docstring).
 
     :math:`\mathcal T_{\tau,n}(\Delta C_{0-1}) \le \Delta C_\tau` pointwise, for every conditional
@@ -214,14 +217,15 @@ def consistency_transform(t, *, tau, num_classes=None, n_classes=None):
     References:
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1.
     """
-    tau, n = _params("consistency_transform", tau, num_classes, n_classes)
+    tau, n = _params(tau, num_classes)
     if K.namespace(t, tau, n) is np:
         return _transform(_check_t(t), tau, n)
     t = jnp.asarray(t, _float_dtype(t, tau))
     return nan_unless(_valid(tau, n) & (t >= 0) & (t <= 1), _transform(t, tau, n, jnp))
 
 
-def transform_at_one(*, tau, num_classes=None, n_classes=None):
+@_renamed
+def transform_at_one(*, tau, num_classes):
     r""":math:`\mathcal T_{\tau,n}(1)`: beyond it the bound saturates at :math:`\Gamma = 1`.
 
     A float for concrete inputs; traceable (``jit``/``vmap``/``grad`` in ``tau``). ``n_classes`` is the
@@ -230,7 +234,7 @@ def transform_at_one(*, tau, num_classes=None, n_classes=None):
     References:
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1.
     """
-    tau, n = _params("transform_at_one", tau, num_classes, n_classes)
+    tau, n = _params(tau, num_classes)
     if K.namespace(tau, n) is np:
         return float(_transform(np.array(1.0), tau, n))
     return nan_unless(_valid(tau, n), _transform(jnp.ones((), _float_dtype(tau)), tau, n, jnp))
@@ -267,7 +271,8 @@ def _with_inverse_derivative(g, flat, tau, n):
     return g + (d - lax.stop_gradient(d))
 
 
-def consistency_bound(eps, *, tau, num_classes=None, n_classes=None):
+@_renamed
+def consistency_bound(eps, *, tau, num_classes):
     r"""The H-consistency bound :math:`\Gamma_{\tau,n}(\epsilon) = \mathcal T_{\tau,n}^{-1}(\epsilon)`, capped at 1.
 
     Closed forms :math:`\Gamma_0(\epsilon) = \sqrt{2\epsilon - \epsilon^2}` and
@@ -295,7 +300,7 @@ def consistency_bound(eps, *, tau, num_classes=None, n_classes=None):
     References:
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1.
     """
-    tau, n = _params("consistency_bound", tau, num_classes, n_classes)
+    tau, n = _params(tau, num_classes)
     if K.namespace(eps, tau, n) is jnp:
         return _bound_traced(eps, tau, n)
     eps = np.asarray(eps)
@@ -328,8 +333,8 @@ def _bound_traced(eps, tau, n):
     return nan_unless(_valid(tau, n) & (eps >= 0), out.reshape(eps.shape))
 
 
-def _sqrt_params(owner, tau, num_classes, n_classes):
-    tau, n = _params(owner, tau, num_classes, n_classes)
+def _sqrt_params(owner, tau, num_classes):
+    tau, n = _params(tau, num_classes)
     if not is_traced(tau) and tau >= 2.0:
         raise ValueError(f"tau must be < 2 for {owner}: for tau >= 2 the transform is linear near 0, got {tau}")
     return tau, n
@@ -342,7 +347,8 @@ def _below_two(xp, tau, n, low, high):
     return float(out) if xp is np else nan_unless(_valid(tau, n) & (tau < 2.0), out)
 
 
-def small_t_constant(*, tau, num_classes=None, n_classes=None):
+@_renamed
+def small_t_constant(*, tau, num_classes):
     r"""The limit :math:`\lim_{t\to0}\mathcal T_{\tau,n}(t)/t^2` for ``tau < 2``.
 
     :math:`1/(2^\tau(2-\tau))` for ``tau <= 1`` and :math:`1/(2(2-\tau)n^{\tau-1})` for ``1 < tau < 2``.
@@ -352,12 +358,13 @@ def small_t_constant(*, tau, num_classes=None, n_classes=None):
     References:
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), the square-root corollary of Theorem 3.1.
     """
-    tau, n = _sqrt_params("small_t_constant", tau, num_classes, n_classes)
+    tau, n = _sqrt_params("small_t_constant", tau, num_classes)
     return _below_two(K.namespace(tau, n), tau, n, lambda a: 1.0 / (2.0**a * (2.0 - a)),
                       lambda a: 1.0 / (2.0 * (2.0 - a) * n ** (a - 1.0)))
 
 
-def sqrt_bound_constant(*, tau, num_classes=None, n_classes=None):
+@_renamed
+def sqrt_bound_constant(*, tau, num_classes):
     r"""The constant :math:`c` of the global bound :math:`\Gamma_{\tau,n}(\epsilon) \le \sqrt{c\,\epsilon}`.
 
     :math:`c = 2^\tau(2-\tau)` for ``tau in [0, 1]`` and :math:`c = 2n^{\tau-1}` for ``tau in (1, 2)``.
@@ -369,5 +376,5 @@ def sqrt_bound_constant(*, tau, num_classes=None, n_classes=None):
     References:
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), the square-root corollary of Theorem 3.1.
     """
-    tau, n = _sqrt_params("sqrt_bound_constant", tau, num_classes, n_classes)
+    tau, n = _sqrt_params("sqrt_bound_constant", tau, num_classes)
     return _below_two(K.namespace(tau, n), tau, n, lambda a: 2.0**a * (2.0 - a), lambda a: 2.0 * n ** (a - 1.0))

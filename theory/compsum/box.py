@@ -38,7 +38,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_int, check_real, check_simplex, is_traced, nan_unless, renamed_argument
+from theory._compat import keyword_only
+from theory._validation import check_int, check_real, check_simplex, is_traced, nan_unless
 from theory.compsum import _kernels as K
 
 __all__ = ["min_conditional_risk_box", "box_minimizer_softmax", "t0_threshold"]
@@ -248,7 +249,8 @@ def box_minimizer_softmax(p, *, tau, lam) -> np.ndarray:
     return s.reshape(p.shape)
 
 
-def t0_threshold(lam, num_classes=None, *, n=None):
+@keyword_only("lam", "num_classes", renamed={"n": "num_classes"})
+def t0_threshold(*, lam, num_classes):
     r"""End of the flat segment of the exact box-bounded transformation for ``num_classes >= 3``.
 
     .. math::
@@ -262,14 +264,15 @@ def t0_threshold(lam, num_classes=None, *, n=None):
     traced argument gives NaN.
 
     Args:
-        lam: score bound :math:`\Lambda \ge 0` (``inf`` gives 0).
-        num_classes: number of classes, ``n >= 2`` (``n`` is its deprecated name).
+        lam: score bound :math:`\Lambda \ge 0` (``inf`` gives 0), keyword-only.
+        num_classes: number of classes, ``n >= 2`` (``n`` is its deprecated name), keyword-only. The old
+            positional call ``t0_threshold(lam, n)`` keeps working and warns.
 
     Returns:
         :math:`t_0 \in [0, 1)` (a float for concrete inputs).
 
     Examples:
-        >>> round(t0_threshold(0.5, 6), 5)
+        >>> round(t0_threshold(lam=0.5, num_classes=6), 5)
         0.42388
 
     References:
@@ -277,9 +280,6 @@ def t0_threshold(lam, num_classes=None, *, n=None):
         not a statement of the paper: docs/compsum.md#findings (finding 1) and the claim
         ``compsum.box_flat_segment``.
     """
-    num_classes = renamed_argument("n", "num_classes", num_classes, n, owner="t0_threshold")
-    if num_classes is None:
-        raise TypeError("t0_threshold() missing required argument: 'num_classes'")
     if is_traced(lam) or is_traced(num_classes):
         z = (num_classes - 2) * jnp.exp(-2.0 * lam)
         return nan_unless((lam >= 0) & (num_classes >= 2), z / (2.0 + z))

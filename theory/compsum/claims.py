@@ -160,8 +160,8 @@ def _regret_table(key, cfg):
     """``{(tau, n): (DeltaC_tau [c, m], DeltaC_01 [c, m], pi [c, m])}`` of one draw of ``cases`` random
     instances with ``m`` inputs (weights, label distributions and logits as in ``sample_instances``)."""
     with jax.enable_x64(True):
-        nested = sample_nested_instances(key=key, n_cases=cfg["cases"], m=cfg["m"], num_classes=cfg["ns"],
-                                         dtype=F64)
+        nested = sample_nested_instances(key=key, num_samples=cfg["cases"], num_inputs=cfg["m"],
+                                         num_classes=cfg["ns"], dtype=F64)
     table = {}
     for n, draw in nested.items():
         pi, P, H = (np.asarray(a) for a in draw)
@@ -294,7 +294,8 @@ def _trained_measure(key, cfg):
     ``make_linear_problem``, GD on sampled labels of a Gaussian mixture, and GD from a near-zero init on flipped
     labels of MAE's attaining distribution (the recorded pairs are always the exact population ones)."""
     k_mis, k_mix, k_flip, k_train = jax.random.split(key, 4)
-    train = dict(taus=cfg["taus"], n_seeds=cfg["seeds"], steps=cfg["steps"], record_every=cfg["record_every"])
+    train = dict(taus=cfg["taus"], num_replicates=cfg["seeds"], num_steps=cfg["steps"],
+                 record_every=cfg["record_every"])
     size = dict(num_samples=cfg["m"], num_classes=cfg["n_classes"])
     with jax.enable_x64(True):
         X, pi, P = make_linear_problem(key=k_mis, **size, dtype=F64)
@@ -462,7 +463,7 @@ def _adversarial_measure(key, cfg):
     gains, terms, taus = [], [], []
     rng = numpy_rng(jax.random.fold_in(key, len(cfg["taus"])))
     for i, tau in enumerate(cfg["taus"]):
-        args = dict(n_cases=cfg["cases"], tau=tau, num_classes=cfg["n"], rho=cfg["rho"], gamma=cfg["gammas"])
+        args = dict(num_samples=cfg["cases"], tau=tau, num_classes=cfg["n"], rho=cfg["rho"], gamma=cfg["gammas"])
         k = jax.random.fold_in(key, i)
         _, right0 = adversarial.chain_slacks(key=k, nu=0.0, **args)  # l~_sm(nu=0) - l~_lower
         _, right1 = adversarial.chain_slacks(key=k, nu=1.0, **args)  # same cases, nu = 1
@@ -479,7 +480,7 @@ def _adversarial_measure(key, cfg):
 
 
 def _adversarial_predict(cfg):
-    return adversarial.minimum_nu(cfg["n"], cfg["rho"]) * cfg["smooth_term"]
+    return adversarial.minimum_nu(num_classes=cfg["n"], rho=cfg["rho"]) * cfg["smooth_term"]
 
 
 ADVERSARIAL_SMOOTHING = Claim(
@@ -747,7 +748,8 @@ def _box_threshold(tau, lam, n, tol=1e-12):
 
 
 def _box_predict(cfg):
-    return np.array([box.t0_threshold(lam, int(n)) for lam, n in zip(cfg["lam"], cfg["n"], strict=True)])
+    return np.array([box.t0_threshold(lam=lam, num_classes=int(n))
+                     for lam, n in zip(cfg["lam"], cfg["n"], strict=True)])
 
 
 def _box_threshold_single_lambda(cfg):

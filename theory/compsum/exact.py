@@ -40,7 +40,8 @@ from collections.abc import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_int, check_real, is_traced, nan_unless, renamed_argument
+from theory._compat import keyword_only
+from theory._validation import check_int, check_real, is_traced, nan_unless
 from theory.compsum.bounds import _binary_logistic, _check_t
 from theory.compsum.box import _psi, box_cstar_rows
 
@@ -56,11 +57,8 @@ _INV_GOLD = (math.sqrt(5.0) - 1.0) / 2.0
 _ZOOMS = 8
 
 
-def _num_classes(owner: str, num_classes, n_classes, *, high=None) -> int:
-    n = renamed_argument("n_classes", "num_classes", num_classes, n_classes, owner=owner)
-    if n is None:
-        raise TypeError(f"{owner}() missing required keyword argument: 'num_classes'")
-    return check_int("num_classes", n, low=2, high=high)
+#: ``n_classes`` is the deprecated name of ``num_classes`` (it keeps working and warns).
+_renamed = keyword_only(renamed={"n_classes": "num_classes"})
 
 
 def _concrete(owner: str, *args) -> None:
@@ -151,7 +149,8 @@ def _minimize_over_face(t: np.ndarray, tau: float, n: int, lam: float, grid: int
     return best
 
 
-def exact_transform(t, *, tau, num_classes=None, box=None, grid=None, n_classes=None) -> np.ndarray:
+@_renamed
+def exact_transform(t, *, tau, num_classes, box=None, grid=None) -> np.ndarray:
     r"""The exact pointwise transformation :math:`\mathcal T^*_{\tau,n}(t)` (ground truth), for ``n <= 4``.
 
     .. math::
@@ -191,7 +190,7 @@ def exact_transform(t, *, tau, num_classes=None, box=None, grid=None, n_classes=
     """
     _concrete("exact_transform", t, tau, box)
     tau = check_real("tau", tau, low=0.0)
-    n = _num_classes("exact_transform", num_classes, n_classes, high=4)
+    n = check_int("num_classes", num_classes, low=2, high=4)
     lam = math.inf if box is None else check_real("box", box, low=0.0, allow_inf=True)
     grid = (201 if n <= 3 else 41) if grid is None else check_int("grid", grid, low=5)
     t = _check_t(t)
@@ -266,7 +265,8 @@ def _char(t: np.ndarray, phi, n: int, grid: int) -> np.ndarray:
     return np.maximum(best, 0.0).reshape(np.shape(t))
 
 
-def characterization_transform(t, *, phi, num_classes=None, grid=101, n_classes=None) -> np.ndarray:
+@_renamed
+def characterization_transform(t, *, phi, num_classes, grid=101) -> np.ndarray:
     r"""The characterization transformation :math:`\mathcal T^{\rm char}_{\Phi,n}` of B for a loss ``Phi(S_y)``.
 
     .. math::
@@ -301,14 +301,15 @@ def characterization_transform(t, *, phi, num_classes=None, grid=101, n_classes=
     if not callable(phi):
         raise TypeError(f"phi must be a callable on softmax values, got {type(phi).__name__}")
     _concrete("characterization_transform", t)
-    n = _num_classes("characterization_transform", num_classes, n_classes)
+    n = check_int("num_classes", num_classes, low=2)
     grid = check_int("grid", grid, low=5)
     t = _check_t(t)
     _check_convex_decreasing(phi)
     return _char(t, phi, n, grid)
 
 
-def characterization_transform_tau(t, *, tau, num_classes=None, grid=101, n_classes=None) -> np.ndarray:
+@_renamed
+def characterization_transform_tau(t, *, tau, num_classes, grid=101) -> np.ndarray:
     r""":math:`\mathcal T^{\rm char}_{\Psi_\tau,n}(t)` for the comp-sum loss :math:`\Psi_\tau`, ``tau in [0, 2]``.
 
     .. math::
@@ -338,7 +339,7 @@ def characterization_transform_tau(t, *, tau, num_classes=None, grid=101, n_clas
         raise ValueError(
             f"tau must lie in [0, 2] for the characterization: Psi_tau is concave for tau > 2, got {tau}"
         )
-    n = _num_classes("characterization_transform_tau", num_classes, n_classes)
+    n = check_int("num_classes", num_classes, low=2)
     grid = check_int("grid", grid, low=5)
     t = _check_t(t)
     return _char(t, lambda s: _psi(s, tau), n, grid)
@@ -396,8 +397,8 @@ def bounded_logistic_transform(t, *, lam) -> np.ndarray:
     return np.where(t <= math.tanh(lam), inner, t * lam - log_cosh)
 
 
-def tightness_example(t, *, tau, num_classes=None, logit_gap=None, n_classes=None, K=None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+@keyword_only(renamed={"n_classes": "num_classes", "K": "logit_gap"})
+def tightness_example(t, *, tau, num_classes, logit_gap=40.0) -> tuple[np.ndarray, np.ndarray]:
     r"""A single-point distribution on which the bound :math:`\mathcal T_{\tau,n}` is attained (where it is).
 
     .. math::
@@ -434,9 +435,8 @@ def tightness_example(t, *, tau, num_classes=None, logit_gap=None, n_classes=Non
     _concrete("tightness_example", t, tau)
     t = check_real("t", t, low=0.0, high=1.0)
     tau = check_real("tau", tau, low=0.0)
-    n = _num_classes("tightness_example", num_classes, n_classes)
-    gap = renamed_argument("K", "logit_gap", logit_gap, K, owner="tightness_example")
-    gap = check_real("logit_gap", 40.0 if gap is None else gap, low=0.0, low_open=True)
+    n = check_int("num_classes", num_classes, low=2)
+    gap = check_real("logit_gap", logit_gap, low=0.0, low_open=True)
     if tau <= 1.0:
         p = np.zeros(n)
         p[:2] = (1.0 + t) / 2.0, (1.0 - t) / 2.0

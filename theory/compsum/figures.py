@@ -86,8 +86,8 @@ def trained_pairs(out_dir, scale="default", seed=0):
     with jax.enable_x64(True):
         k_data, k_train = jax.random.split(jax.random.key(seed))
         X, pi, P = make_linear_problem(key=k_data, num_classes=n, dtype=jnp.float64)
-        e_tau, e_01 = (np.asarray(a) for a in train_linear(X, pi, P, key=k_train, taus=taus, n_seeds=seeds,
-                                                           steps=steps))
+        e_tau, e_01 = (np.asarray(a) for a in train_linear(X, pi, P, key=k_train, taus=taus, num_replicates=seeds,
+                                                           num_steps=steps))
     fig, axes = plt.subplots(1, len(taus), figsize=(4 * len(taus), 3.6))
     data = {"n_classes": n, "steps": steps, "seeds": seeds, "panels": {}}
     for i, (tau, ax) in enumerate(zip(taus, axes, strict=True)):
@@ -164,7 +164,7 @@ def exact_transforms(out_dir, scale="default", seed=0):
     for i, lam in enumerate((0.25, 0.5, 1.0)):
         style = series_style(i)
         star = exact_transform(t, tau=1.0, num_classes=3, box=lam)
-        t0 = t0_threshold(lam, 3)
+        t0 = t0_threshold(lam=lam, num_classes=3)
         measured(ax2, t, star, color=style["color"], marker=style["marker"],
                  label=f"exact T*, n=3, Lambda={lam:g} (line: n=2)")
         ax2.axvline(t0, color=style["color"], linestyle=":", linewidth=0.8)

@@ -82,7 +82,8 @@ def _check_pair(logits, p):
 def predict(logits):
     """Predicted label ``argmax_y h_y`` with ties broken toward the highest index.
 
-    Works on concrete arrays (NumPy result) and traced ones (``jax.numpy`` result).
+    Works on concrete arrays (NumPy result; NaN raises, ``+-inf`` is allowed) and traced ones
+    (``jax.numpy`` result).
 
     Examples:
         >>> int(predict([0.0, 0.0, -1.0]))
@@ -91,8 +92,12 @@ def predict(logits):
     References:
         Awasthi, Mao, Mohri, Zhong, NeurIPS 2022, the deterministic tie-breaking convention.
     """
-    xp = K.namespace(logits)
-    return K.predict_index(xp.asarray(logits), xp)
+    if is_traced(logits):
+        return K.predict_index(jnp.asarray(logits), jnp)
+    h = check_array("logits", logits, allow_inf=True)
+    if h.ndim < 1:
+        raise ValueError("logits must have shape [..., n], got a scalar")
+    return K.predict_index(h, np)
 
 
 def conditional_risk(logits, p, *, tau):

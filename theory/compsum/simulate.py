@@ -23,13 +23,15 @@ References:
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 
 import jax
 import jax.numpy as jnp
 
+from theory._compat import keyword_only
 from theory._random import check_key
-from theory._validation import check_int, check_real, renamed_argument
+from theory._validation import check_array, check_int, check_real, is_traced
 from theory.compsum import _kernels as K
 
 __all__ = [
@@ -45,30 +47,19 @@ _ALPHAS = (0.1, 0.5, 1.0, 5.0)
 _SIGMAS = (0.01, 0.3, 1.0, 3.0)
 
 
-def _key(owner: str, legacy: tuple, key):
-    """The keyword-only ``key``; a key passed positionally (the old signature) still works and warns."""
-    if legacy:
-        if len(legacy) > 1 or key is not None:
-            raise TypeError(f"{owner}() takes the PRNG key as the keyword argument key=")
-        warnings.warn(f"{owner}: passing the key positionally is deprecated; use key=", DeprecationWarning,
-                      stacklevel=3)
-        key = legacy[0]
-    if key is None:
-        raise TypeError(f"{owner}() missing required keyword argument: 'key'")
-    return check_key(key)
+def _check_distribution(pi, P, **data) -> None:
+    """Concrete inputs of the simulators: non-negative weights and label probabilities, no NaN anywhere;
+    logits ``H`` may hold ``-inf`` (a masked class), points ``X`` must be finite. Traced ones pass."""
+    if any(is_traced(a) for a in (pi, P, *data.values())):
+        return
+    check_array("pi", pi, low=0.0)
+    check_array("P", P, low=0.0)
+    for name, value in data.items():
+        check_array(name, value, allow_inf=name == "H")
 
 
-def _classes(owner: str, num_classes, n_classes, default=None):
-    n = renamed_argument("n_classes", "num_classes", num_classes, n_classes, owner=owner)
-    if n is None:
-        if default is None:
-            raise TypeError(f"{owner}() missing required keyword argument: 'num_classes'")
-        n = default
-    return n
-
-
-@jax.jit
-def excess_errors(pi, P, H, tau):
+@keyword_only("tau")
+def excess_errors(pi, P, H, *, tau):
     r"""The pointwise-infimum excess errors :math:`(\epsilon_\tau, \epsilon_{0-1})` of ``H``.
 
     .. math::
@@ -80,12 +71,20 @@ def excess_errors(pi, P, H, tau):
     zero-one loss, the two sides of the H-consistency bound.
 
     Args:
-        pi: ``[..., m]`` weights of the m inputs; P: ``[..., m, n]`` label distributions;
-        H: ``[..., m, n]`` logits; tau: comp-sum parameter (scalar or broadcastable, traced).
+        pi: ``[..., m]`` weights of the m inputs.
+        P: ``[..., m, n]`` label distributions.
+        H: ``[..., m, n]`` logits.
+        tau: comp-sum parameter (scalar or broadcastable, traced; keyword-only, positional is deprecated).
 
     Returns:
         ``(eps_tau, eps_01)`` with the leading shape.
     """
+    _check_distribution(pi, P, H=H)
+    return _excess_errors(pi, P, H, tau)
+
+
+@jax.jit
+def _excess_errors(pi, P, H, tau):
     tau = jnp.asarray(tau, P.dtype)
     d_tau = K.conditional_risk(H, P, tau[..., None, None], jnp) - K.min_risk_complete(P, tau[..., None], jnp)
     d_01 = K.zero_one_regret(H, P, jnp)
@@ -122,17 +121,22 @@ def _restrict(w, g, H, tie, u, m, n):
     return pi, P, H
 
 
-def sample_instances(*legacy, key=None, n_cases, m=1, num_classes=None, n_classes=None, dtype=jnp.float32):
+_KEY_FIRST = dict(leading=("key",), renamed={"n_classes": "num_classes", "n_cases": "num_samples", "m": "num_inputs"})
+
+
+@keyword_only(**_KEY_FIRST)
+def sample_instances(*, key, num_samples, num_inputs=1, num_classes, dtype=jnp.float32):
     r"""Random finite-X distributions and hypotheses ``(pi [c, m], P [c, m, n], H [c, m, n])``.
 
     Rows of P are Dirichlet(alpha) with alpha drawn from {0.1, 0.5, 1, 5}; logits are
     N(0, sigma^2) with sigma from {0.01, 0.3, 1, 3}; 10% of rows get an exact tie at the max.
-    ``m = 1`` gives single-input (pointwise) instances.
+    ``num_inputs = 1`` gives single-input (pointwise) instances.
 
     Args:
-        key: JAX PRNG key (keyword-only; passing it positionally is deprecated).
-        n_cases: number of instances ``c >= 1``.
-        m: inputs per instance (the size of the finite input space), ``>= 1``.
+        key: JAX PRNG key (keyword-only; the old positional key keeps working and warns).
+        num_samples: number of instances ``c >= 1`` (``n_cases`` is its deprecated name).
+        num_inputs: inputs ``m`` per instance (the size of the finite input space), ``>= 1`` (``m`` is its
+            deprecated name).
         num_classes: ``n >= 2`` (``n_classes`` is its deprecated name).
         dtype: floating dtype of the draws (float32 by default; float64 inside ``jax.enable_x64()``).
 
@@ -140,90 +144,95 @@ def sample_instances(*legacy, key=None, n_cases, m=1, num_classes=None, n_classe
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1; the protocol is described in
         docs/compsum.md#random-instances.
     """
-    key = _key("sample_instances", legacy, key)
-    n = _classes("sample_instances", num_classes, n_classes)
-    n_cases = check_int("n_cases", n_cases, low=1)
-    m = check_int("m", m, low=1)
-    n = check_int("num_classes", n, low=2)
-    return sample_nested_instances(key=key, n_cases=n_cases, m=m, num_classes=(n,), dtype=dtype)[n]
+    n = check_int("num_classes", num_classes, low=2)
+    return sample_nested_instances(key=key, num_samples=num_samples, num_inputs=num_inputs, num_classes=(n,),
+                                   dtype=dtype)[n]
 
 
-def sample_nested_instances(*legacy, key=None, n_cases, m=1, num_classes=None, n_classes=None,
-                            dtype=jnp.float32):
+@keyword_only(**_KEY_FIRST)
+def sample_nested_instances(*, key, num_samples, num_inputs=1, num_classes, dtype=jnp.float32):
     """:func:`sample_instances` for several class counts at once, from one draw.
 
     The instances for ``n`` classes use the first ``n`` classes of the draw for ``max(num_classes)``
     (renormalised), so each is exactly distributed as :func:`sample_instances` says, the sampler
-    compiles once, and the instances are nested across ``n``. ``key`` is keyword-only (positional is
-    deprecated); ``n_classes`` is the deprecated name of ``num_classes`` (a sequence of class counts).
+    compiles once, and the instances are nested across ``n``. The arguments are those of
+    :func:`sample_instances`, with ``num_classes`` a sequence of class counts.
 
     Returns:
         ``{n: (pi, P, H)}`` for each ``n`` in ``num_classes``.
     """
-    key = _key("sample_nested_instances", legacy, key)
-    ns = _classes("sample_nested_instances", num_classes, n_classes)
-    n_cases = check_int("n_cases", n_cases, low=1)
-    m = check_int("m", m, low=1)
-    ns = [check_int("num_classes", n, low=2) for n in ns]
+    key = check_key(key)
+    n_cases = check_int("num_samples", num_samples, low=1)
+    m = check_int("num_inputs", num_inputs, low=1)
+    ns = [check_int("num_classes", n, low=2) for n in num_classes]
     draws = _draw(key, n_cases, m, max(ns), jnp.dtype(dtype))
     return {n: _restrict(*draws, m, n) for n in ns}
 
 
-def _num_samples(owner, num_samples, m, default):
-    n = renamed_argument("m", "num_samples", num_samples, m, owner=owner)
-    return check_int("num_samples", default if n is None else n, low=1)
+def _noise_var(noise_var, noise):
+    """``noise_var``, or the square of the deprecated ``noise`` (a standard deviation)."""
+    if noise is None:
+        return check_real("noise_var", 1.0 if noise_var is None else noise_var, low=0.0, low_open=True)
+    if noise_var is not None:
+        raise TypeError("make_gaussian_mixture: pass noise_var only (noise, a standard deviation, is deprecated)")
+    warnings.warn("make_gaussian_mixture: 'noise' (a standard deviation) is deprecated; pass noise_var=noise**2",
+                  DeprecationWarning, stacklevel=4)
+    return check_real("noise", noise, low=0.0, low_open=True) ** 2
 
 
-def make_gaussian_mixture(*legacy, key=None, num_samples=None, num_classes=None, dim=2, scale=1.5, noise=1.0,
-                          dtype=jnp.float32, m=None, n_classes=None):
+@keyword_only(leading=("key",), renamed={"m": "num_samples", "n_classes": "num_classes"})
+def make_gaussian_mixture(*, key, num_samples=500, num_classes=3, dim=2, scale=1.5, noise_var=None,
+                          dtype=jnp.float32, noise=None):
     r"""Synthetic Gaussian-mixture data with its exact class posterior.
 
-    Class means :math:`\mu_k \sim N(0, \text{scale}^2 I)`, labels uniform, :math:`x = \mu_y +
-    \text{noise}\,N(0, I)`. The posterior is linear in ``x``:
-    :math:`p(y|x) = \operatorname{softmax}_y((\mu_y \cdot x - \lVert\mu_y\rVert^2/2)/\text{noise}^2)`.
+    Class means :math:`\mu_k \sim N(0, \text{scale}^2 I)`, labels uniform, :math:`x = \mu_y + \varepsilon`,
+    :math:`\varepsilon \sim N(0, \sigma^2 I)` with :math:`\sigma^2` = ``noise_var``. The posterior is linear
+    in ``x``: :math:`p(y|x) = \operatorname{softmax}_y((\mu_y \cdot x - \lVert\mu_y\rVert^2/2)/\sigma^2)`.
     The ``num_samples`` sampled points with uniform weights and their exact posteriors form a finite-X
     distribution on which the excess errors are exact.
 
     Args:
-        key: JAX PRNG key (keyword-only; passing it positionally is deprecated).
-        num_samples: number of points (default 500; ``m`` is its deprecated name).
-        num_classes: number of classes (default 3; ``n_classes`` is its deprecated name).
+        key: JAX PRNG key (keyword-only; the old positional key keeps working and warns).
+        num_samples: number of points (``m`` is its deprecated name).
+        num_classes: number of classes (``n_classes`` is its deprecated name).
         dim: input dimension.
         scale: standard deviation of the class means.
-        noise: standard deviation of the within-class noise (``> 0``).
+        noise_var: variance of the within-class noise (``> 0``, default 1).
         dtype: floating dtype (float32 by default).
+        noise: deprecated: the noise *standard deviation* (``noise_var = noise**2``).
 
     Returns:
         ``(X [m, dim], pi [m], P [m, n], labels [m])``: points, weights ``1/m``, posteriors, sampled labels.
     """
-    key = _key("make_gaussian_mixture", legacy, key)
-    m = _num_samples("make_gaussian_mixture", num_samples, m, 500)
-    n_classes = check_int("num_classes", _classes("make_gaussian_mixture", num_classes, n_classes, 3), low=2)
+    key = check_key(key)
+    m = check_int("num_samples", num_samples, low=1)
+    n_classes = check_int("num_classes", num_classes, low=2)
     dim = check_int("dim", dim, low=1)
     scale = check_real("scale", scale, low=0.0)
-    noise = check_real("noise", noise, low=0.0, low_open=True)
+    noise_var = _noise_var(noise_var, noise)
+    noise = math.sqrt(noise_var)
     k_mu, k_y, k_x = jax.random.split(key, 3)
     mu = scale * jax.random.normal(k_mu, (n_classes, dim), dtype)
     labels = jax.random.randint(k_y, (m,), 0, n_classes)
     X = mu[labels] + noise * jax.random.normal(k_x, (m, dim), dtype)
-    P = jax.nn.softmax((X @ mu.T - 0.5 * jnp.sum(mu * mu, axis=-1)) / noise**2, axis=-1)
+    P = jax.nn.softmax((X @ mu.T - 0.5 * jnp.sum(mu * mu, axis=-1)) / noise_var, axis=-1)
     return X, jnp.full((m,), 1.0 / m, dtype), P, labels
 
 
-def make_linear_problem(*legacy, key=None, num_samples=None, num_classes=None, dim=2, wiggle=0.5,
-                        dtype=jnp.float32, m=None, n_classes=None):
+@keyword_only(leading=("key",), renamed={"m": "num_samples", "n_classes": "num_classes"})
+def make_linear_problem(*, key, num_samples=200, num_classes=3, dim=2, wiggle=0.5, dtype=jnp.float32):
     r"""A distribution that linear scores cannot fit: ``num_samples`` points ``x ~ N(0, 1.5^2 I)``, weights
     ``pi ~ Dir(5)`` and ``p(y|x) = softmax(x W_t + b_t + wiggle sin(3 x_1) g)`` (misspecified for linear
     scores, so training never reaches the pointwise optimum: docs/compsum.md#random-instances).
 
-    ``key`` is keyword-only (positional is deprecated); ``num_samples`` defaults to 200 (``m`` is its
-    deprecated name) and ``num_classes`` to 3 (``n_classes`` is its deprecated name).
+    ``key`` is keyword-only (the old positional key keeps working and warns); ``m`` and ``n_classes`` are
+    the deprecated names of ``num_samples`` and ``num_classes``.
 
     Returns ``(X [m, dim], pi [m], P [m, n])``.
     """
-    key = _key("make_linear_problem", legacy, key)
-    m = _num_samples("make_linear_problem", num_samples, m, 200)
-    n_classes = check_int("num_classes", _classes("make_linear_problem", num_classes, n_classes, 3), low=2)
+    key = check_key(key)
+    m = check_int("num_samples", num_samples, low=1)
+    n_classes = check_int("num_classes", num_classes, low=2)
     dim = check_int("dim", dim, low=1)
     wiggle = check_real("wiggle", wiggle, low=0.0)
     kx, kpi, kw, kb, kg = jax.random.split(key, 5)
@@ -256,7 +265,7 @@ def _train(keys, taus, init_scales, X, pi, P, P_train, lr, steps, record_every):
         def block(params, _):
             params, _ = jax.lax.scan(step, params, None, length=record_every)
             W, b = params
-            return params, excess_errors(pi, P, X @ W + b, tau)
+            return params, _excess_errors(pi, P, X @ W + b, tau)
 
         _, (eps_tau, eps_01) = jax.lax.scan(block, params, None, length=steps // record_every)
         return eps_tau, eps_01
@@ -265,43 +274,40 @@ def _train(keys, taus, init_scales, X, pi, P, P_train, lr, steps, record_every):
     return grid(keys, taus, init_scales)
 
 
-def train_linear(X, pi, P, *legacy, key=None, taus, n_seeds=5, init_scales=(0.3, 3.0), steps=1500,
+@keyword_only(leading=("key",))
+def train_linear(X, pi, P, *, key, taus, num_replicates=5, init_scales=(0.3, 3.0), num_steps=1500,
                  record_every=10, lr=0.3, labels=None):
     r"""Train linear scores on the exact population comp-sum risk and record excess-error pairs.
 
     Full-batch gradient descent with clipped steps ``lr / max(1, ||g||)`` from random inits, one
-    run per (tau, init scale, seed), all in one jitted ``lax.scan`` vmapped over the three axes.
+    run per (tau, init scale, replicate), all in one jitted ``lax.scan`` vmapped over the three axes.
 
     Args:
-        X, pi, P: the finite-X distribution (see :func:`make_linear_problem`).
+        X: points ``[m, dim]`` of the finite input space (see :func:`make_linear_problem`).
+        pi: their weights ``[m]``.
+        P: their label distributions ``[m, n]``.
         key: JAX PRNG key of the initialisations (keyword-only; the old call ``train_linear(key, X, pi, P)``
-            still works and warns).
+            keeps working and warns).
         taus: comp-sum parameters to train with (traced: one compile serves them all).
-        n_seeds: random initialisations per (tau, scale).
+        num_replicates: random initialisations per (tau, scale) (``n_seeds`` is its deprecated name).
         init_scales: standard deviations of the initial weights.
-        steps: gradient steps; record_every: steps between recorded pairs.
+        num_steps: gradient steps (``steps`` is its deprecated name).
+        record_every: steps between recorded pairs.
         lr: the clipped step size.
         labels: optional sampled labels ``[m]``: train on the empirical risk of ``(X, labels)``
             instead of the population risk; the recorded pairs are always the population ones.
 
     Returns:
-        ``(eps_tau, eps_01)``, each ``[len(taus), len(init_scales), n_seeds, steps // record_every]``.
+        ``(eps_tau, eps_01)``, each ``[len(taus), len(init_scales), num_replicates, num_steps // record_every]``.
 
     References:
         Mao, Mohri, Zhong, ICML 2023 (arXiv 2304.07288), Theorem 3.1 applied to every iterate.
     """
-    if legacy:  # the old order train_linear(key, X, pi, P)
-        if len(legacy) != 1 or key is not None:
-            raise TypeError("train_linear() takes X, pi, P positionally and the PRNG key as key=")
-        warnings.warn("train_linear(key, X, pi, P) is deprecated; use train_linear(X, pi, P, key=key)",
-                      DeprecationWarning, stacklevel=2)
-        key, X, pi, P = X, pi, P, legacy[0]
-    if key is None:
-        raise TypeError("train_linear() missing required keyword argument: 'key'")
     key = check_key(key)
-    n_seeds = check_int("n_seeds", n_seeds, low=1)
+    _check_distribution(pi, P, X=X)
+    n_seeds = check_int("num_replicates", num_replicates, low=1)
     record_every = check_int("record_every", record_every, low=1)
-    steps = check_int("steps", steps, low=record_every)
+    steps = check_int("num_steps", num_steps, low=record_every)
     lr = check_real("lr", lr, low=0.0, low_open=True)
     taus = jnp.asarray(taus, X.dtype)
     if taus.ndim != 1 or bool(jnp.any(~(taus >= 0))):
