@@ -12,44 +12,44 @@ float64 function where one exists. Each check ``assert``\ s, so a wrong formula 
 wrong reference number) makes it fail; each returns its key numbers in a dict.
 
 Sympy checks (family :math:`\Phi^\tau`, :math:`\Psi_\tau`, transformation :math:`\mathcal T_{\tau,n}`), by
-function (``check_s1`` ... ``check_s10``):
+function:
 
-* ``check_s1``: :math:`\lim_{\tau\to1}\Phi^\tau(u) = \log(1+u)` (both sides) and the first-order term
+* ``check_limit_tau_to_one``: :math:`\lim_{\tau\to1}\Phi^\tau(u) = \log(1+u)` (both sides) and the first-order term
   :math:`-(\tau-1)\log^2(1+u)/2`; vs ``comp_sum_phi`` near ``tau = 1``.
-* ``check_s2``: :math:`\Phi^\tau(u) = \int_0^u (1+v)^{-\tau}dv` for symbolic :math:`\tau`, the
+* ``check_phi_integral_form``: :math:`\Phi^\tau(u) = \int_0^u (1+v)^{-\tau}dv` for symbolic :math:`\tau`, the
   :math:`\Phi^\tau(1)` table; vs ``comp_sum_phi``.
-* ``check_s3``: :math:`\mathcal T_0(t) = 1-\sqrt{1-t^2}` (the binary exponential-loss function); vs
+* ``check_exponential_transform``: :math:`\mathcal T_0(t) = 1-\sqrt{1-t^2}` (the binary exponential-loss function); vs
   ``consistency_transform`` (also at ``t = 1e-6``) and the reference values of T.
-* ``check_s4``: Taylor series of :math:`\mathcal T_{\tau,n}` at ``t = 0``: the general-:math:`\tau` quadratic
+* ``check_small_t_series``: Taylor series of :math:`\mathcal T_{\tau,n}` at ``t = 0``: the general-:math:`\tau` quadratic
   coefficient and the explicit series at six values of ``tau``; vs ``small_t_constant`` and
   ``consistency_transform`` at small ``t``.
-* ``check_s5``: Stationarity: the two-class first-order condition at :math:`\tau=1/2`, the ``n = 3``
+* ``check_stationarity``: Stationarity: the two-class first-order condition at :math:`\tau=1/2`, the ``n = 3``
   Lagrange solution :math:`S^*\propto p^{1/(2-\tau)}` and the vertex infimum for :math:`\tau\ge2`
   give the closed-form :math:`C^*_\tau` (paper: the minimal conditional risk behind the
   minimizability-gap analysis); vs ``min_conditional_risk`` and the reference values of C*.
-* ``check_s6``: Gradient identity :math:`\nabla_h\ell^\tau = S_y^{\tau-1}(S-e_y)`: symbolic in
+* ``check_gradient_identity``: Gradient identity :math:`\nabla_h\ell^\tau = S_y^{\tau-1}(S-e_y)`: symbolic in
   :math:`z = e^h`, exact at rational ``h``; vs ``jax.grad(comp_sum_loss)`` and reference gradients.
-* ``check_s7``: :math:`\mathcal T_{\tau,n}(1)` closed forms per branch and their continuity at
+* ``check_transform_at_one``: :math:`\mathcal T_{\tau,n}(1)` closed forms per branch and their continuity at
   :math:`\tau = 1, 2`; vs ``transform_at_one``.
-* ``check_s8``: Logistic two-label transfer: :math:`\arg\max_\mu = ts`, value :math:`\mathcal T_1(t)`
+* ``check_logistic_transfer``: Logistic two-label transfer: :math:`\arg\max_\mu = ts`, value :math:`\mathcal T_1(t)`
   independent of ``s``; sum-exponential value :math:`\propto 1/s` with :math:`\mathcal T_0` at
   ``s = 1/2``; vs ``consistency_transform``.
-* ``check_s9``: :math:`\partial_\tau\Phi^\tau(u) = -\int_0^u\log(1+v)(1+v)^{-\tau}dv < 0`; vs the
+* ``check_phi_decreasing_in_tau``: :math:`\partial_\tau\Phi^\tau(u) = -\int_0^u\log(1+v)(1+v)^{-\tau}dv < 0`; vs the
   ``tau``-derivative of ``comp_sum_loss`` (its custom JVP).
-* ``check_s10``: The inverse :math:`\Gamma = \mathcal T^{-1}`: :math:`\Gamma_0(\epsilon)=\sqrt{2\epsilon-\epsilon^2}`,
+* ``check_gamma_inverse``: The inverse :math:`\Gamma = \mathcal T^{-1}`: :math:`\Gamma_0(\epsilon)=\sqrt{2\epsilon-\epsilon^2}`,
   linear for :math:`\tau\ge2`, 30-digit roots otherwise; vs ``consistency_bound`` and the reference values of
   Gamma.
 
-Convex programs (CLARABEL, tight tolerances; ``check_c1`` ... ``check_c4``):
+Convex programs (CLARABEL, tight tolerances; the ``check_cvxpy_*`` functions):
 
-* ``check_c1``: :math:`C^*_\tau(p)` over the simplex (complete hypothesis set); vs ``min_conditional_risk``.
-* ``check_c2``: :math:`C^*_{\tau,\Lambda}(p)` over the softmax polytope of the box :math:`|h|\le\Lambda`
+* ``check_cvxpy_complete_min_risk``: :math:`C^*_\tau(p)` over the simplex (complete hypothesis set); vs ``min_conditional_risk``.
+* ``check_cvxpy_box_min_risk``: :math:`C^*_{\tau,\Lambda}(p)` over the softmax polytope of the box :math:`|h|\le\Lambda`
   (S-space) and, for :math:`\tau\le1`, directly in ``h``; vs reference values, the deterministic closed form
   :math:`\Phi^\tau((n-1)e^{-2\Lambda})` (``comp_sum_phi``) and ``min_conditional_risk(p, box=...)``.
-* ``check_c3``: :math:`R^*_\tau(\mathcal H_{lin})` on a three-point linear example; vs reference numbers, BFGS on
+* ``check_cvxpy_linear_best_risk``: :math:`R^*_\tau(\mathcal H_{lin})` on a three-point linear example; vs reference numbers, BFGS on
   the library's
   ``conditional_risk`` and the minimizability gaps :math:`M_\tau = R^* - E\,C^*_\tau`.
-* ``check_c4``: Intercept-only :math:`R^*_\tau = C^*_\tau(\bar p)` on a two-point stochastic example; vs
+* ``check_cvxpy_intercept_only_risk``: Intercept-only :math:`R^*_\tau = C^*_\tau(\bar p)` on a two-point stochastic example; vs
   ``min_conditional_risk``, the reference :math:`M_\tau(\mathcal H_{const})` and, at :math:`\tau = 1`, the mutual
   information.
 
@@ -80,20 +80,20 @@ from theory.compsum import (
 )
 
 __all__ = [
-    "check_s1_limit_tau_to_one",
-    "check_s2_phi_integral_form",
-    "check_s3_exponential_transform",
-    "check_s4_small_t_series",
-    "check_s5_stationarity",
-    "check_s6_gradient_identity",
-    "check_s7_transform_at_one",
-    "check_s8_logistic_transfer",
-    "check_s9_phi_decreasing_in_tau",
-    "check_s10_gamma_inverse",
-    "check_c1_complete_min_risk",
-    "check_c2_box_min_risk",
-    "check_c3_linear_best_risk",
-    "check_c4_intercept_only_risk",
+    "check_limit_tau_to_one",
+    "check_phi_integral_form",
+    "check_exponential_transform",
+    "check_small_t_series",
+    "check_stationarity",
+    "check_gradient_identity",
+    "check_transform_at_one",
+    "check_logistic_transfer",
+    "check_phi_decreasing_in_tau",
+    "check_gamma_inverse",
+    "check_cvxpy_complete_min_risk",
+    "check_cvxpy_box_min_risk",
+    "check_cvxpy_linear_best_risk",
+    "check_cvxpy_intercept_only_risk",
     "run_all",
 ]
 
@@ -239,7 +239,7 @@ def _library_box_cstar(p, tau, lam):
 # ----------------------------------------------------------------------------------------------
 
 
-def check_s1_limit_tau_to_one(smallest: bool = False) -> dict:
+def check_limit_tau_to_one(smallest: bool = False) -> dict:
     """The comp-sum family is continuous at the logistic loss.
 
     Paper object: the comp-sum family :math:`\\Phi^\\tau` of Mao-Mohri-Zhong (ICML 2023), whose
@@ -271,7 +271,7 @@ def check_s1_limit_tau_to_one(smallest: bool = False) -> dict:
     return {"limit": str(lim_minus), "first_order_coeff": str(first_coeff), "max_err_near_1": worst}
 
 
-def check_s2_phi_integral_form(smallest: bool = False) -> dict:
+def check_phi_integral_form(smallest: bool = False) -> dict:
     """:math:`\\Phi^\\tau(u) = \\int_0^u (1+v)^{-\\tau}dv` for every ``tau``.
 
     Paper object: the comp-sum definition :math:`\\Phi^\\tau` (ICML 2023, the family of
@@ -307,7 +307,7 @@ def check_s2_phi_integral_form(smallest: bool = False) -> dict:
     return {"integral": str(sp.simplify(integral)), "max_rel_err_library": worst}
 
 
-def check_s3_exponential_transform(smallest: bool = False) -> dict:
+def check_exponential_transform(smallest: bool = False) -> dict:
     """At ``tau = 0`` the transformation is :math:`1-\\sqrt{1-t^2}`.
 
     Paper object: the bound function :math:`\\mathcal T_{0,n}` of the H-consistency theorem for the
@@ -337,7 +337,7 @@ def check_s3_exponential_transform(smallest: bool = False) -> dict:
     return {"T0": str(closed), "max_rel_err_library": worst}
 
 
-def check_s4_small_t_series(smallest: bool = False) -> dict:
+def check_small_t_series(smallest: bool = False) -> dict:
     """Taylor series of :math:`\\mathcal T_{\\tau,n}` at ``t = 0``.
 
     Paper object: the square-root behaviour of the H-consistency bounds of comp-sum losses near 0
@@ -397,7 +397,7 @@ def check_s4_small_t_series(smallest: bool = False) -> dict:
     return {"c2": coeffs, "max_rel_err_small_t_constant": worst_const, "max_rel_err_T_small_t": worst_series}
 
 
-def check_s5_stationarity(smallest: bool = False) -> dict:
+def check_stationarity(smallest: bool = False) -> dict:
     """The closed-form minimal conditional risk :math:`C^*_\\tau(p)`.
 
     Paper object: the best-in-class conditional risk of comp-sum losses for complete hypothesis
@@ -483,7 +483,7 @@ def check_s5_stationarity(smallest: bool = False) -> dict:
     return {"two_class_cstar_0.3": float(c_two_03), "cstar_tv4": values, "max_rel_err_library": worst}
 
 
-def check_s6_gradient_identity(smallest: bool = False) -> dict:
+def check_gradient_identity(smallest: bool = False) -> dict:
     """:math:`\\partial\\ell^\\tau/\\partial h_k = S_y^{\\tau-1}(S_k-\\delta_{ky})`.
 
     Paper object: the comp-sum loss :math:`\\ell^\\tau(h,x,y)` (ICML 2023) and its logit gradient,
@@ -563,7 +563,7 @@ def _t1_symbolic():
     return {"k": k, "n": n, "a1": a1, "low": low, "gce": gce, "logistic": logistic}
 
 
-def check_s7_transform_at_one(smallest: bool = False, t1_fn=None) -> dict:
+def check_transform_at_one(smallest: bool = False, t1_fn=None) -> dict:
     """:math:`\\mathcal T_{\\tau,n}(1)`, where the bound saturates at :math:`\\Gamma = 1`.
 
     Paper object: the H-consistency bound function :math:`\\mathcal T_{\\tau,n}` of the comp-sum
@@ -616,7 +616,7 @@ def check_s7_transform_at_one(smallest: bool = False, t1_fn=None) -> dict:
     return {"T1_low": str(low), "T1_gce": str(gce), "max_rel_err_library": worst}
 
 
-def check_s8_logistic_transfer(smallest: bool = False) -> dict:
+def check_logistic_transfer(smallest: bool = False) -> dict:
     """The two-label transfer problem reproduces :math:`\\mathcal T_1` and :math:`\\mathcal T_0`.
 
     Paper object: the comp-sum characterization :math:`\\mathcal T^{char}` of Mao-Mohri-Zhong
@@ -648,7 +648,7 @@ def check_s8_logistic_transfer(smallest: bool = False) -> dict:
     assert _is_zero(value0.subs(s, R(1, 2)) - (1 - sp.sqrt(1 - t**2))), "value at s = 1/2 != T_0"
 
     tv2 = {R(1, 10): 0.00500836684636, R(1, 2): 0.130812035941, R(9, 10): 0.494631937214}  # T_1 reference
-    ts = (R(1, 2),) if smallest else tuple(tv2) + (R(1, 20), R(99, 100))  # small t: see check_s4
+    ts = (R(1, 2),) if smallest else tuple(tv2) + (R(1, 20), R(99, 100))  # small t: see check_small_t_series
     worst = 0.0
     for tv in ts:
         ex1 = sp.N(value.subs({t: tv, s: R(1, 3)}), 30)
@@ -664,7 +664,7 @@ def check_s8_logistic_transfer(smallest: bool = False) -> dict:
     return {"argmax_mu": str(crit[0]), "sum_exp_value_times_s": str(c_t), "max_rel_err_library": worst}
 
 
-def check_s9_phi_decreasing_in_tau(smallest: bool = False) -> dict:
+def check_phi_decreasing_in_tau(smallest: bool = False) -> dict:
     """:math:`\\tau\\mapsto\\Phi^\\tau(u)` is non-increasing.
 
     Paper object: the ordering of the comp-sum losses in :math:`\\tau` (ICML 2023), which underlies
@@ -702,7 +702,7 @@ def check_s9_phi_decreasing_in_tau(smallest: bool = False) -> dict:
     return {"dphi_dtau_u2_tau_half": float(val), "dphi_dtau_at_1": str(d_phi_1), "max_rel_err_jax": worst}
 
 
-def check_s10_gamma_inverse(smallest: bool = False) -> dict:
+def check_gamma_inverse(smallest: bool = False) -> dict:
     """The bound :math:`\\Gamma_{\\tau,n} = \\mathcal T_{\\tau,n}^{-1}` (capped at 1).
 
     Paper object: the H-consistency bound :math:`\\Gamma` of the comp-sum theorem (ICML 2023).
@@ -739,7 +739,7 @@ def check_s10_gamma_inverse(smallest: bool = False) -> dict:
     cases = [(R(0), 3), (R(1, 2), 3), (R(2), 10)] if smallest else list(tv3)
     worst = 0.0
     for tv, nv in cases:
-        top = sp.log(2) if tv == 1 else _transform_sym(sp.Integer(1), tv, nv)  # T(1), see check_s7
+        top = sp.log(2) if tv == 1 else _transform_sym(sp.Integer(1), tv, nv)  # T(1), see check_transform_at_one
         for j, ev in enumerate((R(1, 100), R(1, 10))):
             if ev >= top:
                 ex = sp.Integer(1)
@@ -765,7 +765,7 @@ def check_s10_gamma_inverse(smallest: bool = False) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def check_c1_complete_min_risk(smallest: bool = False, cstar_fn=None) -> dict:
+def check_cvxpy_complete_min_risk(smallest: bool = False, cstar_fn=None) -> dict:
     """:math:`C^*_\\tau(p)` by convex optimization over the simplex.
 
     Paper object: the best-in-class conditional risk of comp-sum losses for complete hypothesis
@@ -793,7 +793,7 @@ def check_c1_complete_min_risk(smallest: bool = False, cstar_fn=None) -> dict:
     return {"cstar_p3_cvxpy": values, "max_rel_err": worst, "n_solves": len(grid)}
 
 
-def check_c2_box_min_risk(smallest: bool = False) -> dict:
+def check_cvxpy_box_min_risk(smallest: bool = False) -> dict:
     """:math:`C^*_{\\tau,\\Lambda}(p)` for box-bounded scores :math:`|h|\\le\\Lambda`.
 
     Paper object: the minimal conditional risk for bounded hypothesis sets (NeurIPS 2023 extension
@@ -874,7 +874,7 @@ def _optional_gaps():
     return gaps, None
 
 
-def check_c3_linear_best_risk(smallest: bool = False) -> dict:
+def check_cvxpy_linear_best_risk(smallest: bool = False) -> dict:
     """Best linear risk :math:`R^*_\\tau(\\mathcal H_{lin})`, ``tau in {0, 1/2, 1}``.
 
     Paper object: the best-in-class risk that enters the minimizability gap
@@ -943,7 +943,7 @@ def _library_box_gap(gaps, pi, P, tau, lam):
         return None
 
 
-def check_c4_intercept_only_risk(smallest: bool = False) -> dict:
+def check_cvxpy_intercept_only_risk(smallest: bool = False) -> dict:
     """Intercept-only :math:`R^*_\\tau(\\mathcal H_{const}) = C^*_\\tau(\\bar p)`.
 
     Paper object: the minimizability gap of comp-sum losses (ICML 2023) for the intercept-only class

@@ -171,7 +171,7 @@ def _regret_table(key, cfg):
     return table
 
 
-REGRET_INSTANCES = Experiment("compsum.regret_instances", _regret_table)
+REGRET_INSTANCES = Experiment("compsum.regret_instances", _regret_table, config_keys=("taus", "ns", "m", "cases"))
 
 
 def _regret_samples(table, cfg, ms):
