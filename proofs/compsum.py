@@ -20,7 +20,8 @@ function:
   :math:`\Phi^\tau(1)` table; vs ``comp_sum_phi``.
 * ``check_exponential_transform``: :math:`\mathcal T_0(t) = 1-\sqrt{1-t^2}` (the binary exponential-loss function); vs
   ``consistency_transform`` (also at ``t = 1e-6``) and the reference values of T.
-* ``check_small_t_series``: Taylor series of :math:`\mathcal T_{\tau,n}` at ``t = 0``: the general-:math:`\tau` quadratic
+* ``check_small_t_series``: Taylor series of :math:`\mathcal T_{\tau,n}` at ``t = 0``: the general-:math:`\tau`
+  quadratic
   coefficient and the explicit series at six values of ``tau``; vs ``small_t_constant`` and
   ``consistency_transform`` at small ``t``.
 * ``check_stationarity``: Stationarity: the two-class first-order condition at :math:`\tau=1/2`, the ``n = 3``
@@ -36,20 +37,24 @@ function:
   ``s = 1/2``; vs ``consistency_transform``.
 * ``check_phi_decreasing_in_tau``: :math:`\partial_\tau\Phi^\tau(u) = -\int_0^u\log(1+v)(1+v)^{-\tau}dv < 0`; vs the
   ``tau``-derivative of ``comp_sum_loss`` (its custom JVP).
-* ``check_gamma_inverse``: The inverse :math:`\Gamma = \mathcal T^{-1}`: :math:`\Gamma_0(\epsilon)=\sqrt{2\epsilon-\epsilon^2}`,
+* ``check_gamma_inverse``: The inverse :math:`\Gamma = \mathcal T^{-1}`:
+  :math:`\Gamma_0(\epsilon)=\sqrt{2\epsilon-\epsilon^2}`,
   linear for :math:`\tau\ge2`, 30-digit roots otherwise; vs ``consistency_bound`` and the reference values of
   Gamma.
 
 Convex programs (CLARABEL, tight tolerances; the ``check_cvxpy_*`` functions):
 
-* ``check_cvxpy_complete_min_risk``: :math:`C^*_\tau(p)` over the simplex (complete hypothesis set); vs ``min_conditional_risk``.
+* ``check_cvxpy_complete_min_risk``: :math:`C^*_\tau(p)` over the simplex (complete hypothesis set); vs
+  ``min_conditional_risk``.
 * ``check_cvxpy_box_min_risk``: :math:`C^*_{\tau,\Lambda}(p)` over the softmax polytope of the box :math:`|h|\le\Lambda`
   (S-space) and, for :math:`\tau\le1`, directly in ``h``; vs reference values, the deterministic closed form
   :math:`\Phi^\tau((n-1)e^{-2\Lambda})` (``comp_sum_phi``) and ``min_conditional_risk(p, box=...)``.
-* ``check_cvxpy_linear_best_risk``: :math:`R^*_\tau(\mathcal H_{lin})` on a three-point linear example; vs reference numbers, BFGS on
+* ``check_cvxpy_linear_best_risk``: :math:`R^*_\tau(\mathcal H_{lin})` on a three-point linear example; vs reference
+  numbers, BFGS on
   the library's
   ``conditional_risk`` and the minimizability gaps :math:`M_\tau = R^* - E\,C^*_\tau`.
-* ``check_cvxpy_intercept_only_risk``: Intercept-only :math:`R^*_\tau = C^*_\tau(\bar p)` on a two-point stochastic example; vs
+* ``check_cvxpy_intercept_only_risk``: Intercept-only :math:`R^*_\tau = C^*_\tau(\bar p)` on a two-point stochastic
+  example; vs
   ``min_conditional_risk``, the reference :math:`M_\tau(\mathcal H_{const})` and, at :math:`\tau = 1`, the mutual
   information.
 

@@ -94,10 +94,10 @@ def test_glossary_defines_the_input_policy_anchor(site):
 
 PACKAGE = ROOT / "theory"
 TOPICS = tuple(theory.TOPICS)
-SHARED = ("theory._validation", "theory._random", "theory._training", "theory.logspace")
+SHARED = ("theory._validation", "theory._random", "theory._training", "theory._compat", "theory.logspace")
 #: Shared modules above the base: the figure style (may import the engine) and the loss registry (names
 #: the topics' losses as "module:function" strings resolved on first call, never by an import statement:
-#: the topics import its input checks).
+#: the input checks live in theory._validation).
 FIGURES, REGISTRY = "theory._figures", "theory.losses"
 OUTSIDE = ("tests", "experiments", "proofs", "benchmarks")
 

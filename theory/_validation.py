@@ -24,6 +24,7 @@ __all__ = [
     "check_dtype",
     "nan_unless",
     "renamed_argument",
+    "check_loss_inputs",
 ]
 
 
@@ -211,3 +212,28 @@ def renamed_argument(old: str, new: str, value, given, *, owner: str):
         raise TypeError(f"{owner}: pass {new!r} only ({old!r} is its deprecated name)")
     warnings.warn(f"{owner}: {old!r} is deprecated; use {new!r}", DeprecationWarning, stacklevel=3)
     return given
+
+
+def check_loss_inputs(logits, labels):
+    """Validate ``logits [..., K]`` (floating, ``K >= 2``) and ``labels [...]`` under the input policy
+    (docs/glossary.md#input-policy).
+
+    Concrete NaN logits raise; an infinite logit passes only as ``-inf`` on a non-target class (a masked
+    class). Traced values pass through (see :func:`theory._validation.nan_unless`). Returns
+    ``(logits, labels)`` as JAX arrays.
+    """
+    logits, labels = check_logits_labels(logits, labels, require_finite=False)
+    if is_traced(logits):
+        return logits, labels
+    arr = np.asarray(logits)
+    if np.isnan(arr).any():
+        raise ValueError("logits must not contain NaN")
+    if np.isinf(arr).any():
+        if np.any(arr == np.inf):
+            raise ValueError("logits must be finite or -inf (a masked class); got +inf")
+        if not is_traced(labels):
+            target = np.take_along_axis(arr, np.asarray(labels)[..., None], axis=-1)
+            if np.any(target == -np.inf):
+                raise ValueError("logits may be -inf only on a non-target class (a masked class); got a -inf "
+                                 "logit on the label")
+    return logits, labels

@@ -29,10 +29,10 @@ Public API: :func:`register`, :func:`get`, :func:`names`, :func:`entries`, and :
 | --- | --- | --- |
 | ``comp_sum`` | :math:`\Psi_\tau(S_y)`, ``tau >= 0`` | :func:`theory.compsum.losses.comp_sum_loss` |
 | ``cross_entropy`` | ``comp_sum`` at ``tau = 1`` | the same |
-| ``gce`` | :math:`(1 - S_y^q)/q` (``tau = 1 + q``) | :func:`generalized_cross_entropy_loss` |
+| ``gce`` | :math:`(1 - S_y^q)/q` (``tau = 1 + q``) | :func:`theory.ldr.baselines.generalized_cross_entropy_loss` |
 | ``mae`` | :math:`1 - S_y` (``tau = 2``) | ``comp_sum_loss`` |
-| ``sce`` | :math:`(1-\beta)\mathrm{CE} + 4\beta(1 - S_y)` | :func:`symmetric_cross_entropy_loss` |
-| ``mse`` | :math:`\lVert e_y - S\rVert^2` | :func:`softmax_squared_error_loss` |
+| ``sce`` | :math:`(1-\beta)\mathrm{CE} + 4\beta(1 - S_y)` | :func:`theory.ldr.baselines.symmetric_cross_entropy_loss` |
+| ``mse`` | :math:`\lVert e_y - S\rVert^2` | :func:`theory.ldr.baselines.softmax_squared_error_loss` |
 | ``ldr_kl`` | LDR-KL (``lam``, ``margin``) | :func:`theory.ldr.losses.ldr_kl_loss` |
 | ``crammer_singer`` | :math:`\max_k a_k` (LDR-KL at ``lam = 0``) | :func:`theory.ldr.losses.crammer_singer_loss` |
 | ``weston_watkins`` | :math:`\sum_k \max(0, a_k)` | :func:`theory.ldr.losses.weston_watkins_loss` |
@@ -92,10 +92,7 @@ __all__ = [
     "get",
     "names",
     "entries",
-    "check_loss_inputs",
-    "generalized_cross_entropy_loss",
-    "symmetric_cross_entropy_loss",
-    "softmax_squared_error_loss",
+    "check_loss_inputs",  # noqa: F822  (resolved by __getattr__ from theory._validation)
 ]
 
 INF = math.inf
@@ -297,6 +294,14 @@ def entries() -> tuple[LossEntry, ...]:
     return tuple(_ENTRIES.values())
 
 
+def __getattr__(name):  # the input check lives in the shared validation module
+    if name == "check_loss_inputs":
+        from theory._validation import check_loss_inputs
+
+        return check_loss_inputs
+    raise AttributeError(f"module 'theory.losses' has no attribute {name!r}")
+
+
 class _Lazy:
     """``module:function`` with fixed keywords, imported on first call (keeps this module import light)."""
 
@@ -328,34 +333,6 @@ class _Lazy:
 # ------------------------------------------------------------------------------------------------
 
 
-def check_loss_inputs(logits, labels):
-    """Validate ``logits [..., K]`` (floating, ``K >= 2``) and ``labels [...]`` under the input policy above.
-
-    Concrete NaN logits raise; an infinite logit passes only as ``-inf`` on a non-target class (a masked
-    class). Traced values pass through (see :func:`theory._validation.nan_unless`). Returns
-    ``(logits, labels)`` as JAX arrays.
-    """
-    import numpy as np
-
-    from theory._validation import check_logits_labels, is_traced
-
-    logits, labels = check_logits_labels(logits, labels, require_finite=False)
-    if is_traced(logits):
-        return logits, labels
-    arr = np.asarray(logits)
-    if np.isnan(arr).any():
-        raise ValueError("logits must not contain NaN")
-    if np.isinf(arr).any():
-        if np.any(arr == INF):
-            raise ValueError("logits must be finite or -inf (a masked class); got +inf")
-        if not is_traced(labels):
-            target = np.take_along_axis(arr, np.asarray(labels)[..., None], axis=-1)
-            if np.any(target == -INF):
-                raise ValueError("logits may be -inf only on a non-target class (a masked class); got a -inf "
-                                 "logit on the label")
-    return logits, labels
-
-
 def _check_hyper(name, value, interval: Interval):
     """A concrete hyperparameter checked against ``interval``; a traced one made NaN outside it."""
     from theory._validation import check_real, is_traced, nan_unless
@@ -368,99 +345,6 @@ def _check_hyper(name, value, interval: Interval):
         return nan_unless(low_ok & high_ok & ~jnp.isinf(value), value)
     return check_real(name, value, low=interval.low, high=interval.high, low_open=interval.low_open,
                       high_open=interval.high_open)
-
-
-def generalized_cross_entropy_loss(logits, labels, *, q):
-    r"""Generalized cross-entropy :math:`L_q = (1 - S_y^q)/q`, ``0 < q <= 1``: the comp-sum loss at ``tau = 1 + q``.
-
-    ``q -> 0`` is cross-entropy and ``q = 1`` is :math:`1 - S_y` (MAE). Computed by
-    :func:`theory.compsum.losses.comp_sum_loss`, with its numerics (finite for logits of any size).
-
-    Args:
-        logits: floating ``[..., K]``.
-        labels: integer ``[...]``.
-        q: the exponent, ``0 < q <= 1`` (may be traced; an invalid traced ``q`` gives NaN).
-
-    Returns:
-        Array ``[...]`` of per-example losses.
-
-    Examples:
-        >>> import jax.numpy as jnp
-        >>> round(float(generalized_cross_entropy_loss(jnp.array([1.0, -0.5, 2.0]), jnp.array(0), q=1.0)), 6)
-        0.746284
-
-    References:
-        Zhang, Sabuncu, *Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy Labels*,
-        NeurIPS 2018 (arXiv 1805.07836), Sec. 3.2 (the L_q loss); Mao, Mohri, Zhong, ICML 2023
-        (arXiv 2304.07288), the comp-sum family.
-    """
-    from theory.compsum.losses import comp_sum_loss
-
-    q = _check_hyper("q", q, Interval(0.0, 1.0, low_open=True))
-    return comp_sum_loss(logits, labels, tau=1.0 + q)
-
-
-def symmetric_cross_entropy_loss(logits, labels, *, beta=0.5):
-    r"""Symmetric cross-entropy :math:`(1-\beta)\,\mathrm{CE} + 4\beta\,(1 - S_y)`, ``0 <= beta <= 1``.
-
-    The reverse cross-entropy :math:`-\sum_k S_k \log e_{y,k}` with :math:`\log 0 := -4` is
-    :math:`4(1 - S_y)`; the convex weights are those of the LDR authors' code. Both terms are comp-sum
-    losses (``tau = 1`` and ``tau = 2``).
-
-    Args:
-        logits: floating ``[..., K]``.
-        labels: integer ``[...]``.
-        beta: weight of the reverse term, ``0 <= beta <= 1`` (may be traced; an invalid traced ``beta``
-            gives NaN).
-
-    Returns:
-        Array ``[...]`` of per-example losses.
-
-    References:
-        Wang, Ma, Chen, Luo, Yi, Bailey, *Symmetric Cross Entropy for Robust Learning with Noisy Labels*,
-        ICCV 2019 (arXiv 1908.06112), the SL loss with A = -4; Zhu, Ying, Yang, ICML 2023
-        (arXiv 2112.14869), code ``loss.py`` (the weights).
-    """
-    from theory.compsum.losses import comp_sum_loss
-
-    beta = _check_hyper("beta", beta, Interval(0.0, 1.0))
-    ce = comp_sum_loss(logits, labels, tau=1.0)
-    mae = comp_sum_loss(logits, labels, tau=2.0)
-    return (1.0 - beta) * ce + 4.0 * beta * mae
-
-
-def softmax_squared_error_loss(logits, labels):
-    r"""Squared error of the softmax :math:`\lVert e_y - S\rVert^2 = (1 - S_y)^2 + \sum_{k\ne y} S_k^2` (Brier score).
-
-    Computed from the differences :math:`d_k = f_k - f_y`: with :math:`m = \max(0, \max_k d_k)`,
-    :math:`S_k = e^{d_k - m}/Z`, :math:`1 - S_y = \sum_{k\ne y} e^{d_k-m}/Z`, :math:`Z = e^{-m} + \sum_{k\ne y}
-    e^{d_k - m}`, so it is exactly shift invariant and finite for logits of any size.
-
-    Args:
-        logits: floating ``[..., K]``.
-        labels: integer ``[...]``.
-
-    Returns:
-        Array ``[...]`` of per-example losses in ``[0, 2]``.
-
-    References:
-        G. W. Brier, Monthly Weather Review 78 (1950); a baseline of Ghosh, Kumar, Sastry, *Robust Loss
-        Functions under Label Noise for Deep Neural Networks*, AAAI 2017 (arXiv 1712.09482).
-    """
-    import jax
-    import jax.numpy as jnp
-
-    logits, labels = check_loss_inputs(logits, labels)
-    num_classes = logits.shape[-1]
-    onehot = labels[..., None] == jnp.arange(num_classes)
-    f_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
-    d = jnp.where(onehot, -jnp.inf, logits - f_y)
-    # The value does not depend on m (it cancels), so no gradient flows through it.
-    m = jax.lax.stop_gradient(jnp.maximum(jnp.max(d, axis=-1, keepdims=True), 0.0))
-    e = jnp.exp(d - m)
-    rest = jnp.sum(e, axis=-1, keepdims=True)
-    z = jnp.exp(-m) + rest
-    return ((rest / z) ** 2)[..., 0] + jnp.sum((e / z) ** 2, axis=-1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -571,7 +455,7 @@ register(LossEntry(
 
 register(LossEntry(
     name="gce",
-    fn=generalized_cross_entropy_loss,
+    fn=_Lazy("theory.ldr.baselines", "generalized_cross_entropy_loss"),
     family="comp_sum",
     summary="generalized cross-entropy (1 - S_y^q)/q (comp_sum at tau = 1 + q)",
     hyperparameters={"q": Hyper(0.0, 1.0, low_open=True, default=0.7, typical=(0.01, 1.0), special=(1.0,),
@@ -609,7 +493,7 @@ register(LossEntry(
 
 register(LossEntry(
     name="sce",
-    fn=symmetric_cross_entropy_loss,
+    fn=_Lazy("theory.ldr.baselines", "symmetric_cross_entropy_loss"),
     family="comp_sum",
     summary="symmetric cross-entropy (1 - beta) CE + 4 beta (1 - S_y)",
     hyperparameters={"beta": Hyper(0.0, 1.0, default=0.5, typical=(0.0, 1.0), special=(0.0, 1.0),
@@ -631,7 +515,7 @@ register(LossEntry(
 
 register(LossEntry(
     name="mse",
-    fn=softmax_squared_error_loss,
+    fn=_Lazy("theory.ldr.baselines", "softmax_squared_error_loss"),
     family="softmax",
     summary="squared error of the softmax ||e_y - S||^2 (Brier score)",
     hyperparameters={},

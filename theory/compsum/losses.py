@@ -25,8 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
-from theory._validation import check_real, is_traced, nan_unless
-from theory.losses import check_loss_inputs
+from theory._validation import check_loss_inputs, check_real, is_traced, nan_unless
 
 __all__ = ["comp_sum_loss", "comp_sum_phi", "comp_sum_psi", "neg_log_softmax_at"]
 

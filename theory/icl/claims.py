@@ -22,8 +22,8 @@ import zlib
 import jax
 import numpy as np
 
-from theory.icl import lsa, optimum
 from theory._compat import keyword_only
+from theory.icl import lsa, optimum
 from theory.icl.population import stationary_point
 from theory.icl.simulate import gd_risk_coefficients, train_lsa_padded, unpad_params
 from theory.verify import Claim, Experiment, Measurement, Rival, agrees, numpy_rng, register

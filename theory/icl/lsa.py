@@ -23,8 +23,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_int, check_real
 from theory._compat import keyword_only
+from theory._validation import check_int, check_real
 
 __all__ = [
     "make_prompt",

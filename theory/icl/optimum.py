@@ -39,6 +39,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from theory._compat import keyword_only
 from theory._validation import is_traced
 from theory.icl._args import (
     check_covariance,  # noqa: F401  (importable from here, where it used to live)
@@ -48,7 +49,6 @@ from theory.icl._args import (
     masked,
     positive_arg,
 )
-from theory._compat import keyword_only
 
 __all__ = [
     "optimal_step_size",

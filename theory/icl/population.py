@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory._compat import keyword_only
 from theory._validation import is_traced
 from theory.icl._args import count_arg, covariance_arg, masked, positive_arg
-from theory._compat import keyword_only
 
 __all__ = ["population_loss", "population_loss_and_grad", "population_loss_fn", "stationary_point", "MAX_DIM"]
 

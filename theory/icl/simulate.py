@@ -35,11 +35,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory._compat import keyword_only
 from theory._random import check_key
 from theory._training import train
 from theory._validation import check_choice, check_dtype, check_int, check_real, is_traced
 from theory.icl._args import check_covariance, check_square
-from theory._compat import keyword_only
 from theory.icl.lsa import context_readout, make_prompt
 
 __all__ = ["TARGETS", "sample_tasks", "conditional_risk", "train_lsa", "train_lsa_padded", "unpad_params", "lsa_risk",

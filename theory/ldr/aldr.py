@@ -36,9 +36,8 @@ import jax
 import jax.numpy as jnp
 
 from theory._compat import keyword_only
-from theory._validation import check_int, check_logits_labels, check_real, is_traced, nan_unless
+from theory._validation import check_int, check_logits_labels, check_loss_inputs, check_real, is_traced, nan_unless
 from theory.ldr.losses import _kl_to_uniform, _psi, _psi_value, check_margin, margin_vector
-from theory.losses import check_loss_inputs
 
 __all__ = [
     "aldr_alpha_from_code",
@@ -58,7 +57,7 @@ def aldr_alpha_from_code(alpha_c, *, num_classes, lam0):
     :math:`\alpha_c > 1` keeps :math:`\lambda^* > 0`.
 
     Examples:
-        >>> round(aldr_alpha_from_code(2.0, num_classes=num_classes=5, lam0=lam0=1.0), 6)
+        >>> round(aldr_alpha_from_code(2.0, num_classes=5, lam0=1.0), 6)
         3.218876
 
     References:
@@ -199,7 +198,8 @@ def aldr_kl_loss(logits, labels, *, lam0, alpha, margin=0.0, lam_min=0.0, grid=2
         >>> import jax, jax.numpy as jnp
         >>> with jax.enable_x64(True):
         ...     g = jnp.array([0.5, -1.0, 2.0, 0.0, 1.5])
-        ...     v = aldr_kl_loss(g, jnp.array(1), lam0=1.0, alpha=aldr_alpha_from_code(2.0, num_classes=num_classes=5, lam0=lam0=1.0), margin=0.2)
+        ...     alpha = aldr_alpha_from_code(2.0, num_classes=5, lam0=1.0)
+        ...     v = aldr_kl_loss(g, jnp.array(1), lam0=1.0, alpha=alpha, margin=0.2)
         >>> round(float(v), 8)
         2.31628846
 

@@ -26,9 +26,24 @@ References:
 
 from __future__ import annotations
 
-from theory import losses as _losses
+import jax
+import jax.numpy as jnp
 
-__all__ = ["BASELINES", "cross_entropy", "ww_loss", "mae_loss", "mse_loss", "gce_loss", "sce_loss", "cs_loss"]
+from theory import losses as _losses
+from theory._validation import check_loss_inputs, check_real, is_traced, nan_unless
+from theory.compsum.losses import comp_sum_loss
+
+__all__ = ["BASELINES", "cross_entropy", "ww_loss", "mae_loss", "mse_loss", "gce_loss", "sce_loss", "cs_loss",
+           "generalized_cross_entropy_loss", "symmetric_cross_entropy_loss", "softmax_squared_error_loss"]
+
+
+def _unit_interval(name, value, *, low_open=False):
+    """A hyperparameter in ``[0, 1]`` (``(0, 1]`` with ``low_open``): checked when concrete, NaN outside when traced."""
+    if is_traced(value):
+        return nan_unless(((value > 0) if low_open else (value >= 0)) & (value <= 1), value)
+    return check_real(name, value, low=0.0, high=1.0, low_open=low_open)
+
+
 
 
 def cross_entropy(logits, labels, hyper=None):
@@ -66,6 +81,92 @@ def sce_loss(logits, labels, hyper=0.5):
     """Symmetric cross-entropy as the authors write it: ``(1 - beta) CE + 4 beta (1 - s_y)``, ``beta = hyper``
     (registry entry ``sce``)."""
     return _losses.get("sce").fn(logits, labels, beta=hyper)
+
+
+def generalized_cross_entropy_loss(logits, labels, *, q):
+    r"""Generalized cross-entropy :math:`L_q = (1 - S_y^q)/q`, ``0 < q <= 1``: the comp-sum loss at ``tau = 1 + q``.
+
+    ``q -> 0`` is cross-entropy and ``q = 1`` is :math:`1 - S_y` (MAE). Computed by
+    :func:`theory.compsum.losses.comp_sum_loss`, with its numerics (finite for logits of any size).
+
+    Args:
+        logits: floating ``[..., K]``.
+        labels: integer ``[...]``.
+        q: the exponent, ``0 < q <= 1`` (may be traced; an invalid traced ``q`` gives NaN).
+
+    Returns:
+        Array ``[...]`` of per-example losses.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> round(float(generalized_cross_entropy_loss(jnp.array([1.0, -0.5, 2.0]), jnp.array(0), q=1.0)), 6)
+        0.746284
+
+    References:
+        Zhang, Sabuncu, *Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy Labels*,
+        NeurIPS 2018 (arXiv 1805.07836), Sec. 3.2 (the L_q loss); Mao, Mohri, Zhong, ICML 2023
+        (arXiv 2304.07288), the comp-sum family.
+    """
+    q = _unit_interval("q", q, low_open=True)
+    return comp_sum_loss(logits, labels, tau=1.0 + q)
+
+
+def symmetric_cross_entropy_loss(logits, labels, *, beta=0.5):
+    r"""Symmetric cross-entropy :math:`(1-\beta)\,\mathrm{CE} + 4\beta\,(1 - S_y)`, ``0 <= beta <= 1``.
+
+    The reverse cross-entropy :math:`-\sum_k S_k \log e_{y,k}` with :math:`\log 0 := -4` is
+    :math:`4(1 - S_y)`; the convex weights are those of the LDR authors' code. Both terms are comp-sum
+    losses (``tau = 1`` and ``tau = 2``).
+
+    Args:
+        logits: floating ``[..., K]``.
+        labels: integer ``[...]``.
+        beta: weight of the reverse term, ``0 <= beta <= 1`` (may be traced; an invalid traced ``beta``
+            gives NaN).
+
+    Returns:
+        Array ``[...]`` of per-example losses.
+
+    References:
+        Wang, Ma, Chen, Luo, Yi, Bailey, *Symmetric Cross Entropy for Robust Learning with Noisy Labels*,
+        ICCV 2019 (arXiv 1908.06112), the SL loss with A = -4; Zhu, Ying, Yang, ICML 2023
+        (arXiv 2112.14869), code ``loss.py`` (the weights).
+    """
+    beta = _unit_interval("beta", beta)
+    ce = comp_sum_loss(logits, labels, tau=1.0)
+    mae = comp_sum_loss(logits, labels, tau=2.0)
+    return (1.0 - beta) * ce + 4.0 * beta * mae
+
+
+def softmax_squared_error_loss(logits, labels):
+    r"""Squared error of the softmax :math:`\lVert e_y - S\rVert^2 = (1 - S_y)^2 + \sum_{k\ne y} S_k^2` (Brier score).
+
+    Computed from the differences :math:`d_k = f_k - f_y`: with :math:`m = \max(0, \max_k d_k)`,
+    :math:`S_k = e^{d_k - m}/Z`, :math:`1 - S_y = \sum_{k\ne y} e^{d_k-m}/Z`, :math:`Z = e^{-m} + \sum_{k\ne y}
+    e^{d_k - m}`, so it is exactly shift invariant and finite for logits of any size.
+
+    Args:
+        logits: floating ``[..., K]``.
+        labels: integer ``[...]``.
+
+    Returns:
+        Array ``[...]`` of per-example losses in ``[0, 2]``.
+
+    References:
+        G. W. Brier, Monthly Weather Review 78 (1950); a baseline of Ghosh, Kumar, Sastry, *Robust Loss
+        Functions under Label Noise for Deep Neural Networks*, AAAI 2017 (arXiv 1712.09482).
+    """
+    logits, labels = check_loss_inputs(logits, labels)
+    num_classes = logits.shape[-1]
+    onehot = labels[..., None] == jnp.arange(num_classes)
+    f_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
+    d = jnp.where(onehot, -jnp.inf, logits - f_y)
+    # The value does not depend on m (it cancels), so no gradient flows through it.
+    m = jax.lax.stop_gradient(jnp.maximum(jnp.max(d, axis=-1, keepdims=True), 0.0))
+    e = jnp.exp(d - m)
+    rest = jnp.sum(e, axis=-1, keepdims=True)
+    z = jnp.exp(-m) + rest
+    return ((rest / z) ** 2)[..., 0] + jnp.sum((e / z) ** 2, axis=-1)
 
 
 #: name -> ``fn(logits, labels, hyper)``

@@ -30,7 +30,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from theory._validation import check_choice, check_int, is_traced, nan_unless
+from theory._validation import check_choice, check_int, check_loss_inputs, is_traced, nan_unless
 from theory.ldr.losses import (
     _ldr_kl_of_a,
     _max_margin,
@@ -41,7 +41,6 @@ from theory.ldr.losses import (
     check_margin,
     margin_vector,
 )
-from theory.losses import check_loss_inputs
 
 __all__ = ["ldr_loss", "ldr_weights"]
 

@@ -37,11 +37,11 @@ from theory._compat import keyword_only
 from theory._validation import (
     check_int,
     check_logits_labels,  # noqa: F401  (importable from here, as before)
+    check_loss_inputs,
     check_real,
     is_traced,
     nan_unless,
 )
-from theory.losses import check_loss_inputs
 
 # check_logits_labels, check_margin and check_lam stay importable from here (argument checks, not losses).
 __all__ = [
