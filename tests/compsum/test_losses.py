@@ -21,8 +21,8 @@ from scipy import integrate, special
 from theory.compsum import comp_sum_loss, comp_sum_phi, comp_sum_psi
 
 TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-TV1_H = (1.0, -0.5, 2.0)
-TV1 = {  # tau: (loss, gradient) at h = TV1_H, label y = 0 (40-digit mpmath, 12 significant digits)
+REFERENCE_LOGITS = (1.0, -0.5, 2.0)
+REFERENCE_VALUES = {  # tau: (loss, gradient) at h = REFERENCE_LOGITS, label y = 0 (40-digit mpmath, 12 significant digits)
     0.0: (2.94141198860748, (-2.94141198861, 0.223130160148, 2.71828182846)),
     0.5: (1.97059793411898, (-1.48159649373, 0.11239121354, 1.36920528019)),
     1.0: (1.37153903185268, (-0.746283818365, 0.0566117322405, 0.689672086125)),
@@ -109,30 +109,30 @@ _TAU_ST = st.one_of(st.sampled_from([0.0, 1.0, 2.0]), st.floats(0.0, 4.0))
 
 @pytest.mark.parametrize("tau", TAUS)
 def test_values_match_the_mpmath_reference(tau, x64):
-    h = jnp.array(TV1_H, dtype=jnp.float64)
+    h = jnp.array(REFERENCE_LOGITS, dtype=jnp.float64)
     loss = float(comp_sum_loss(h, jnp.array(0), tau=tau))
-    ref, _ = _mp_loss_grad(TV1_H, 0, tau)
+    ref, _ = _mp_loss_grad(REFERENCE_LOGITS, 0, tau)
     np.testing.assert_allclose(loss, ref, rtol=1e-12)
-    np.testing.assert_allclose(loss, TV1[tau][0], rtol=1e-12)
+    np.testing.assert_allclose(loss, REFERENCE_VALUES[tau][0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("tau", TAUS)
 def test_gradients_match_the_mpmath_reference(tau, x64):
-    h = jnp.array(TV1_H, dtype=jnp.float64)
+    h = jnp.array(REFERENCE_LOGITS, dtype=jnp.float64)
     grad = np.asarray(jax.grad(lambda h: comp_sum_loss(h, jnp.array(0), tau=tau))(h))
-    _, ref = _mp_loss_grad(TV1_H, 0, tau)
+    _, ref = _mp_loss_grad(REFERENCE_LOGITS, 0, tau)
     np.testing.assert_allclose(grad, ref, rtol=1e-12)
     # The table has 12 significant digits.
-    np.testing.assert_allclose(grad, TV1[tau][1], rtol=1e-10)
+    np.testing.assert_allclose(grad, REFERENCE_VALUES[tau][1], rtol=1e-10)
 
 
 def test_float32_by_default_and_accurate_to_float32_precision():
     """Without x64 the loss is float32 and still agrees with the reference to float32 precision."""
-    h = jnp.array(TV1_H)
+    h = jnp.array(REFERENCE_LOGITS)
     for tau in TAUS:
         loss = comp_sum_loss(h, jnp.array(0), tau=tau)
         assert loss.dtype == jnp.float32
-        np.testing.assert_allclose(float(loss), TV1[tau][0], rtol=1e-6)
+        np.testing.assert_allclose(float(loss), REFERENCE_VALUES[tau][0], rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -393,7 +393,7 @@ def test_tau_derivative_of_value_at_tau_one(x64):
     """
     h = jnp.array([1.0, -0.5, 2.0])
     y = jnp.array(0)
-    w = float(_np_w(np.array(TV1_H), 0))
+    w = float(_np_w(np.array(REFERENCE_LOGITS), 0))
     direct = float(jax.grad(lambda t: _loss_jit(h, y, t))(1.0))
     via_value = float(jax.grad(lambda t: jax.value_and_grad(_loss_fn)(h, y, t)[0])(1.0))
     np.testing.assert_allclose(direct, -(w**2) / 2, rtol=1e-12)
@@ -466,7 +466,7 @@ def test_jit_with_captured_labels():
     h = jnp.array([1.0, -0.5, 2.0])
     y = jnp.array(0)
     loss = jax.jit(lambda h: comp_sum_loss(h, y, tau=1.0))(h)
-    np.testing.assert_allclose(float(loss), TV1[1.0][0], rtol=1e-6)
+    np.testing.assert_allclose(float(loss), REFERENCE_VALUES[1.0][0], rtol=1e-6)
 
 
 def test_a_concrete_jax_scalar_tau_is_accepted():
