@@ -19,7 +19,7 @@ from theory.ldr.losses import crammer_singer_loss, ldr_kl_loss, margin_vector
 from theory.ldr.reference import inner_max_cvxpy
 
 G = np.array([0.5, -1.0, 2.0, 0.0, 1.5])  # K = 5, y = 1, c = 0.2: a = (1.7, 0, 3.2, 1.2, 2.7)
-TV6_P = [0.111244789246, 0.020322590132, 0.498564556094, 0.067473375411, 0.302394689117]
+TOPK_KL_WEIGHTS = [0.111244789246, 0.020322590132, 0.498564556094, 0.067473375411, 0.302394689117]
 
 
 def run(reg, k, lam=1.0, f=G, y=1, c=0.2, weights=False):
@@ -35,7 +35,7 @@ def test_margin_vector_of_the_vectors(x64):
 @pytest.mark.parametrize("k", [1, 2])
 def test_an_inactive_top_k_constraint_gives_the_ldr_kl_value_and_weights(k):
     assert float(run("kl", k)) == pytest.approx(2.2865842848397837, abs=1e-13)
-    np.testing.assert_allclose(run("kl", k, weights=True), TV6_P, atol=1e-12)
+    np.testing.assert_allclose(run("kl", k, weights=True), TOPK_KL_WEIGHTS, atol=1e-12)
 
 
 def test_top_3_caps_the_two_largest_weights_at_one_third():
