@@ -17,7 +17,6 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import special
 
 from theory._validation import is_traced
 from theory.compsum.losses import _phi_of_w
@@ -79,6 +78,8 @@ def piecewise(xp, x, cases):
 
 def logsumexp(x, xp, axis=-1, keepdims=False):
     if xp is np:
+        from scipy import special
+
         return special.logsumexp(x, axis=axis, keepdims=keepdims)
     return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
 
@@ -152,6 +153,8 @@ def min_risk_complete(p, tau, xp):
 
     def entropy(tau):
         if xp is np:  # exactly the float64 reference -sum xlogy(p, p) (tau == 1.0 here)
+            from scipy import special
+
             return -special.xlogy(p, p).sum(axis=-1)
         h1 = -jnp.sum(jnp.where(p > 0, p * safe_logp, 0.0), axis=-1)
         h2 = jnp.sum(jnp.where(p > 0, p * safe_logp * safe_logp, 0.0), axis=-1)

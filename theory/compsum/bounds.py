@@ -36,7 +36,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.scipy import special as jspecial
-from scipy import special
 
 from theory._compat import keyword_only
 from theory._validation import check_array, check_int, check_real, is_traced, nan_unless
@@ -142,7 +141,10 @@ def _binary_logistic(t, xp=np):
     """``((1+t)log(1+t) + (1-t)log(1-t))/2``; the series ``sum_k t^{2k} / (2k(2k-1))`` near 0,
     where the two terms cancel."""
     k = np.arange(1, _SERIES_TERMS + 1)
-    xlogy = special.xlogy if xp is np else jspecial.xlogy
+    if xp is np:
+        from scipy.special import xlogy
+    else:
+        xlogy = jspecial.xlogy
 
     def f_small(x):
         return (x[..., None] ** (2 * k) / (2 * k * (2 * k - 1))).sum(axis=-1)

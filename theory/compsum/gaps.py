@@ -31,7 +31,6 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jspecial
-from scipy import special
 
 from theory._random import numpy_rng
 from theory._validation import check_int, check_real, check_simplex, is_traced, nan_unless, renamed_argument
@@ -183,6 +182,8 @@ def mutual_information(pi, P) -> float:
     if K.namespace(pi, P) is np:
         pbar = pi @ P
         with np.errstate(divide="ignore", invalid="ignore"):
+            from scipy import special
+
             kl = special.xlogy(P, P) - special.xlogy(P, np.where(P > 0, pbar[None, :], 1.0))
         return float(max(pi @ kl.sum(axis=1), 0.0))
     pbar = pi @ P
@@ -215,6 +216,8 @@ def _linear_objective(theta, X, pi, P, tau):
     d, n = X.shape[1], P.shape[1]
     W, b = theta[: d * n].reshape(d, n), theta[d * n :]
     h = X @ W + b
+    from scipy import special
+
     log_s = h - special.logsumexp(h, axis=1, keepdims=True)
     s = np.exp(log_s)
     pos = P > 0

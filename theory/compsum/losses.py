@@ -23,7 +23,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import special
 
 from theory._validation import check_loss_inputs, check_real, is_traced, nan_unless
 
@@ -175,6 +174,8 @@ def comp_sum_psi(s, *, tau):
 
 def _loss_matrix_np(logits: np.ndarray, tau: float) -> np.ndarray:
     """float64 ``l^tau(h, y)`` for every label ``y``: shape ``[..., n]`` (internal, numpy)."""
+    from scipy import special
+
     w = special.logsumexp(logits, axis=-1, keepdims=True) - logits
     w = np.maximum(w, 0.0)
     with np.errstate(over="ignore"):
