@@ -22,7 +22,8 @@ from theory.compsum import comp_sum_loss, comp_sum_phi, comp_sum_psi
 
 TAUS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 REFERENCE_LOGITS = (1.0, -0.5, 2.0)
-REFERENCE_VALUES = {  # tau: (loss, gradient) at h = REFERENCE_LOGITS, label y = 0 (40-digit mpmath, 12 significant digits)
+# tau: (loss, gradient) at h = REFERENCE_LOGITS, label y = 0 (40-digit mpmath, 12 significant digits)
+REFERENCE_VALUES = {
     0.0: (2.94141198860748, (-2.94141198861, 0.223130160148, 2.71828182846)),
     0.5: (1.97059793411898, (-1.48159649373, 0.11239121354, 1.36920528019)),
     1.0: (1.37153903185268, (-0.746283818365, 0.0566117322405, 0.689672086125)),
