@@ -13,12 +13,11 @@ Usage: python benchmarks/aggregate_bench.py [--dim 100] [--draws 30] [--json FIL
 from __future__ import annotations
 
 import argparse
-import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import timeit
+from _timing import report, timeit
 
 from theory.aggregate import conditional_bias_variance, cvxpy_estimator, interpolating_estimator
 
@@ -72,19 +71,8 @@ def main(argv=None):
     parser.add_argument("--draws", type=int, default=30)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    out = {}
-    for name, (rows, ratios) in {"simulator": simulator_benchmark(args.dim, args.draws),
-                                 "estimator": estimator_benchmark()}.items():
-        print(f"== {name}")
-        for label, (compile_s, run_s) in rows.items():
-            print(f"  {label:28s} compile {compile_s:7.3f} s   steady {run_s * 1e3:9.2f} ms")
-        for label, value in ratios.items():
-            print(f"  {label:28s} {value:.3g}")
-        out[name] = {"rows": rows, "ratios": ratios}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1)
-    return out
+    return report({"simulator": simulator_benchmark(args.dim, args.draws),
+                                 "estimator": estimator_benchmark()}, args.json, width=28)
 
 
 if __name__ == "__main__":
