@@ -6,7 +6,8 @@ hyperparameter limits and identities; plus jit/vmap/grad agreement with eager ca
 +-1e4 logits in float32, gradients against central differences in float64, the masked-class policy,
 and clear errors (eager) or NaN (traced) on bad input.
 
-Shapes are fixed (``ROWS`` examples of ``K`` classes) and hyperparameters traced, so each entry compiles a
+Shapes are fixed (``ROWS`` examples of ``K`` classes, or of the entry's own ``num_classes``: 2 for the binary
+margin losses) and hyperparameters traced, so each entry compiles a
 handful of functions once; hypothesis draws seeds, scales and hyperparameters.
 """
 
@@ -25,8 +26,13 @@ from hypothesis import strategies as st
 
 from theory import losses
 
-K = 4  # classes
+K = 4  # classes, for the entries defined at every number of classes
 ROWS = 2 * K  # examples per call (also the central-difference stencil: f +- eps e_k)
+
+
+def _k(entry):
+    """The number of classes the suite uses for ``entry``."""
+    return entry.num_classes or K
 ENTRIES = losses.entries()
 INF = math.inf
 
@@ -51,15 +57,16 @@ def _params(predicate):
 
 def _resolve(setting, entry):
     """Defaults overridden by ``setting`` (values may be functions of the number of classes)."""
-    hyper = entry.defaults(K)
-    hyper.update({k: (v(K) if callable(v) else v) for k, v in setting.items()})
+    k = _k(entry)
+    hyper = entry.defaults(k)
+    hyper.update({name: (v(k) if callable(v) else v) for name, v in setting.items()})
     return hyper
 
 
-def _value_strategy(param):
-    iv = param.interval(K)
+def _value_strategy(param, k):
+    iv = param.interval(k)
     if param.integer:  # a static argument (one compile per value): the default here; limits and symmetry
-        return st.just(param.default_for(K))  # tests set the other values they declare (k = 1, k = K)
+        return st.just(param.default_for(k))  # tests set the other values they declare (k = 1, k = K)
     lo, hi = param.typical if param.typical is not None else (iv.low, iv.high)
     base = (st.floats(math.log(lo), math.log(hi)).map(math.exp) if param.log else st.floats(lo, hi))
     base = base.filter(lambda v: v in iv)
@@ -69,12 +76,13 @@ def _value_strategy(param):
 
 def _hyper(entry, where=None):
     """Hyperparameters in the declared ranges (and in ``where``, falling back to its examples)."""
-    drawn = st.fixed_dictionaries({k: _value_strategy(h) for k, h in entry.hyperparameters.items()})
+    k = _k(entry)
+    drawn = st.fixed_dictionaries({name: _value_strategy(h, k) for name, h in entry.hyperparameters.items()})
 
     def fix(hyper):
-        if entry.constraint is not None and not entry.constraint(K, **hyper):
-            hyper = entry.defaults(K)
-        if where is not None and not where(K, **hyper):
+        if entry.constraint is not None and not entry.constraint(k, **hyper):
+            hyper = entry.defaults(k)
+        if where is not None and not where(k, **hyper):
             return None
         return hyper
 
@@ -86,13 +94,14 @@ def _hyper(entry, where=None):
 
 
 @st.composite
-def _logits(draw, scales=(0.0, 0.3, 1.0, 5.0, 30.0), ties=True):
+def _logits(draw, entry, scales=(0.0, 0.3, 1.0, 5.0, 30.0), ties=True):
+    k = _k(entry)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    f = rng.normal(size=(ROWS, K)) * draw(st.sampled_from(scales))
+    f = rng.normal(size=(ROWS, k)) * draw(st.sampled_from(scales))
     if ties and draw(st.booleans()):
         f[0, 1] = f[0, 0]
         f[1, :] = f[1, 0]
-    return f, rng.integers(0, K, ROWS)
+    return f, rng.integers(0, k, ROWS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,7 +159,7 @@ def test_registry_api_is_consistent():
     assert losses.names() == tuple(losses.REGISTRY) == tuple(e.name for e in losses.entries())
     assert all(losses.get(n) is losses.REGISTRY[n] for n in losses.names())
     with pytest.raises(ValueError, match="name must be one of"):
-        losses.get("hinge")
+        losses.get("not_a_loss")
     with pytest.raises(TypeError):
         losses.REGISTRY["x"] = None
     with pytest.raises(ValueError, match="already registered"):
@@ -182,21 +191,24 @@ def test_importing_the_registry_imports_neither_jax_nor_the_topics():
 
 @_params(lambda e: True)
 def test_declarations_are_well_formed(entry):
-    defaults = entry.defaults(K)
+    k = _k(entry)
+    defaults = entry.defaults(k)
     for name, param in entry.hyperparameters.items():
-        assert defaults[name] in param.interval(K), name
-        assert all(v in param.interval(K) for v in param.special), name
+        assert defaults[name] in param.interval(k), name
+        assert all(v in param.interval(k) for v in param.special), name
     if entry.constraint is not None:
-        assert entry.constraint(K, **defaults)
-    low, high = entry.value_range(K, **defaults)
+        assert entry.constraint(k, **defaults)
+    low, high = entry.value_range(k, **defaults)
     assert low <= high
     for where in (entry.convex_in_logits, entry.calibrated, *([entry.symmetric.where] if entry.symmetric else [])):
-        assert all(where(K, **_resolve(x, entry)) for x in where.examples), where.text
+        assert all(where(k, **_resolve(x, entry)) for x in where.examples), where.text
     for limit in entry.limits:
         assert limit.to is None or limit.to in losses.REGISTRY
+        assert limit.to is None or losses.get(limit.to).num_classes in (None, entry.num_classes)
         assert limit.exact or limit.near is not None, limit.text
     if entry.equals is not None:
         assert entry.equals[0] in losses.REGISTRY
+        assert losses.get(entry.equals[0]).num_classes in (None, entry.num_classes)
     assert entry.reference and entry.summary and entry.family
 
 
@@ -210,7 +222,7 @@ def test_declarations_are_well_formed(entry):
 @given(data=st.data())
 def test_shift_invariance(entry, data):
     hyper = data.draw(_hyper(entry))
-    f, y = data.draw(_logits())
+    f, y = data.draw(_logits(entry))
     c = data.draw(st.floats(-50.0, 50.0))
     v = _eval(entry, f, y, hyper)
     _close(_eval(entry, f + c, y, hyper), v, rtol=1e-9, atol=1e-9)
@@ -221,8 +233,8 @@ def test_shift_invariance(entry, data):
 @given(data=st.data())
 def test_values_lie_in_the_declared_range(entry, data):
     hyper = data.draw(_hyper(entry))
-    f, y = data.draw(_logits())
-    low, high = entry.value_range(K, **hyper)
+    f, y = data.draw(_logits(entry))
+    low, high = entry.value_range(_k(entry), **hyper)
     v = _eval(entry, f, y, hyper)
     tol = 1e-9 * (1.0 + np.abs(np.where(np.isfinite(v), v, 0.0)))
     assert not np.isnan(v).any()
@@ -234,8 +246,8 @@ def test_values_lie_in_the_declared_range(entry, data):
 @given(data=st.data())
 def test_convex_in_logits_where_declared(entry, data):
     hyper = data.draw(_hyper(entry, entry.convex_in_logits))
-    f, y = data.draw(_logits(scales=(0.3, 1.0, 5.0)))
-    g, _ = data.draw(_logits(scales=(0.3, 1.0, 5.0)))
+    f, y = data.draw(_logits(entry, scales=(0.3, 1.0, 5.0)))
+    g, _ = data.draw(_logits(entry, scales=(0.3, 1.0, 5.0)))
     theta = data.draw(st.floats(0.0, 1.0))
     lhs = _eval(entry, theta * f + (1 - theta) * g, y, hyper)
     rhs = theta * _eval(entry, f, y, hyper) + (1 - theta) * _eval(entry, g, y, hyper)
@@ -248,12 +260,13 @@ CALIBRATION_STEPS = 1500
 @functools.cache
 def _risk_minimiser(name, static):
     """Adam (with a decaying step) on the conditional risk sum_y q_y l(h, y) over h, from h0."""
-    fn = losses.get(name).fn
+    entry = losses.get(name)
+    fn, k = entry.fn, _k(entry)
     opt = optax.adam(optax.cosine_decay_schedule(0.1, CALIBRATION_STEPS, alpha=1e-3))
 
     def run(q, h0, dyn):
         def risk(h):
-            return jnp.dot(q, fn(jnp.broadcast_to(h, (K, K)), jnp.arange(K), **dict(static), **dyn))
+            return jnp.dot(q, fn(jnp.broadcast_to(h, (k, k)), jnp.arange(k), **dict(static), **dyn))
 
         def step(carry, _):
             h, state = carry
@@ -274,15 +287,16 @@ def test_calibrated_where_declared(entry, data):
     vertex is a local minimum; calibration is a statement about the infimum, which descent from the centre
     finds)."""
     hyper = data.draw(_hyper(entry, entry.calibrated))
+    k = _k(entry)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    top = int(rng.integers(K))
-    r = rng.uniform(0.0, 1.0, K)
+    top = int(rng.integers(k))
+    r = rng.uniform(0.0, 1.0, k)
     r[top] = r.max() + 0.3
     q = r / r.sum()
-    h0 = rng.normal(size=K)
+    h0 = rng.normal(size=k)
     h0[top] = h0.min() - 1.0
-    if not entry.convex_in_logits(K, **hyper):
-        h0 = np.zeros(K)
+    if not entry.convex_in_logits(k, **hyper):
+        h0 = np.zeros(k)
     static, dynamic = _split(entry, hyper)
     with jax.enable_x64(True):
         h = np.asarray(_risk_minimiser(entry.name, static)(jnp.asarray(q), jnp.asarray(h0),
@@ -295,11 +309,12 @@ def test_calibrated_where_declared(entry, data):
 @given(data=st.data())
 def test_symmetric_sum_is_the_declared_constant(entry, data):
     hyper = data.draw(_hyper(entry, entry.symmetric.where))
-    f, _ = data.draw(_logits())
-    rows = np.repeat(f[:2], K, axis=0)  # each of two score vectors with every label
-    labels = np.tile(np.arange(K), 2)
-    total = _eval(entry, rows, labels, hyper).reshape(2, K).sum(axis=1)
-    expected = entry.symmetric.constant(K, **hyper)
+    f, _ = data.draw(_logits(entry))
+    k = _k(entry)
+    rows = np.repeat(f[:2], k, axis=0)  # each of two score vectors with every label
+    labels = np.tile(np.arange(k), 2)
+    total = _eval(entry, rows, labels, hyper).reshape(2, k).sum(axis=1)
+    expected = entry.symmetric.constant(k, **hyper)
     np.testing.assert_allclose(total, expected, rtol=1e-10, atol=1e-10 * (1.0 + np.abs(f[:2]).max()))
 
 
@@ -311,7 +326,7 @@ LIMITS = [(e, lim) for e in ENTRIES for lim in e.limits]
 @given(data=st.data())
 def test_hyperparameter_limits(entry, limit, data):
     hyper = data.draw(_hyper(entry))
-    f, y = data.draw(_logits(scales=(0.3, 1.0, 5.0)))
+    f, y = data.draw(_logits(entry, scales=(0.3, 1.0, 5.0)))
     if limit.exact:
         at = {**hyper, limit.param: limit.at}
         _close(_eval(entry, f, y, at), _limit_values(limit, f, y, at), rtol=1e-10, atol=1e-10)
@@ -319,7 +334,7 @@ def test_hyperparameter_limits(entry, limit, data):
         near = {**hyper, limit.param: limit.near}
         target = _limit_values(limit, f, y, near)
         gap = np.abs(_eval(entry, f, y, near) - target)
-        bound = np.asarray(limit.bound(f, y, target, K, **near))
+        bound = np.asarray(limit.bound(f, y, target, _k(entry), **near))
         assert np.all(gap <= bound + 1e-10 * (1.0 + np.abs(target))), (gap, bound)
 
 
@@ -328,7 +343,7 @@ def test_hyperparameter_limits(entry, limit, data):
 @given(data=st.data())
 def test_declared_identity_with_another_entry(entry, data):
     hyper = data.draw(_hyper(entry))
-    f, y = data.draw(_logits())
+    f, y = data.draw(_logits(entry))
     other, mapping = entry.equals
     _close(_eval(entry, f, y, hyper), _eval(losses.get(other), f, y, mapping(**hyper)), rtol=1e-12, atol=1e-12)
 
@@ -341,9 +356,10 @@ def test_declared_identity_with_another_entry(entry, data):
 @_params(lambda e: True)
 def test_jit_vmap_and_grad_agree_with_eager_calls(entry):
     """Eager, jit (hyperparameters closed over, and traced), vmap over examples, and their gradients."""
-    hyper = entry.defaults(K)
+    k = _k(entry)
+    hyper = entry.defaults(k)
     rng = np.random.default_rng(7)
-    f, y = 2.0 * rng.normal(size=(ROWS, K)), rng.integers(0, K, ROWS)
+    f, y = 2.0 * rng.normal(size=(ROWS, k)), rng.integers(0, k, ROWS)
     def closed(f, y):  # hyperparameters closed over (concrete under jit), and vmap over examples
         loss = functools.partial(entry.fn, **hyper)
         total, grad = jax.value_and_grad(lambda f: jnp.sum(loss(f, y)))(f)
@@ -365,13 +381,14 @@ def test_jit_vmap_and_grad_agree_with_eager_calls(entry):
 @given(data=st.data())
 def test_gradient_matches_central_differences_in_float64(entry, data):
     hyper = data.draw(_hyper(entry))
-    f, y = data.draw(_logits(scales=(0.5, 2.0), ties=False))
+    f, y = data.draw(_logits(entry, scales=(0.5, 2.0), ties=False))
+    k = _k(entry)
     row, label = f[0], y[0]
     eps = 1e-6
-    stencil = row + eps * np.concatenate([np.eye(K), -np.eye(K)])  # ROWS = 2 K points
+    stencil = np.resize(row + eps * np.concatenate([np.eye(k), -np.eye(k)]), (ROWS, k))  # the first 2 k rows
     values = _eval(entry, stencil, np.full(ROWS, label), hyper)
-    fd = (values[:K] - values[K:]) / (2 * eps)
-    _, grad = _eval(entry, np.broadcast_to(row, (ROWS, K)), np.full(ROWS, label), hyper, grad=True)
+    fd = (values[:k] - values[k:2 * k]) / (2 * eps)
+    _, grad = _eval(entry, np.broadcast_to(row, (ROWS, k)), np.full(ROWS, label), hyper, grad=True)
     np.testing.assert_allclose(grad[0], fd, rtol=1e-5, atol=1e-6 * (1.0 + np.abs(fd).max()))
 
 
@@ -381,17 +398,18 @@ def test_gradient_matches_central_differences_in_float64(entry, data):
 def test_finite_at_extreme_float32_logits_where_the_value_is(entry, data):
     """+-1e4 logits in float32 (ties at the top included) against float64 on the same inputs."""
     hyper = data.draw(_hyper(entry))
+    k = _k(entry)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    f = rng.uniform(-1e4, 1e4, (ROWS, K)).astype(np.float32)
+    f = rng.uniform(-1e4, 1e4, (ROWS, k)).astype(np.float32)
     f[0] = np.float32(1e4)
     f[1, :2] = np.float32(-1e4)
-    y = rng.integers(0, K, ROWS)
+    y = rng.integers(0, k, ROWS)
     v32, g32 = _eval(entry, f, y, hyper, grad=True, dtype=jnp.float32)
     v64, g64 = _eval(entry, f.astype(np.float64), y, hyper, grad=True)
     assert v32.dtype == np.float32 and not np.isnan(v32).any() and not np.isnan(g32).any()
     representable = np.abs(v64) < 1e37
     assert np.all(np.isfinite(v32[representable]))
-    atol = 1e-6 * K * np.abs(f).max()  # float32 rounding of margins f_k - f_y (+ c) at this scale
+    atol = 1e-6 * k * np.abs(f).max()  # float32 rounding of margins f_k - f_y (+ c) at this scale
     np.testing.assert_allclose(v32[representable], v64[representable], rtol=1e-4, atol=atol)
     assert np.all(v32[~representable] == np.sign(v64[~representable]) * np.inf)  # overflow: +-inf, never NaN
     # Gradients away from the tied rows 0 and 1 (at a tie a hinge's subgradient depends on rounding).
@@ -406,8 +424,9 @@ def test_finite_at_extreme_float32_logits_where_the_value_is(entry, data):
 def test_masked_class_gives_the_limit_and_a_finite_gradient(entry, data):
     """A -inf logit on a non-target class (a masked class) is accepted eagerly and gives the limit f_k -> -inf."""
     hyper = data.draw(_hyper(entry))
-    f, y = data.draw(_logits(scales=(0.3, 1.0, 5.0)))
-    k = (y + 1 + np.arange(ROWS) % (K - 1)) % K  # a class other than the label
+    f, y = data.draw(_logits(entry, scales=(0.3, 1.0, 5.0)))
+    num_classes = _k(entry)
+    k = (y + 1 + np.arange(ROWS) % (num_classes - 1)) % num_classes  # a class other than the label
     at_inf, far = f.copy(), f.copy()
     at_inf[np.arange(ROWS), k] = -INF
     far[np.arange(ROWS), k] = -1e8
@@ -437,31 +456,43 @@ def _with(f, row, col, value):
     return f
 
 
-BAD_INPUTS = {
-    "nan logit": (_with(_F, 0, 1, np.nan), _Y, ValueError, "logits"),
-    "-inf target logit": (_with(_F, 0, 0, -np.inf), _Y, ValueError, "logits"),
-    "+inf logit on another class": (_with(_F, 1, 0, np.inf), _Y, ValueError, "logits"),
-    "+inf target logit": (_with(_F, 1, 3, np.inf), _Y, ValueError, "logits"),
-    "label too large": (_F, np.array([0, 4]), ValueError, "labels"),
-    "negative label": (_F, np.array([-1, 0]), ValueError, "labels"),
-    "float labels": (_F, np.array([0.0, 1.0]), TypeError, "labels"),
-    "labels of the wrong shape": (_F, np.array([0, 1, 2]), ValueError, "labels"),
-    "integer logits": (_F.astype(np.int32), _Y, TypeError, "logits"),
-    "one class": (_F[:, :1], np.array([0, 0]), ValueError, "logits"),
-}
+def _bad_inputs(k):
+    """Bad (logits, labels) for ``k`` classes: ``(logits, labels, exception, the name its message gives)``."""
+    f, y = _F[:, :k], np.minimum(_Y, k - 1)
+    return {
+        "nan logit": (_with(f, 0, 1, np.nan), y, ValueError, "logits"),
+        "-inf target logit": (_with(f, 0, 0, -np.inf), y, ValueError, "logits"),
+        "+inf logit on another class": (_with(f, 1, 0, np.inf), y, ValueError, "logits"),
+        "+inf target logit": (_with(f, 1, k - 1, np.inf), y, ValueError, "logits"),
+        "label too large": (f, np.array([0, k]), ValueError, "labels"),
+        "negative label": (f, np.array([-1, 0]), ValueError, "labels"),
+        "float labels": (f, np.array([0.0, 1.0]), TypeError, "labels"),
+        "labels of the wrong shape": (f, np.array([0, 1, 0]), ValueError, "labels"),
+        "integer logits": (f.astype(np.int32), y, TypeError, "logits"),
+        "one class": (_F[:, :1], np.array([0, 0]), ValueError, "logits"),
+    }
 
 
 @_params(lambda e: True)
-@pytest.mark.parametrize("case", list(BAD_INPUTS))
+@pytest.mark.parametrize("case", list(_bad_inputs(K)))
 def test_bad_logits_and_labels_raise_naming_them(entry, case):
-    f, y, exc, name = BAD_INPUTS[case]
+    k = _k(entry)
+    f, y, exc, name = _bad_inputs(k)[case]
     with pytest.raises(exc, match=name):
-        entry.fn(f, y, **entry.defaults(K))
+        entry.fn(f, y, **entry.defaults(k))
 
 
-def _invalid_values(param):
+@_params(lambda e: e.num_classes is not None)
+def test_a_loss_of_fixed_class_count_rejects_other_counts(entry):
+    for k in (K, entry.num_classes + 1):
+        if k != entry.num_classes:
+            with pytest.raises(ValueError, match="logits"):
+                entry.fn(_F[:, :k], np.zeros(2, int), **entry.defaults(entry.num_classes))
+
+
+def _invalid_values(param, k):
     """Values outside the declared range: NaN, the open or just-outside ends, an excluded infinity."""
-    iv = param.interval(K)
+    iv = param.interval(k)
     out = [math.nan]
     if math.isfinite(iv.low):
         out.append(iv.low if iv.low_open else iv.low - 1.0)
@@ -476,13 +507,14 @@ def _invalid_values(param):
 
 @_params(lambda e: True)
 def test_bad_hyperparameters_raise_naming_them(entry):
-    f, y = _F[:1, :K], _Y[:1]
-    defaults = entry.defaults(K)
+    k = _k(entry)
+    f, y = _F[:1, :k], _Y[:1] % k
+    defaults = entry.defaults(k)
     with pytest.raises(TypeError):
         entry.fn(f, y, **defaults, not_a_hyperparameter=1.0)
     for name, param in entry.hyperparameters.items():
-        iv = param.interval(K)
-        bad = [int(iv.low) - 1, int(iv.high) + 1] if param.integer else _invalid_values(param)
+        iv = param.interval(k)
+        bad = [int(iv.low) - 1, int(iv.high) + 1] if param.integer else _invalid_values(param, k)
         for value in bad:
             with pytest.raises(ValueError, match=name):
                 entry.fn(f, y, **{**defaults, name: value})
@@ -493,11 +525,12 @@ def test_bad_hyperparameters_raise_naming_them(entry):
 @_params(lambda e: any(not h.integer for h in e.hyperparameters.values()))
 def test_traced_invalid_hyperparameter_gives_nan(entry):
     """Under jit an invalid hyperparameter cannot raise: the loss is NaN, never a finite wrong number."""
-    f, y = np.resize(_F, (ROWS, K)).astype(np.float64), np.resize(_Y, ROWS)
-    defaults = entry.defaults(K)
+    k = _k(entry)
+    f, y = np.resize(_F[:, :k], (ROWS, k)).astype(np.float64), np.resize(_Y % k, ROWS)
+    defaults = entry.defaults(k)
     for name, param in entry.hyperparameters.items():
         if param.integer:
             continue
-        for value in _invalid_values(param):
+        for value in _invalid_values(param, k):
             v = _eval(entry, f, y, {**defaults, name: value})
             assert np.isnan(v).all(), (name, value, v)

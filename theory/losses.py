@@ -1,4 +1,5 @@
-r"""The loss registry: every multi-class loss the library ships, with its declared properties.
+r"""The loss registry: every loss the library ships, with its declared properties (the multi-class losses, and
+the binary margin losses as two-class losses).
 
 Each loss is a :class:`LossEntry`: its name, the per-example function
 ``fn(logits, labels, **hyper)`` (optax style: ``logits [..., num_classes]``, integer ``labels [...]``,
@@ -16,6 +17,8 @@ the default the tests use) and its documented properties:
 - ``limits``: its limits in its hyperparameters, each as another registered loss (or the zero loss),
   with a proven rate where the limit is approached rather than attained;
 - ``equals``: an identity with another registered loss (``gce`` is ``comp_sum`` at ``tau = 1 + q``);
+- ``num_classes``: the one number of classes the loss is defined for (``2`` for the binary margin losses,
+  which see the margin :math:`z = f_y - f_{1-y}`), or ``None`` for every number :math:`\ge 2`;
 - ``reference``: the paper and equation.
 
 One parametrised test suite (``tests/test_losses.py``) checks every declared property of every entry,
@@ -40,6 +43,12 @@ Public API: :func:`register`, :func:`get`, :func:`names`, :func:`entries`, and :
 | ``topk_svm`` | mean of the k largest margins | ``ldr_loss``, ``reg="none"`` |
 | ``ldr_l2`` | LDR with :math:`\frac12\lVert p - u\rVert^2` | ``ldr_loss``, ``reg="l2"`` |
 | ``aldr_kl`` | ALDR-KL (``lam0``, ``alpha``, ``margin``) | :func:`theory.ldr.aldr.aldr_kl_loss` |
+| ``logistic`` | :math:`\log(1 + e^{-z})`, two classes | :func:`theory.ensloss.margin_losses.two_class_margin_loss` |
+| ``exponential`` | :math:`e^{-z}`, two classes | the same |
+| ``hinge`` | :math:`(1 - z)_+`, two classes | the same |
+| ``squared_hinge`` | :math:`(1 - z)_+^2`, two classes | the same |
+| ``perceptron`` | :math:`(-z)_+`, two classes (convex, not calibrated) | the same |
+| ``sigmoid`` | :math:`1/(1 + e^{z})`, two classes (calibrated, not convex) | the same |
 
 The LDR experiments' baselines (:data:`theory.ldr.baselines.BASELINES`) call these entries.
 
@@ -234,6 +243,7 @@ class LossEntry:
     limits: tuple[Limit, ...] = ()
     equals: tuple[str, Callable[..., Mapping]] | None = None
     constraint: Where | None = None
+    num_classes: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -247,6 +257,8 @@ class LossEntry:
         if not callable(self.value_range):
             low, high = self.value_range
             object.__setattr__(self, "value_range", lambda num_classes, **hyper: (low, high))
+        if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 2):
+            raise ValueError(f"num_classes must be None or an integer >= 2, got {self.num_classes!r}")
         for limit in self.limits:
             if limit.param not in self.hyperparameters:
                 raise ValueError(f"{self.name}: limit in unknown hyperparameter {limit.param!r}")
@@ -685,3 +697,43 @@ register(LossEntry(
     ),
     reference=_LDR_REF + ", ALDR-KL (the adaptive temperature; code ALDRLoss_V1); docs/ldr.md",
 ))
+
+
+# ------------------------------------------------------------------------------------------------
+# Binary margin losses phi(z), z = f_y - f_{1-y}: two classes only
+# ------------------------------------------------------------------------------------------------
+
+_MARGIN_REF = ("Bartlett, Jordan, McAuliffe, *Convexity, Classification, and Risk Bounds*, JASA 2006 (a convex phi is "
+               "calibrated iff differentiable at 0 with phi'(0) < 0); Dai, ICML 2025 (arXiv 2409.00908), the "
+               "fixed-loss baselines of EnsLoss; docs/ensloss.md, \"Margin losses and the CC conditions\"")
+
+
+def _margin_entry(name, summary, *, value_range=(0.0, INF), convex=True, calibrated=True, **extra):
+    return register(LossEntry(
+        name=name,
+        fn=_Lazy("theory.ensloss.margin_losses", "two_class_margin_loss", margin_loss=name),
+        family="margin",
+        summary=summary,
+        hyperparameters={},
+        shift_invariant=True,
+        value_range=value_range,
+        convex_in_logits=convex,
+        calibrated=calibrated,
+        reference=_MARGIN_REF,
+        num_classes=2,
+        **extra,
+    ))
+
+
+_margin_entry("logistic", "logistic log(1 + exp(-z)) of the margin z = f_y - f_{1-y} (two-class cross-entropy)",
+              equals=("cross_entropy", lambda: {}))
+_margin_entry("exponential", "exponential (AdaBoost) exp(-z) of the margin z = f_y - f_{1-y}")
+_margin_entry("hinge", "hinge (1 - z)_+ of the margin z = f_y - f_{1-y} (Weston-Watkins at two classes, margin 1)",
+              equals=("weston_watkins", lambda: {"margin": 1.0}))
+_margin_entry("squared_hinge", "squared hinge (1 - z)_+^2 of the margin z = f_y - f_{1-y}")
+_margin_entry("perceptron", "perceptron (-z)_+ of the margin: convex, not differentiable at 0, so not calibrated",
+              calibrated=False)
+_margin_entry("sigmoid", "sigmoid 1/(1 + exp(z)) of the margin: calibrated, not convex; phi(z) + phi(-z) = 1",
+              value_range=(0.0, 1.0), convex=False,
+              symmetric=Symmetry(Where("for every hyperparameter value", lambda num_classes: True, ({},)),
+                                 lambda num_classes: 1.0))

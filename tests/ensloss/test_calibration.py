@@ -144,3 +144,18 @@ def test_numerical_checks_refuse_to_trace():
         jax.jit(lambda e: calibration_gap(e, loss="hinge"))(0.7)
     with pytest.raises(TypeError, match="cannot run under jit"):
         jax.jit(lambda e: conditional_risk_minimiser(e, loss=lambda z: jnp.exp(-z)))(0.7)
+
+
+@pytest.mark.parametrize("name", ["logistic", "exponential", "hinge", "squared_hinge", "perceptron", "sigmoid"])
+def test_registry_declarations_of_the_margin_losses_match_the_numerical_checks(name):
+    """The loss registry's two-class entries declare what ``is_cc``/``is_calibrated`` measure on phi, and their
+    value on logits is phi of the margin f_y - f_{1-y}."""
+    from theory import losses
+
+    entry, phi = losses.get(name), MARGIN_LOSSES[name][0]
+    assert entry.num_classes == 2 and entry.family == "margin"
+    assert entry.calibrated(2) == is_calibrated(phi)
+    assert entry.convex_in_logits(2) == is_cc(phi).convex
+    f, y = np.array([[0.3, -1.2], [2.0, 0.5], [-0.4, -0.4]]), np.array([0, 1, 1])
+    z = np.take_along_axis(f, y[:, None], 1)[:, 0] - np.take_along_axis(f, 1 - y[:, None], 1)[:, 0]
+    np.testing.assert_allclose(entry.fn(f, y), phi(z), rtol=1e-6)

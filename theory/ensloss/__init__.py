@@ -38,6 +38,7 @@ from theory.ensloss.margin_losses import (
     sigmoid_margin_loss,
     squared_hinge_margin_derivative,
     squared_hinge_margin_loss,
+    two_class_margin_loss,
 )
 from theory.ensloss.order_stats import (
     expected_fixed_margin_derivative,
@@ -85,6 +86,7 @@ __all__ = [
     "reversed_hinge_margin_derivative",
     "sigmoid_margin_loss",
     "sigmoid_margin_derivative",
+    "two_class_margin_loss",
     "DATASETS",
     "gaussian_classes",
     "linear_zero_one_risk",

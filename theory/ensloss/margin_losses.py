@@ -32,7 +32,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from theory._validation import check_array, is_traced
+from theory._validation import check_array, check_choice, check_loss_inputs, is_traced
 
 __all__ = [
     "logistic_margin_loss",
@@ -49,6 +49,7 @@ __all__ = [
     "reversed_hinge_margin_derivative",
     "sigmoid_margin_loss",
     "sigmoid_margin_derivative",
+    "two_class_margin_loss",
     "MARGIN_LOSSES",
     "CLASSICAL",
 ]
@@ -195,3 +196,33 @@ MARGIN_LOSSES = {
 
 #: The classical convex calibrated losses (the fixed-loss baselines).
 CLASSICAL = ("logistic", "exponential", "hinge", "squared_hinge")
+
+
+def two_class_margin_loss(logits, labels, *, margin_loss: str):
+    r"""A margin loss as a two-class loss on logits: :math:`\phi(f_y - f_{1-y})`.
+
+    With two logits :math:`(f_0, f_1)`, label :math:`y \in \{0, 1\}` and the binary score :math:`f = f_1 - f_0`,
+    the margin is :math:`z = (2y - 1) f = f_y - f_{1-y}`: the binary losses of this module take the shape of
+    the multi-class registry (``theory.losses``), shift invariant in the logits. The logistic entry is the
+    two-class softmax cross-entropy. Input policy of the registry: a ``-inf`` logit on the other class is a
+    masked class (the margin is ``+inf`` and the loss its limit, 0 for the convex decreasing losses).
+
+    Args:
+        logits: ``[..., 2]`` floating scores.
+        labels: ``[...]`` integer labels in ``{0, 1}``.
+        margin_loss: a name of :data:`MARGIN_LOSSES`.
+
+    Returns:
+        ``[...]`` per-example losses.
+
+    References:
+        Bartlett, Jordan, McAuliffe, JASA 2006 (margin losses :math:`\phi(y f(x))`); docs/ensloss.md, "Margin
+        losses and the CC conditions".
+    """
+    loss = MARGIN_LOSSES[check_choice("margin_loss", margin_loss, tuple(MARGIN_LOSSES))][0]
+    if jnp.shape(logits)[-1:] != (2,):
+        raise ValueError(f"logits must have 2 classes (last axis) for a margin loss, got shape {jnp.shape(logits)}")
+    f, y = check_loss_inputs(logits, labels)
+    own = jnp.take_along_axis(f, y[..., None], axis=-1)[..., 0]
+    other = jnp.take_along_axis(f, 1 - y[..., None], axis=-1)[..., 0]
+    return loss(own - other)
