@@ -16,6 +16,15 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _compile_cache_in_a_temporary_folder(tmp_path_factory):
+    """``theory verify`` (called by the CLI tests) turns on the persistent compilation cache: in the tests it
+    lives in the session's temporary folder, never in the user's cache."""
+    from theory.verify.cache import ENV_VAR
+
+    os.environ[ENV_VAR] = str(tmp_path_factory.getbasetemp() / "jax-compile-cache")
+
+
 @pytest.fixture
 def x64():
     """Run the test body with JAX float64 enabled (never flipped globally)."""

@@ -56,8 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         if with_seed:
             p.add_argument("--seed", type=_seed, default=0, help="run seed, a non-negative integer (default 0)")
 
+    cache_help = ("do not use the persistent compilation cache (default: on, in $THEORY_COMPILE_CACHE_DIR or the "
+                  "user cache folder)")
     p = sub.add_parser("verify", help="run the claims and print the claims table")
     add_common(p)
+    p.add_argument("--no-compile-cache", action="store_true", help=cache_help)
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the claims table as Markdown")
 
@@ -66,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="default", choices=verify.SCALES, help="size preset (default: default)")
     p.add_argument("--seed", type=_seed, default=0, help="run seed, a non-negative integer (default 0)")
     p.add_argument("--out", type=Path, default=Path("figures"), metavar="DIR", help="output folder (default ./figures)")
+    p.add_argument("--no-compile-cache", action="store_true", help=cache_help)
 
     p = sub.add_parser("list", help="list the claims")
     p.add_argument("topics", nargs="*", metavar="NAME", help=names)
@@ -124,6 +128,8 @@ def _verify(args, parser, out: Console, err: Console) -> int:
             took = verdict.seconds_compile + verdict.seconds_run
             err.print(f" {verdict.status} ({took:.1f} s)", highlight=False, markup=False)
 
+    if not args.no_compile_cache:
+        verify.enable_compile_cache()
     report = verify.run(claims, scale=args.scale, seed=args.seed, progress=progress)
     out.print(_table(report))
     for v in report.verdicts:
@@ -144,6 +150,8 @@ def _verify(args, parser, out: Console, err: Console) -> int:
 def _figures(args, parser, out: Console, err: Console) -> int:
     from theory._figures import regenerate  # matplotlib only when drawing
 
+    if not args.no_compile_cache:
+        verify.enable_compile_cache()
     for topic in _topics(parser, args.topics):
         for name, paths in regenerate(topic, out_dir=args.out, scale=args.scale, seed=args.seed):
             err.print(f"{topic}.{name} done", highlight=False, markup=False)

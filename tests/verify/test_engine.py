@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -478,3 +479,40 @@ def test_an_experiment_with_config_keys_is_shared_by_claims_whose_configs_differ
                           configs={"smoke": {"steps": 5, "point": i}}) for i in range(3)]
     assert all(v.passed for v in verify.run(group, scale="smoke").verdicts)
     assert calls == [{"steps": 5}]
+
+
+def test_compile_cache_folder_follows_the_environment_and_the_platform(monkeypatch, tmp_path):
+    from theory.verify import cache
+
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "here"))
+    assert cache.default_cache_dir() == tmp_path / "here"
+    monkeypatch.delenv(cache.ENV_VAR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(cache.sys, "platform", "linux")
+    assert cache.default_cache_dir() == tmp_path / "xdg" / "theory" / "jax"
+
+
+def test_compile_cache_writes_compiled_functions_and_the_flag_leaves_jax_alone(monkeypatch, tmp_path):
+    """``enable_compile_cache`` points JAX at the folder and a compile lands there; ``--no-compile-cache`` keeps
+    JAX's setting as it was; an unwritable folder leaves the cache off instead of failing the run."""
+    from theory.verify import cache
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        monkeypatch.setattr(cache, "MIN_COMPILE_SECONDS", 0.0)
+        assert cache.enable_compile_cache(tmp_path / "c") == tmp_path / "c"
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "c")
+        jax.jit(lambda x: jnp.sin(x) * 3.25 + jnp.cos(x) ** 7)(jnp.arange(17.0)).block_until_ready()
+        assert any((tmp_path / "c").iterdir())
+        jax.config.update("jax_compilation_cache_dir", before)
+        monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "elsewhere"))
+        monkeypatch.setattr(verify, "run", lambda *a, **k: verify.Report([], "smoke", 0, 0.0))
+        assert cli.main(["verify", "compsum.cross_entropy", "--scale", "smoke", "--no-compile-cache"]) == 0
+        assert jax.config.jax_compilation_cache_dir == before and not (tmp_path / "elsewhere").exists()
+        assert cli.main(["verify", "compsum.cross_entropy", "--scale", "smoke"]) == 0
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "elsewhere")
+        blocked = tmp_path / "file"
+        blocked.write_text("")
+        assert cache.enable_compile_cache(blocked / "sub") is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

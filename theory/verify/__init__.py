@@ -14,6 +14,7 @@ plausible wrong predictions that the same run must reject: a verdict's ``status`
 """
 
 from theory.verify import rivals
+from theory.verify.cache import enable_compile_cache
 from theory.verify.claim import (
     SCALES,
     Claim,
@@ -54,4 +55,5 @@ __all__ = [
     "claim_key",
     "numpy_rng",
     "shared_experiment",
+    "enable_compile_cache",
 ]

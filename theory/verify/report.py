@@ -11,7 +11,8 @@ from theory.verify.compare import Verdict
 
 __all__ = ["Report", "COLUMNS", "STATUSES"]
 
-COLUMNS = ("claim", "reference", "kind", "prediction", "measurement (95% CI)", "status", "nearest rival", "seconds")
+COLUMNS = ("claim", "reference", "kind", "prediction", "measurement (95% CI)", "status", "nearest rival",
+           "seconds (compile + run)")
 #: The verdict statuses, best first.
 STATUSES = ("PASS", "INCONCLUSIVE", "FAIL")
 
@@ -54,7 +55,7 @@ def _row(v: Verdict) -> tuple[str, ...]:
         _measured(v),
         v.status or ("PASS" if v.passed else "FAIL"),
         rival_summary(v),
-        f"{v.seconds_compile + v.seconds_run:.2f}",
+        f"{v.seconds_compile:.2f} + {v.seconds_run:.2f}",
     )
 
 
@@ -93,13 +94,24 @@ class Report:
         """``theory verify``'s exit status: 0 all PASS, 1 any FAIL, 3 some INCONCLUSIVE and no FAIL."""
         return 1 if self.failed else (3 if self.inconclusive else 0)
 
+    @property
+    def seconds_compile(self) -> float:
+        """Seconds spent compiling (tracing, lowering, XLA), summed over the claims."""
+        return float(sum(v.seconds_compile for v in self.verdicts))
+
+    @property
+    def seconds_run(self) -> float:
+        """Seconds spent measuring, predicting and comparing outside compilation, summed over the claims."""
+        return float(sum(v.seconds_run for v in self.verdicts))
+
     def rows(self) -> list[tuple[str, ...]]:
         return [_row(v) for v in self.verdicts]
 
     def summary(self) -> str:
         c = self.counts
         return (f"{c['PASS']}/{len(self.verdicts)} claims PASS, {c['INCONCLUSIVE']} INCONCLUSIVE, {c['FAIL']} FAIL "
-                f"at scale {self.scale!r}, seed {self.seed}, in {self.seconds:.1f} s")
+                f"at scale {self.scale!r}, seed {self.seed}, in {self.seconds:.1f} s "
+                f"(compile {self.seconds_compile:.1f} s, run {self.seconds_run:.1f} s)")
 
     def table(self) -> str:
         """A plain-text table (the CLI prints a richer one when it can)."""
@@ -119,6 +131,8 @@ class Report:
             "passed": self.passed,
             "counts": self.counts,
             "seconds": self.seconds,
+            "seconds_compile": self.seconds_compile,
+            "seconds_run": self.seconds_run,
             "environment": self.environment,
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
