@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="run the claims and print the claims table")
     add_common(p)
     p.add_argument("--no-compile-cache", action="store_true", help=cache_help)
+    p.add_argument("--dry-run", action="store_true",
+                   help="estimate each claim's time and memory at --scale from a measured smoke run, and stop")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the claims table as Markdown")
 
@@ -130,6 +132,8 @@ def _verify(args, parser, out: Console, err: Console) -> int:
 
     if not args.no_compile_cache:
         verify.enable_compile_cache()
+    if args.dry_run:
+        return _dry_run(claims, args, out, err)
     report = verify.run(claims, scale=args.scale, seed=args.seed, progress=progress)
     out.print(_table(report))
     for v in report.verdicts:
@@ -145,6 +149,36 @@ def _verify(args, parser, out: Console, err: Console) -> int:
     if args.markdown:
         report.to_markdown(args.markdown)
     return report.exit_code
+
+
+def _dry_run(claims, args, out: Console, err: Console) -> int:
+    import jax
+
+    from theory.verify.cost import dry_run
+
+    def progress(cost):
+        err.print(f"{cost.claim_id}: {cost.estimated_seconds:.1f} s", highlight=False, markup=False)
+
+    costs = dry_run(claims, target=args.scale, seed=args.seed, progress=progress)
+    devices = ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in jax.devices()}))
+    table = Table(title=f"estimated cost at scale {args.scale} on {len(jax.devices())} device(s) ({devices})")
+    for col in ("claim", "smoke: compile + run s", "smoke peak MB", "work x", "estimated s", "estimated MB"):
+        table.add_column(col, overflow="fold")
+    for c in costs:
+        table.add_row(c.claim_id, f"{c.compile_seconds:.2f} + {c.run_seconds:.2f}", f"{c.peak_bytes / 2**20:.0f}",
+                      f"{c.time_ratio:.3g}", f"{c.estimated_seconds:.1f}", f"{c.estimated_bytes / 2**20:.0f}")
+    out.print(table)
+    total = sum(c.estimated_seconds for c in costs)
+    peak = max((c.estimated_bytes for c in costs), default=0)
+    out.print(f"estimated total {total:.0f} s ({total / 3600:.2f} h), largest claim {peak / 2**30:.2f} GiB: time "
+              "scales with replicates x sizes x steps, memory with replicates x sizes (theory.verify.cost)",
+              highlight=False, markup=False)
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps({"scale": args.scale, "devices": [str(d) for d in jax.devices()],
+                                         "claims": [c.to_dict() for c in costs]}, indent=2) + "\n")
+    return 0
 
 
 def _figures(args, parser, out: Console, err: Console) -> int:

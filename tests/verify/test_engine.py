@@ -516,3 +516,32 @@ def test_compile_cache_writes_compiled_functions_and_the_flag_leaves_jax_alone(m
         assert cache.enable_compile_cache(blocked / "sub") is None
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_work_units_multiply_parallel_and_sequential_sizes():
+    from theory.verify.cost import work_units
+
+    assert work_units({"replicates": 8, "steps": 100, "lr": 0.1, "name": "x"}) == (800.0, 8.0)
+    assert work_units({"sizes": (64, 128, 256), "replicates": 2}) == (2 * 448.0, 2 * 256.0)
+    tasks = {"tasks": [{"replicates": 4, "steps": 10}, {"replicates": 2, "steps": 100}], "delta": 0.01}
+    assert work_units(tasks) == (240.0, 4.0)
+    assert work_units({"use_cache": True, "tol": 1e-3}) == (1.0, 1.0)
+
+
+def test_dry_run_scales_the_measured_smoke_cost_to_the_target(monkeypatch, capsys, tmp_path):
+    from theory.verify import cost
+
+    def measure(key, cfg):
+        return Measurement(estimate=np.zeros(cfg["replicates"]), ci_low=-1.0, ci_high=1.0)
+
+    claim = Claim(id="demo.cost", topic="demo", reference="r", statement="s", measure=measure,
+                  predict=lambda cfg: 0.0, compare=agrees(), rivals=(),
+                  configs={"smoke": {"replicates": 4, "steps": 10}, "paper": {"replicates": 400, "steps": 50}})
+    (c,) = cost.dry_run([claim], target="paper")
+    assert c.time_ratio == 500.0 and c.memory_ratio == 100.0
+    assert c.estimated_seconds == c.compile_seconds + 500.0 * c.run_seconds
+    monkeypatch.setattr(verify, "claims", lambda names=None: [claim])
+    assert cli.main(["verify", "--scale", "paper", "--dry-run", "--json", str(tmp_path / "c.json"),
+                     "--no-compile-cache"]) == 0
+    assert "demo.cost" in capsys.readouterr().out
+    assert json.loads((tmp_path / "c.json").read_text())["claims"][0]["time_ratio"] == 500.0
