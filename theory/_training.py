@@ -13,8 +13,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["train", "over_replicates"]
+__all__ = ["train", "over_replicates", "replicate_sharding"]
 
 
 def train(loss, params, optimizer, *, key, num_steps: int, extra=None):
@@ -49,19 +50,44 @@ def train(loss, params, optimizer, *, key, num_steps: int, extra=None):
     return params, losses
 
 
+def replicate_sharding(num_replicates: int):
+    """A ``NamedSharding`` that splits a leading replicate axis over every local device, or ``None``.
+
+    ``None`` on one device, or when ``num_replicates`` is not a multiple of the device count (the split
+    must be even; the replicates then stay where they are). The mesh has one axis, ``"replicates"``.
+    """
+    devices = jax.local_devices()
+    if len(devices) < 2 or num_replicates % len(devices):
+        return None
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    return NamedSharding(Mesh(np.asarray(devices), ("replicates",)), PartitionSpec("replicates"))
+
+
 def over_replicates(fn: Callable[..., Any], key, num_replicates: int, *args, chunk_size: int | None = None):
     """``fn(key_r, *args)`` for ``num_replicates`` independent keys, stacked on a leading axis.
 
     ``vmap`` over the replicate keys; with ``chunk_size``, ``lax.map`` over chunks of that many replicates
     (the memory budget), each chunk vmapped. The keys are the same either way, so the results agree
-    replicate for replicate.
+    replicate for replicate. With several local devices the replicate keys are sharded over them
+    (:func:`replicate_sharding`: ``jax.sharding``, one mesh axis), so XLA runs each device's share of the
+    replicates there; each replicate computes the same thing on any device.
     """
     keys = jax.random.split(key, num_replicates)
     mapped = jax.vmap(lambda k: fn(k, *args))
     if chunk_size is None or chunk_size >= num_replicates:
+        sharding = replicate_sharding(num_replicates)
+        if sharding is not None:
+            keys = jax.lax.with_sharding_constraint(keys, sharding)
         return mapped(keys)
     pad = (-num_replicates) % chunk_size
     padded = jnp.concatenate([keys, keys[:pad]]) if pad else keys
     chunks = padded.reshape((-1, chunk_size) + keys.shape[1:])
+    sharding = replicate_sharding(chunk_size)
+    if sharding is not None:  # each chunk split over the devices
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        chunks = jax.lax.with_sharding_constraint(
+            chunks, NamedSharding(sharding.mesh, PartitionSpec(None, "replicates")))
     out = jax.lax.map(mapped, chunks)
     return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[:num_replicates], out)
