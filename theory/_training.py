@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["train", "over_replicates", "replicate_sharding"]
+__all__ = ["train", "over_replicates", "replicate_sharding", "shard_replicates"]
 
 
 def train(loss, params, optimizer, *, key, num_steps: int, extra=None):
@@ -64,6 +64,20 @@ def replicate_sharding(num_replicates: int):
     return NamedSharding(Mesh(np.asarray(devices), ("replicates",)), PartitionSpec("replicates"))
 
 
+def shard_replicates(x):
+    """``x`` with its leading (replicate) axis split over the local devices (:func:`replicate_sharding`).
+
+    Eagerly a ``device_put``, under ``jit`` a sharding constraint; unchanged on one device or when the split
+    would be uneven. Placement only: every replicate computes the same numbers wherever it runs.
+    """
+    sharding = replicate_sharding(x.shape[0])
+    if sharding is None:
+        return x
+    if isinstance(x, jax.core.Tracer):
+        return jax.lax.with_sharding_constraint(x, sharding)
+    return jax.device_put(x, sharding)
+
+
 def over_replicates(fn: Callable[..., Any], key, num_replicates: int, *args, chunk_size: int | None = None):
     """``fn(key_r, *args)`` for ``num_replicates`` independent keys, stacked on a leading axis.
 
@@ -76,10 +90,7 @@ def over_replicates(fn: Callable[..., Any], key, num_replicates: int, *args, chu
     keys = jax.random.split(key, num_replicates)
     mapped = jax.vmap(lambda k: fn(k, *args))
     if chunk_size is None or chunk_size >= num_replicates:
-        sharding = replicate_sharding(num_replicates)
-        if sharding is not None:
-            keys = jax.lax.with_sharding_constraint(keys, sharding)
-        return mapped(keys)
+        return mapped(shard_replicates(keys))
     pad = (-num_replicates) % chunk_size
     padded = jnp.concatenate([keys, keys[:pad]]) if pad else keys
     chunks = padded.reshape((-1, chunk_size) + keys.shape[1:])

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from theory._compat import keyword_only
 from theory._random import check_key
+from theory._training import shard_replicates
 from theory._validation import check_array, check_int, check_real, is_traced
 from theory.compsum import _kernels as K
 
@@ -313,7 +314,7 @@ def train_linear(X, pi, P, *, key, taus, num_replicates=5, init_scales=(0.3, 3.0
     if taus.ndim != 1 or bool(jnp.any(~(taus >= 0))):
         raise ValueError("taus must be a 1-D sequence of values >= 0")
     scales = jnp.asarray(init_scales, X.dtype)
-    keys = jax.random.split(key, n_seeds)
+    keys = shard_replicates(jax.random.split(key, n_seeds))
     if labels is None:
         P_train = P
     else:

@@ -37,7 +37,7 @@ import numpy as np
 
 from theory._compat import keyword_only
 from theory._random import check_key
-from theory._training import train
+from theory._training import shard_replicates, train
 from theory._validation import check_choice, check_dtype, check_int, check_real, is_traced
 from theory.icl._args import check_covariance, check_square
 from theory.icl.lsa import context_readout, make_prompt
@@ -238,7 +238,7 @@ def train_lsa(*, key, num_samples, dim, num_steps, batch, num_replicates=1, nois
     steps, batch, n_seeds, s2, lx, lw = _check_training(d, num_steps, batch, num_replicates, noise_var, cov_x, cov_w,
                                                          target, lr, lr_final, init_scale)
     dtype = check_dtype(dtype)
-    keys = jax.random.split(key, n_seeds)
+    keys = shard_replicates(jax.random.split(key, n_seeds))
     (W_KQ, W_PV), losses = _train(keys, jnp.asarray(s2, dtype), jnp.asarray(lx, dtype), jnp.asarray(lw, dtype),
                                   jnp.asarray(lr, dtype), jnp.asarray(lr_final, dtype), jnp.asarray(init_scale, dtype),
                                   n=n, d=d, steps=steps, batch=batch, target=target, dtype=dtype)
@@ -342,7 +342,8 @@ def train_lsa_padded(*, key, num_samples, dim, num_samples_pad, dim_pad, num_ste
     chol[0, :d, :d], chol[1, :d, :d] = lx, lw
     k_train, k_eval = jax.random.split(key)
     (W_KQ, W_PV), losses, m1, m2 = _train_padded(
-        jax.random.split(k_train, n_seeds), k_eval, jnp.asarray(n, jnp.int32), jnp.asarray(d, jnp.int32),
+        shard_replicates(jax.random.split(k_train, n_seeds)), k_eval, jnp.asarray(n, jnp.int32),
+        jnp.asarray(d, jnp.int32),
         jnp.asarray(target == "relu"), jnp.asarray(s2, dtype), jnp.asarray(chol[0], dtype),
         jnp.asarray(chol[1], dtype), jnp.asarray(lr, dtype), jnp.asarray(lr_final, dtype),
         jnp.asarray(init_scale, dtype), n_pad=n_pad, d_pad=d_pad, steps=steps, batch=batch,
@@ -517,9 +518,10 @@ def gd_risk_coefficients(*, key, num_samples, dim, batch, num_replicates, noise_
     if P.shape != (d, d):
         raise ValueError(f"preconditioner must be ({d}, {d}), got {P.shape}")
     n_pad = n if num_samples_pad is None else check_int("num_samples_pad", num_samples_pad, low=n)
-    q = _coefficients(jax.random.split(key, replicates), jnp.asarray(n, dtype), jnp.asarray(s2, dtype),
-                      jnp.asarray(lx, dtype), jnp.asarray(lw, dtype), jnp.asarray(P, dtype), n_pad=n_pad, d=d,
-                      batch=batch, target=target, dtype=dtype)
+    keys = shard_replicates(jax.random.split(key, replicates))
+    q = _coefficients(keys, jnp.asarray(n, dtype), jnp.asarray(s2, dtype), jnp.asarray(lx, dtype),
+                      jnp.asarray(lw, dtype), jnp.asarray(P, dtype), n_pad=n_pad, d=d, batch=batch, target=target,
+                      dtype=dtype)
     return np.asarray(q, np.float64)
 
 
