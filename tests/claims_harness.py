@@ -3,15 +3,30 @@ standard claim tests, and judging a changed prediction on the recorded measureme
 
 The wrong predictions a claim must reject are its :class:`~theory.verify.Rival` s, declared on the claim
 itself, so a test cannot drift from what ``theory verify`` runs. Whether every rival is rejected is
-checked at default scale (``tests/test_default_scale.py``), where users run the claims; the smoke run
-here checks that no claim FAILs and that each claim's own prediction is accepted.
+checked at default scale, seed 0 (what ``theory verify`` runs), in the same file: one default-scale run per
+topic (the module-scoped ``default_run`` fixture, marked ``slow``), so the topics' runs spread over the test
+workers. The smoke run checks that no claim FAILs and that each claim's own prediction is accepted.
 """
 
 import dataclasses
 
 import numpy as np
+import pytest
 
 from theory import verify
+
+#: Claims that are INCONCLUSIVE at default scale on 2 CPU cores, with the rivals the run cannot reject yet.
+#: Each one's docstring and docs page give the power calculation and the ``paper`` config that reaches PASS.
+INCONCLUSIVE_AT_DEFAULT: dict[str, set[str]] = {
+    # The split-cell intercepts: the n^-1/8 bound is neither confirmed nor shown loose over n = 500-8000 with 20
+    # replicates (slope SE ~0.1; rejecting both neighbours needs SE <= 0.04, docs/moe.md, Findings).
+    "moe.over_split_slow": {"slope -0.375", "slope +0.125 (no decay)"},
+}
+
+
+def record_default(claims: dict, *, seed: int = 0) -> dict:
+    """Run ``claims`` (``{id: Claim}``) at default scale; ``{id: verdict}``."""
+    return {v.claim_id: v for v in verify.run(list(claims.values()), scale="default", seed=seed).verdicts}
 
 
 def record_smoke(claims: dict, *, seed: int = 0):
@@ -73,6 +88,15 @@ class ClaimSuite:
         report, _ = smoke
         for v in report.verdicts:
             assert [r["name"] for r in v.rivals] == [r.name for r in self.CLAIMS[v.claim_id].rivals], v.claim_id
+
+    @pytest.mark.slow
+    def test_every_rival_is_rejected_at_default_scale(self, default_run, default_claim_id):
+        """PASS at default scale, seed 0: the prediction accepted and every declared rival rejected (except the
+        documented INCONCLUSIVE cases)."""
+        v = default_run[default_claim_id]
+        assert v.passed, (v.reason, v.error)
+        accepted = {r["name"] for r in v.rivals if r["passed"] is not False}
+        assert v.rivals and accepted == INCONCLUSIVE_AT_DEFAULT.get(default_claim_id, set()), (accepted, v.rivals)
 
 
 def claim_suite(topic: str, *, min_claims: int):

@@ -40,6 +40,20 @@ def smoke(request):
     return record_smoke(request.module.CLAIMS)
 
 
+@pytest.fixture(scope="module")
+def default_run(request):
+    """One default-scale run (seed 0) of the test module's ``CLAIMS``: ``{id: verdict}``."""
+    from tests.claims_harness import record_default
+
+    return record_default(request.module.CLAIMS)
+
+
+def pytest_generate_tests(metafunc):
+    """``default_claim_id``: one test per claim of the module's ``CLAIMS``."""
+    if "default_claim_id" in metafunc.fixturenames and hasattr(metafunc.module, "CLAIMS"):
+        metafunc.parametrize("default_claim_id", list(metafunc.module.CLAIMS))
+
+
 def pytest_collection_modifyitems(config, items):
     """Run the slow tests (the default-scale run of every claim) first, so that with one worker per core the
     longest file starts at once instead of last (the sort is stable: the other tests keep their order)."""
