@@ -4,7 +4,12 @@ import os
 
 import jax
 import pytest
+import threadpoolctl
 from hypothesis import HealthCheck, settings
+
+# One BLAS thread per test process: the test workers already take one core each, and a threaded OpenBLAS on a
+# loaded 2-core machine makes small eigendecompositions up to 100x slower (threadpoolctl comes with scikit-learn).
+threadpoolctl.threadpool_limits(1)
 
 # JAX compiles on the first call of each shape, so hypothesis deadlines are meaningless here.
 settings.register_profile(

@@ -8,4 +8,4 @@ __version__ = "0.1.0"
 
 #: Topic subpackages, each with a ``claims`` module that registers its claims with
 #: ``theory.verify`` and a ``figures`` module that regenerates its figures.
-TOPICS = ("compsum", "icl", "aggregate", "moe", "ldr", "ensloss")
+TOPICS = ("compsum", "icl", "aggregate", "moe", "ldr", "ensloss", "inductive_bias", "cnce")

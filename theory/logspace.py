@@ -16,6 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from theory._validation import check_real, is_traced, nan_unless
+
 __all__ = ["logmeanexp", "ma_update_log", "softmax_weights", "kl_to_uniform"]
 
 
@@ -46,15 +48,18 @@ def ma_update_log(log_u, log_values, *, gamma):
     Args:
         log_u: the current estimate ``log u_t``, shape ``[...]``.
         log_values: ``[..., m]`` log-values of the new samples.
-        gamma: the averaging weight in ``[0, 1]`` (may be traced).
+        gamma: the averaging weight in ``[0, 1]`` (may be traced). A concrete value outside ``[0, 1]`` raises
+            ``ValueError``; a traced one gives NaN.
     """
+    if not is_traced(gamma):
+        check_real("gamma", gamma, low=0.0, high=1.0)
     log_u = jnp.asarray(log_u)
     new = logmeanexp(log_values, axis=-1)
     gamma = jnp.asarray(gamma, new.dtype)
     neg_inf = jnp.asarray(-jnp.inf, new.dtype)
     keep = jnp.where(gamma < 1, jnp.log1p(-jnp.minimum(gamma, 1)) + log_u, neg_inf)
     fresh = jnp.where(gamma > 0, jnp.log(jnp.maximum(gamma, 0)) + new, neg_inf)
-    return jnp.logaddexp(keep, fresh)
+    return nan_unless((gamma >= 0) & (gamma <= 1), jnp.logaddexp(keep, fresh))
 
 
 def softmax_weights(x, *, temperature=1.0, axis=-1):

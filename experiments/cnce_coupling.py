@@ -1,0 +1,9 @@
+"""Regenerate the cnce figure 'coupling' (PNG + JSON) into docs/figures.
+
+Usage: python experiments/cnce_coupling.py [--scale smoke|default|paper] [--seed N] [--out DIR]
+"""
+
+from theory._figures import main
+
+if __name__ == "__main__":
+    main("cnce", ["coupling"])
