@@ -516,6 +516,7 @@ def test_compile_cache_writes_compiled_functions_and_the_flag_leaves_jax_alone(m
         assert cache.enable_compile_cache(blocked / "sub") is None
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
+        cache._reset_jax_cache()  # the rest of the session compiles as before
 
 
 def test_work_units_multiply_parallel_and_sequential_sizes():

@@ -73,4 +73,17 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _reset_jax_cache()
     return folder
+
+
+def _reset_jax_cache() -> None:
+    """JAX decides once per process, at its first compile, whether the cache is on: make it decide again, so a
+    process that compiled before this call (an import, a test) uses the folder too."""
+    try:
+        from jax._src import compilation_cache
+    except ImportError:  # a JAX without the module: the setting applies from the next process on
+        return
+    reset = getattr(compilation_cache, "reset_cache", None)
+    if reset is not None:
+        reset()
