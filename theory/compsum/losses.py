@@ -56,22 +56,27 @@ def _dphi_da(w, a):
     return jnp.where(small, series, exact)
 
 
-def _differences(logits, labels):
-    """``d_k = h_k - h_y`` with ``d_y = 0`` exactly, and ``w = logsumexp(d) = -log S_y``.
+def _without_label(values, labels):
+    """``values [..., n]`` with the label's entry set to 0 (a scatter of one entry per row: no mask over the row)."""
+    return jnp.put_along_axis(values, labels[..., None], jnp.zeros((), values.dtype), axis=-1, inplace=False)
 
-    With ``m = max_k d_k >= 0`` and ``s = sum_{k != y} e^{d_k - m}``,
-    ``w = m + log1p(expm1(-m) + s)``: one pass of exponentials, and for a confident prediction
-    (``m = 0``) ``w = log1p(s)`` keeps full relative precision where ``log(1 + s)`` would not.
+
+def _lse_parts(logits, labels):
+    """``(m, L, e)`` with ``w = m + L = logsumexp_k(h_k - h_y) = -log S_y``: one max and one exponential pass.
+
+    With ``M = max_k h_k``, ``m = M - h_y = max_k (h_k - h_y) >= 0``, ``e_k = e^{h_k - M}`` for ``k != y`` and
+    ``e_y = 0`` (set by a scatter, so the sum excludes the label exactly), ``s = sum_k e_k`` and
+    ``L = log1p(expm1(-m) + s)``. For a confident prediction (``m = 0``) ``w = log1p(s)`` keeps full relative
+    precision where ``log(1 + s)`` would not. An infinite logit lets the sum carry the infinity; an infinite
+    true-class logit gives ``w = 0``.
     """
-    n = logits.shape[-1]
-    onehot = labels[..., None] == jnp.arange(n)
-    h_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
     zero = jnp.zeros((), logits.dtype)
-    d = jnp.where(onehot, zero, logits - h_y)
-    m = jnp.max(d, axis=-1)
-    m = jnp.where(jnp.isfinite(m), m, zero)  # an infinite logit: let the sum carry the infinity
-    s = jnp.sum(jnp.where(onehot, zero, jnp.exp(d - m[..., None])), axis=-1)
-    return d, m + jnp.log1p(jnp.expm1(-m) + s), onehot
+    h_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    top = jnp.max(logits, axis=-1)
+    e = _without_label(jnp.exp(logits - jnp.where(jnp.isfinite(top), top, zero)[..., None]), labels)
+    m = jnp.where(top == h_y, zero, top - h_y)
+    log_sum = jnp.where(h_y == jnp.inf, zero, jnp.log1p(jnp.expm1(-m) + jnp.sum(e, axis=-1)))
+    return m, log_sum, e
 
 
 def neg_log_softmax_at(logits, labels):
@@ -80,7 +85,8 @@ def neg_log_softmax_at(logits, labels):
     Working with differences keeps the loss exactly shift invariant and finite for logits of any
     magnitude; an infinite true-class logit gives ``w = 0``.
     """
-    return _differences(logits, labels)[1]
+    m, log_sum, _ = _lse_parts(logits, labels)
+    return m + log_sum
 
 
 @jax.custom_jvp
@@ -90,18 +96,22 @@ def _comp_sum(logits, labels, a):
 
 @_comp_sum.defjvp
 def _comp_sum_jvp(primals, tangents):
-    # grad_h l = S_y^{tau-1} (S - e_y); written out so that an overflowing factor
-    # S_y^{tau-1} = inf (tau < 1, huge margins) times an exact zero gives 0, not NaN.
+    # grad_h l = S_y^{tau-1} (S - e_y) = e^{(1-tau) w} (S - e_y). For k != y it is c e_k with the per-row
+    # c = e^{(1-tau) w - L} and the e_k of the value pass (no second exponential pass); for k = y,
+    # S_y - 1 = expm1(-w) (no cancellation for confident predictions) enters through the label's tangent,
+    # so reverse mode is one scaled copy of e plus a scatter at the label, as for cross-entropy. An
+    # overflowing c (tau < 1, huge margins) times an exact zero gives 0, not NaN.
     logits, labels, a = primals
     dlogits, _, da = tangents
-    d, w, onehot = _differences(logits, labels)
+    m, log_sum, e = _lse_parts(logits, labels)
+    w = m + log_sum
     loss = _comp_sum(logits, labels, a)
-    # S - e_y, with S_k = e^{d_k - w} and S_y - 1 = expm1(-w) (no cancellation for confident predictions)
-    direction = jnp.where(onehot, jnp.expm1(-w)[..., None], jnp.exp(d - w[..., None]))
-    scale = jnp.exp(a * w)[..., None]
-    grad = jnp.where(direction == 0, jnp.zeros((), logits.dtype), scale * direction)
-    dlda = jnp.where(jnp.isfinite(loss), jnp.nan_to_num(_dphi_da(w, a)), jnp.zeros((), logits.dtype))
-    tangent = jnp.sum(grad * dlogits, axis=-1) + dlda * da
+    zero = jnp.zeros((), logits.dtype)
+    g_y = jnp.where(w == 0, zero, jnp.exp(a * w) * jnp.expm1(-w))
+    g_rest = jnp.where(e == 0, zero, jnp.exp(a * w - log_sum)[..., None] * e)
+    d_y = jnp.take_along_axis(dlogits, labels[..., None], axis=-1)[..., 0]
+    dlda = jnp.where(jnp.isfinite(loss), jnp.nan_to_num(_dphi_da(w, a)), zero)
+    tangent = jnp.sum(g_rest * dlogits, axis=-1) + g_y * d_y + dlda * da
     return loss, tangent
 
 
@@ -115,7 +125,9 @@ def comp_sum_loss(logits, labels, *, tau):
 
     with :math:`\ell^1 = w` (cross-entropy). Stable for any logits: the loss is shift invariant,
     finite wherever its true value is, and ``+inf`` (never NaN) when it overflows for ``tau < 1``.
-    The gradient is :math:`S_y^{\tau-1}(S - e_y)`, written as a custom JVP with the same guarantees.
+    One max and one exponential pass over the logits, as for cross-entropy (the label's term leaves the sum
+    by a scatter). The gradient is :math:`S_y^{\tau-1}(S - e_y)`, written as a custom JVP with the same
+    guarantees that reuses the exponentials of the value.
 
     Input policy (that of :mod:`theory.losses`): NaN logits raise; a ``-inf`` logit on a non-target class
     (a masked class, as in optax) is accepted and gives the limit (the class drops out of the softmax;

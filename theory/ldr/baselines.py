@@ -116,7 +116,8 @@ def symmetric_cross_entropy_loss(logits, labels, *, beta=0.5):
 
     The reverse cross-entropy :math:`-\sum_k S_k \log e_{y,k}` with :math:`\log 0 := -4` is
     :math:`4(1 - S_y)`; the convex weights are those of the LDR authors' code. Both terms are comp-sum
-    losses (``tau = 1`` and ``tau = 2``).
+    losses (``tau = 1`` and ``tau = 2``), evaluated from one pass:
+    :math:`1 - S_y = -\operatorname{expm1}(-\mathrm{CE})`.
 
     Args:
         logits: floating ``[..., K]``.
@@ -134,16 +135,16 @@ def symmetric_cross_entropy_loss(logits, labels, *, beta=0.5):
     """
     beta = _unit_interval("beta", beta)
     ce = comp_sum_loss(logits, labels, tau=1.0)
-    mae = comp_sum_loss(logits, labels, tau=2.0)
+    mae = -jnp.expm1(-ce)  # 1 - S_y = 1 - e^{-CE}: the comp-sum loss at tau = 2, from the same pass
     return (1.0 - beta) * ce + 4.0 * beta * mae
 
 
 def softmax_squared_error_loss(logits, labels):
     r"""Squared error of the softmax :math:`\lVert e_y - S\rVert^2 = (1 - S_y)^2 + \sum_{k\ne y} S_k^2` (Brier score).
 
-    Computed from the differences :math:`d_k = f_k - f_y`: with :math:`m = \max(0, \max_k d_k)`,
-    :math:`S_k = e^{d_k - m}/Z`, :math:`1 - S_y = \sum_{k\ne y} e^{d_k-m}/Z`, :math:`Z = e^{-m} + \sum_{k\ne y}
-    e^{d_k - m}`, so it is exactly shift invariant and finite for logits of any size.
+    With :math:`M = \max_k f_k`, :math:`e_k = e^{f_k - M}` (:math:`k \ne y`), :math:`S_k = e_k/Z`,
+    :math:`1 - S_y = \sum_{k\ne y} e_k/Z`, :math:`Z = e^{f_y - M} + \sum_{k\ne y} e_k`: shift invariant and finite
+    for logits of any size, and one max and one exponential pass over the logits.
 
     Args:
         logits: floating ``[..., K]``.
@@ -157,16 +158,48 @@ def softmax_squared_error_loss(logits, labels):
         Functions under Label Noise for Deep Neural Networks*, AAAI 2017 (arXiv 1712.09482).
     """
     logits, labels = check_loss_inputs(logits, labels)
-    num_classes = logits.shape[-1]
-    onehot = labels[..., None] == jnp.arange(num_classes)
-    f_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)
-    d = jnp.where(onehot, -jnp.inf, logits - f_y)
-    # The value does not depend on m (it cancels), so no gradient flows through it.
-    m = jax.lax.stop_gradient(jnp.maximum(jnp.max(d, axis=-1, keepdims=True), 0.0))
-    e = jnp.exp(d - m)
-    rest = jnp.sum(e, axis=-1, keepdims=True)
-    z = jnp.exp(-m) + rest
-    return ((rest / z) ** 2)[..., 0] + jnp.sum((e / z) ** 2, axis=-1)
+    return _brier(logits, labels)
+
+
+def _brier_parts(logits, labels):
+    r"""``(value, e/z, rho, sigma)``: :math:`\rho = 1 - S_y`, :math:`\sigma = \sum_{k\ne y} S_k^2`, value
+    :math:`\rho^2 + \sigma`."""
+    e, rest, z = _softmax_rest(logits, labels)
+    rho = rest / z
+    sigma = jnp.sum(e * e, axis=-1) / (z * z)
+    return rho * rho + sigma, e / z[..., None], rho, sigma
+
+
+@jax.custom_jvp
+def _brier(logits, labels):
+    return _brier_parts(logits, labels)[0]
+
+
+@_brier.defjvp
+def _brier_jvp(primals, tangents):
+    # d/df_k ||e_y - S||^2 = 2 S_k (S_k - [k = y] - (Q - S_y)), Q = sum_j S_j^2. Written in rho = 1 - S_y and
+    # sigma (no cancellation for confident predictions): 2 S_k (S_k + (1 - rho) rho - sigma) for k != y and
+    # -2 (1 - rho)(rho^2 + sigma) for y; reverse mode is one pass over S plus a scatter at the label.
+    logits, labels = primals
+    dlogits, _ = tangents
+    value, s, rho, sigma = _brier_parts(logits, labels)
+    beta = (1.0 - rho) * rho - sigma
+    d_y = jnp.take_along_axis(dlogits, labels[..., None], axis=-1)[..., 0]
+    g_y = -2.0 * (1.0 - rho) * (rho * rho + sigma)
+    tangent = jnp.sum(2.0 * s * (s + beta[..., None]) * dlogits, axis=-1) + g_y * d_y
+    return value, tangent
+
+
+def _softmax_rest(logits, labels):
+    """``(e, rest, z)``: ``e_k = e^{f_k - M}`` for ``k != y`` (``M = max_k f_k``), ``e_y = 0`` (a scatter of one entry
+    per row), ``rest = sum_k e_k`` and ``z = e^{f_y - M} + rest``, so ``S_k = e_k/z`` and ``1 - S_y = rest/z``
+    (no cancellation). ``M`` carries no gradient: the ratios do not depend on it."""
+    top = jax.lax.stop_gradient(jnp.max(logits, axis=-1))
+    f_y = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    e = jnp.put_along_axis(jnp.exp(logits - top[..., None]), labels[..., None], jnp.zeros((), logits.dtype), axis=-1,
+                           inplace=False)
+    rest = jnp.sum(e, axis=-1)
+    return e, rest, jnp.exp(f_y - top) + rest
 
 
 #: name -> ``fn(logits, labels, hyper)``

@@ -26,17 +26,22 @@ References:
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 from theory._validation import check_choice, check_int, check_loss_inputs, is_traced, nan_unless
 from theory.ldr.losses import (
+    _label_entry,
     _ldr_kl_of_a,
+    _ldr_kl_of_logits,
     _max_margin,
     _mode,
     _traced_lam,
     _weights_of_a,
+    _without_label,
     check_lam,
     check_margin,
     margin_vector,
@@ -54,65 +59,229 @@ def _dot_support(p, a):
     return jnp.sum(p * jnp.where(p > 0, a, 0.0), axis=-1)
 
 
-def _topk_kl(a, lam, k):
-    """Exact top-k LDR-KL: cap the m largest entries at 1/k (smallest feasible m, m < k), softmax the rest.
+def _top_k(x, k):
+    """``lax.top_k`` over the last axis, in two levels where the axis splits into blocks: the k largest block maxima
+    hold the k largest entries, so ``top_k`` runs on the block maxima and on those k blocks only (the same values;
+    among tied entries the chosen indices may differ)."""
+    n = x.shape[-1]
+    size = next((g for g in (40, 32, 25, 20, 16, 10, 8) if n % g == 0 and 4 * k * g <= n), None)
+    if size is None:
+        return jax.lax.top_k(x, k)
+    blocks = x.reshape(x.shape[:-1] + (n // size, size))
+    _, best = jax.lax.top_k(jnp.max(blocks, axis=-1), k)
+    cand = jnp.take_along_axis(blocks, best[..., None], axis=-2).reshape(x.shape[:-1] + (k * size,))
+    vals, i = jax.lax.top_k(cand, k)
+    return vals, jnp.take_along_axis(best, i // size, axis=-1) * size + i % size
 
-    With ``z = (a - max a)/lam`` and ``L_m = log sum_{j >= m} e^{z_(j)}`` over the sorted entries, the rest
-    gets ``(1 - m/k) e^{z_j - L_m}``, and ``m`` is feasible when its largest rest entry is at most ``1/k``
-    (always true at ``m = k - 1``; tied entries are capped together). Only the top k values are sorted
-    (``lax.top_k``); the tail enters through one log-sum-exp (entries below the k-th value, plus the ties
-    at it beyond the first k), so any spread of ``a`` is handled exactly, with no bisection bracket.
 
-    ``p`` is computed without gradient: the value ``<p, a> - lam KL(p || u)`` at the maximiser has gradient
-    ``p`` in ``a`` and ``-KL(p || u)`` in ``lam`` (envelope theorem). A masked class (``a_j = -inf``) enters
-    the search as ``max a - 10^4 lam`` (weight exactly 0 whenever k classes are unmasked; otherwise tied
-    with the other masked classes for the forced mass, and the value is ``-inf``).
+def _top_margins(logits, labels, c, k):
+    """The k largest margins ``a_j = c + f_j - f_y`` (``a_y = 0``) and their classes, for a scalar margin ``c``,
+    from the logits: ``a_j`` increases with ``f_j`` (``j != y``), so they are among the ``k + 1`` largest logits
+    and the label; a ``top_k`` of the logits and one of ``k + 2`` candidates replace the margin vector."""
+    f_y = _label_entry(logits, labels)[..., None]
+    cand, cand_idx = _top_k(logits, min(k + 1, logits.shape[-1]))
+    at_y = cand_idx == labels[..., None]
+    y_in = jnp.any(at_y, axis=-1, keepdims=True)
+    cand = jnp.where(at_y, jnp.zeros((), logits.dtype), c + cand - f_y)
+    cand = jnp.concatenate([cand, jnp.where(y_in, -jnp.inf, 0.0).astype(logits.dtype)], axis=-1)
+    cand_idx = jnp.concatenate([cand_idx, labels[..., None].astype(cand_idx.dtype)], axis=-1)
+    vals, pos = jax.lax.top_k(cand, k)
+    return vals, jnp.take_along_axis(cand_idx, pos, axis=-1)
+
+
+def _suffix_logsumexp(seq, k):
+    """``L_m = logsumexp(seq[..., m:])`` for ``m < k``: masked log-sum-exps for a small static k (``cumlogsumexp``
+    over a short axis is a slow reduce-window on CPU), ``cumlogsumexp`` otherwise."""
+    if k > 16:
+        return jax.lax.cumlogsumexp(seq, axis=seq.ndim - 1, reverse=True)[..., :k]
+    n = seq.shape[-1]
+    keep = jnp.arange(n)[None, :] >= jnp.arange(k)[:, None]  # [k, n]: column i enters L_m for i >= m
+    return jax.nn.logsumexp(jnp.where(keep, seq[..., None, :], -jnp.inf), axis=-1)
+
+
+def _topk_closed_form(vals, tail_of, lam, k, K):
+    r"""Exact top-k LDR-KL from the k largest margins ``vals`` and the tail: ``(value, parts)``.
+
+    :math:`p_j = \min(1/k, t\,e^{a_j/\lambda})`: the m largest entries capped at 1/k (the smallest feasible m,
+    m < k; tied entries are capped together), the rest :math:`(1 - m/k)\,e^{(a_j - s)/\lambda - L_m}` with
+    :math:`L_m = \log(\sum_{i > m} e^{(v_i - s)/\lambda} + \sum_{j \notin \text{top-}k} e^{(a_j - s)/\lambda})` over
+    the top-k values :math:`v_1 \ge \dots \ge v_k` and the shift :math:`s = v_k` (every tail term is at most 1;
+    ``tail_of(s)`` removes the top k entries by a scatter, so ties at :math:`v_k` beyond the first k stay in
+    the tail). The value needs no pass beyond the tail's:
+
+    .. math::
+
+        \psi = \frac1k\sum_{i \le m} v_i + (1 - \tfrac mk)\big(s + \lambda (L_m - \log(K(1 - \tfrac mk)))\big)
+            - \lambda \tfrac mk \log\tfrac Kk .
+
+    With fewer than k unmasked classes (:math:`v_k = -\infty`) the value is ``-inf``. ``parts = (feasible, shift,
+    first, share, L_first, cap_at)`` rebuild ``p`` (:func:`_topk_weights`).
     """
-    value_a, value_lam = a, lam
-    a, lam = jax.lax.stop_gradient(a), jax.lax.stop_gradient(lam)
-    a = jnp.where(a == -jnp.inf, jnp.max(a, axis=-1, keepdims=True) - 1e4 * lam[..., None], a)
-    vals = jax.lax.top_k(a, k)[0]
-    zmax = vals[..., :1]
-    z_all = (a - zmax) / lam[..., None]
-    z_top = (vals - zmax) / lam[..., None]
-    kth = jnp.min(vals, axis=-1, keepdims=True)  # = vals[..., -1:]; slicing top_k's last column is ~30x slower on CPU
-    n_above = jnp.sum(a > kth, axis=-1, keepdims=True)
-    extra = jnp.sum(a == kth, axis=-1, keepdims=True) - (k - n_above)  # ties at the k-th value left out
-    below = jax.nn.logsumexp(jnp.where(a < kth, z_all, -jnp.inf), axis=-1, keepdims=True)
-    ties = jnp.where(extra > 0, jnp.log(jnp.maximum(extra, 1).astype(a.dtype)) + (kth - zmax) / lam[..., None],
-                     -jnp.inf)
-    tail = jnp.logaddexp(below, ties)
-    seq = jnp.concatenate([z_top, tail], axis=-1)
-    L = jax.lax.cumlogsumexp(seq, axis=seq.ndim - 1, reverse=True)[..., :k]
+    kth = jnp.min(vals, axis=-1)  # = vals[..., -1]; slicing top_k's last column is ~30x slower on CPU
+    feasible = kth != -jnp.inf  # NaN (a traced invalid margin) stays NaN
+    shift = jnp.where(feasible, kth, jnp.max(vals, axis=-1))[..., None]
+    z_top = (vals - shift) * (1.0 / lam)[..., None]
+    L = _suffix_logsumexp(jnp.concatenate([z_top, jnp.log(tail_of(shift))], axis=-1), k)
     m = jnp.arange(k)
     head = (1.0 - m / k) * jnp.exp(z_top - L)  # largest rest weight when the first m entries are capped
     first = jnp.argmax(head <= (1.0 / k) * (1.0 + 1e-12), axis=-1)[..., None]
     pick = m == first  # one-hot selections (take_along_axis on top_k outputs is slow on CPU)
     L_first = jnp.sum(jnp.where(pick, L, 0.0), axis=-1, keepdims=True)
     share = 1.0 - first / k
+    capped_sum = jnp.sum(jnp.where(m < first, vals, 0.0), axis=-1, keepdims=True)
+    value = (capped_sum / k + share * (shift + lam[..., None] * (L_first - jnp.log(K * share)))
+             - lam[..., None] * (first / k) * math.log(K / k))[..., 0]
     cap_at = jnp.sum(jnp.where(m == jnp.maximum(first - 1, 0), vals, 0.0), axis=-1, keepdims=True)
+    return jnp.where(feasible, value, -jnp.inf), (feasible, shift, first, share, L_first, cap_at)
+
+
+def _topk_weights(a, lam, k, parts):
+    """``p`` of the top-k solution at the margins ``a`` (entries where ``a`` is given; 0 on infeasible rows)."""
+    feasible, shift, first, share, L_first, cap_at = parts
     capped = (first > 0) & (a >= cap_at)
-    p = jnp.where(capped, 1.0 / k, share * jnp.exp(z_all - L_first)).astype(a.dtype)
-    value = _dot_support(p, value_a) - value_lam * jnp.sum(_xlogkx(p, a.shape[-1]), axis=-1)
-    return value, p
+    p = jnp.where(capped, 1.0 / k, share * jnp.exp((a - shift) * (1.0 / lam)[..., None] - L_first)).astype(a.dtype)
+    return jnp.where(feasible[..., None], p, jnp.zeros((), a.dtype))
+
+
+def _topk_parts(a, lam, k):
+    """Top-k LDR-KL of the margin vector ``a`` (:func:`_topk_closed_form`): ``(value, parts)``."""
+    vals, idx = jax.lax.top_k(a, k)
+
+    def tail_of(shift):
+        e = jnp.exp((a - shift) * (1.0 / lam)[..., None])
+        return jnp.sum(jnp.put_along_axis(e, idx, jnp.zeros((), a.dtype), axis=-1, inplace=False), axis=-1,
+                       keepdims=True)
+
+    return _topk_closed_form(vals, tail_of, lam, k, a.shape[-1])
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _topk_kl_value(a, lam, k):
+    """Top-k LDR-KL value of the margins; its derivatives are ``p`` in ``a`` and ``-KL(p || u)`` in ``lam``
+    (envelope theorem)."""
+    return _topk_parts(a, lam, k)[0]
+
+
+def _topk_kl_jvp(k, primals, tangents):
+    a, lam = primals
+    da, dlam = tangents
+    value, parts = _topk_parts(a, lam, k)
+    p = _topk_weights(a, lam, k, parts)
+    tangent = jnp.zeros_like(value) if type(da) is SymbolicZero else _dot_support(p, da)
+    if type(dlam) is not SymbolicZero:
+        tangent = tangent - jnp.sum(_xlogkx(p, a.shape[-1]), axis=-1) * dlam
+    return value, tangent
+
+
+_topk_kl_value.defjvp(_topk_kl_jvp, symbolic_zeros=True)
+
+
+def _topk_kl(a, lam, k):
+    """``(value, p)`` of exact top-k LDR-KL; ``p`` carries no gradient."""
+    value, parts = _topk_parts(a, lam, k)
+    return _topk_kl_value(a, lam, k), jax.lax.stop_gradient(_topk_weights(a, lam, k, parts))
+
+
+def _topk_of_logits(logits, labels, c, lam, k):
+    """Top-k LDR-KL for a scalar margin ``c`` straight from the logits: ``(value, parts, tail, vals, idx)``.
+
+    The top k margins ``vals`` (classes ``idx``) come from :func:`_top_margins` (no margin vector); the tail pass
+    computes :math:`e^{(c + f_j - f_y - s)/\\lambda}` and one scatter sets the top k entries to 0 and the label's to
+    :math:`e^{-s/\\lambda}` (``a_y = 0``; 0 when the label is among the top k): that array is ``tail``.
+    """
+    f_y = _label_entry(logits, labels)[..., None]
+    vals, idx = _top_margins(logits, labels, c, k)
+    inv = (1.0 / lam)[..., None]
+    kept = []
+
+    def tail_of(shift):
+        e = jnp.exp((logits - (f_y - c + shift)) * inv)
+        chosen = jnp.any(idx == labels[..., None], axis=-1, keepdims=True)
+        at = jnp.concatenate([idx, labels[..., None].astype(idx.dtype)], axis=-1)
+        new = jnp.concatenate([jnp.zeros_like(vals), jnp.where(chosen, 0.0, jnp.exp(-shift * inv))], axis=-1)
+        kept.append(jnp.put_along_axis(e, at, new.astype(e.dtype), axis=-1, inplace=False))
+        return jnp.sum(kept[-1], axis=-1, keepdims=True)
+
+    value, parts = _topk_closed_form(vals, tail_of, lam, k, logits.shape[-1])
+    return nan_unless(~jnp.isnan(c), value), parts, kept[-1], vals, idx
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
+def _topk_kl_logits(logits, labels, c, lam, k):
+    """Top-k LDR-KL value for a scalar margin (:func:`_topk_of_logits`); derivatives by the envelope theorem."""
+    return _topk_of_logits(logits, labels, c, lam, k)[0]
+
+
+def _topk_kl_logits_jvp(k, primals, tangents):
+    # d psi = sum_{j != y} p_j df_j - q df_y + q dc - KL(p || u) dlam with q = 1 - p_y (p_y <= 1/k <= 1/2: no
+    # cancellation). Outside the top k, p_j = (1 - m/k) e^{-L_m} tail_j: the tail array of the value pass, so the
+    # reverse mode is one scaled copy of it plus scatters at the top k classes and the label.
+    logits, labels, c, lam = primals
+    dlogits, _, dc, dlam = tangents
+    value, parts, tail, vals, idx = _topk_of_logits(logits, labels, c, lam, k)
+    feasible, _, _, share, L_first, _ = parts
+    zero = jnp.zeros((), logits.dtype)
+    coef = jnp.where(feasible[..., None], share * jnp.exp(-L_first), zero)  # [..., 1]
+    p_top = _topk_weights(vals, lam, k, parts)  # [..., k], 0 on infeasible rows
+    y_top = idx == labels[..., None]
+    tail_y = _label_entry(tail, labels)
+    p_y = jnp.where(jnp.any(y_top, axis=-1), jnp.sum(jnp.where(y_top, p_top, zero), axis=-1), coef[..., 0] * tail_y)
+    q = jnp.where(feasible, 1.0 - p_y, zero)
+    tangent = jnp.zeros_like(value)
+    if type(dlogits) is not SymbolicZero:
+        d_y = _label_entry(dlogits, labels)
+        d_top = jnp.take_along_axis(dlogits, idx, axis=-1)
+        tangent = (tangent + coef[..., 0] * (jnp.sum(tail * dlogits, axis=-1) - tail_y * d_y)
+                   + jnp.sum(jnp.where(y_top, zero, p_top) * d_top, axis=-1) - q * d_y)
+    if type(dc) is not SymbolicZero:
+        tangent = tangent + q * dc
+    if type(dlam) is not SymbolicZero:
+        a = c + logits - _label_entry(logits, labels)[..., None]
+        p = _without_label(_topk_weights(a, lam, k, parts), labels)
+        kl = jnp.sum(_xlogkx(p, logits.shape[-1]), axis=-1) + _xlogkx(p_y, logits.shape[-1])
+        tangent = tangent - jnp.where(feasible, kl, 0.0) * dlam
+    return value, tangent
+
+
+_topk_kl_logits.defjvp(_topk_kl_logits_jvp, symbolic_zeros=True)
 
 
 def _project_simplex(v):
-    """Euclidean projection of each row of ``v`` onto the simplex (sort-based, exact)."""
-    K = v.shape[-1]
-    s = -jnp.sort(-v, axis=-1)
-    css = jnp.cumsum(s, axis=-1) - 1.0
-    j = jnp.arange(1, K + 1, dtype=v.dtype)
-    cond = s - css / j > 0
-    rho = jnp.sum(cond, axis=-1)
-    theta = jnp.take_along_axis(css, (rho - 1)[..., None], axis=-1) / rho[..., None].astype(v.dtype)
-    return jnp.maximum(v - theta, 0.0)
+    r"""Euclidean projection of each row of ``v`` onto the simplex, exact and sort-free: :math:`\max(v - \theta, 0)`.
+
+    Michelot's iteration :math:`\theta_{t+1} = (\sum_{v_j > \theta_t} v_j - 1)/|\{j: v_j > \theta_t\}|` from
+    :math:`\theta_0 = \max((\sum_j v_j - 1)/K, \max_j v_j - 1)` (both lower bounds) increases to the exact
+    threshold and stops when the active set stops shrinking (then :math:`\theta` is the sort-based value); at most
+    K steps, a handful in practice, each one pass over the rows. A masked entry (``-inf``) is never active.
+
+    References:
+        C. Michelot, *A finite algorithm for finding the projection of a point onto the canonical simplex of R^n*,
+        JOTA 50 (1986); L. Condat, *Fast projection onto the simplex and the l1 ball*, Math. Program. 158 (2016).
+    """
+    def active(theta):
+        on = v > theta[..., None]
+        count = jnp.sum(on, axis=-1)
+        return (jnp.sum(jnp.where(on, v, 0.0), axis=-1) - 1.0) / count.astype(v.dtype), count
+
+    def body(state):
+        theta, count, _ = state
+        new_theta, new_count = active(theta)
+        return new_theta, new_count, count
+
+    unmasked = v > -jnp.inf
+    mean = (jnp.sum(jnp.where(unmasked, v, 0.0), axis=-1) - 1.0) / jnp.sum(unmasked, axis=-1).astype(v.dtype)
+    theta, count = active(jnp.maximum(mean, jnp.max(v, axis=-1) - 1.0))  # both are lower bounds on theta
+    state = (theta, count, jnp.zeros_like(count))
+    theta = jax.lax.while_loop(lambda state: jnp.any(state[1] != state[2]), body, state)[0]
+    return jnp.maximum(v - theta[..., None], 0.0)
 
 
 def _l2(a, lam):
     K = a.shape[-1]
     u = 1.0 / K
-    p = _project_simplex(u + a / lam[..., None])
+    # p is held fixed under differentiation: at the maximiser the value's derivatives are p in a and
+    # -||p - u||^2/2 in lam (envelope theorem), and the loop of the projection is not differentiated.
+    p = jax.lax.stop_gradient(_project_simplex(u + a / lam[..., None]))
     return _dot_support(p, a) - 0.5 * lam * jnp.sum((p - u) ** 2, axis=-1), p
 
 
@@ -138,39 +307,71 @@ def _unregularised(a, k):
     return _topk_none(a, k), above / k + at * rest
 
 
-def _regularised(a, lam, reg, k):
-    """The ``0 < lam < inf`` solution (``lam`` an array of shape ``a.shape[:-1]``)."""
+def _regularised(a, lam, reg, k, weights):
+    """The ``0 < lam < inf`` solution (``lam`` an array of shape ``a.shape[:-1]``): ``(value, p)``, or the value."""
     if reg == "l2":
-        return _l2(a, lam)
-    return _topk_kl(a, lam, k)
+        out = _l2(a, lam)
+        return out if weights else out[0]
+    return _topk_kl(a, lam, k) if weights else _topk_kl_value(a, lam, k)
 
 
-@functools.partial(jax.jit, static_argnames=("reg", "k", "mode"))
-def _solve(logits, labels, margin, lam, *, reg, k, mode):
-    """(value, p*) of the inner maximisation; ``mode`` is "cs"/"mean" for a concrete 0/inf, else lam is traced."""
-    a = margin_vector(logits, labels, margin)
-    if mode == "mean":
-        return _mean(a)
-    if mode == "cs":
+def _limit(a, k, weights, which):
+    """The ``lam = 0`` (``"zero"``: R = 0) or ``lam = inf`` (``"inf"``: the mean) solution, or its value."""
+    if which == "inf":
+        return _mean(a) if weights else jnp.mean(a, axis=-1)
+    if weights:
         return _unregularised(a, k)
-    if reg == "kl" and k == 1:
-        return _ldr_kl_of_a(a, lam), _weights_of_a(a, lam)
-    # lam is traced here (a jit argument: one compile serves a sweep): 0 and inf by where, NaN where invalid
-    # (negative, NaN, or 0 for l2).
-    lam = _traced_lam(lam, a.dtype)
+    return _max_margin(a) if k == 1 else _topk_none(a, k)
+
+
+def _traced(logits, labels, margin, lam, reg, k, weights):
+    """A traced ``lam``: 0 and inf by ``lax.switch`` (a scalar ``lam``: only the branch taken runs) or ``where``;
+    NaN where invalid (negative, NaN, or 0 for l2). The top-k LDR-KL value with a scalar margin is computed from
+    the logits (:func:`_topk_kl_logits`), without the margin vector."""
+    lam = _traced_lam(lam, logits.dtype)
     if reg == "l2":
         lam = nan_unless(lam > 0, lam)
-    if reg == "none":
-        value, p = _unregularised(a, k)
+    batch = logits.shape[:-1]
+
+    def a_of():
+        return margin_vector(logits, labels, margin)
+
+    def finite(lam):
+        if reg == "none":
+            return _limit(a_of(), k, weights, "zero")
+        lam = jnp.broadcast_to(lam, batch)
+        if reg == "kl" and not weights and jnp.ndim(margin) == 0:
+            c = nan_unless(jnp.isfinite(margin), jnp.asarray(margin, logits.dtype))
+            return _topk_kl_logits(logits, labels, c, lam, k)
+        return _regularised(a_of(), lam, reg, k, weights)
+
+    branches = (lambda lam: _limit(a_of(), k, weights, "zero"), lambda lam: _limit(a_of(), k, weights, "inf"), finite)
+    if lam.ndim == 0:
+        out = jax.lax.switch(jnp.where(lam == 0, 0, jnp.where(jnp.isinf(lam), 1, 2)), branches, lam)
     else:
-        special = (lam == 0) | jnp.isinf(lam)
-        safe = jnp.broadcast_to(jnp.where(special, jnp.ones((), a.dtype), lam), a.shape[:-1])
-        value, p = _regularised(a, safe, reg, k)
-        v0, p0 = _unregularised(a, k)
-        value, p = jnp.where(lam == 0, v0, value), jnp.where(lam == 0, p0, p)
-    v_inf, p_inf = _mean(a)
-    value, p = jnp.where(jnp.isinf(lam), v_inf, value), jnp.where(jnp.isinf(lam), p_inf, p)
-    return nan_unless(~jnp.isnan(lam), value), nan_unless(~jnp.isnan(lam), p)
+        safe = jnp.where((lam == 0) | jnp.isinf(lam), jnp.ones((), logits.dtype), lam)
+        parts = [branch(safe) for branch in branches]
+        out = jax.tree.map(lambda zero, inf, fin: jnp.where(
+            (lam == 0).reshape(lam.shape + (1,) * (fin.ndim - lam.ndim)), zero,
+            jnp.where(jnp.isinf(lam).reshape(lam.shape + (1,) * (fin.ndim - lam.ndim)), inf, fin)), *parts)
+    return jax.tree.map(lambda x: nan_unless(~jnp.isnan(lam).reshape(lam.shape + (1,) * (x.ndim - lam.ndim)), x), out)
+
+
+@functools.partial(jax.jit, static_argnames=("reg", "k", "mode", "weights"))
+def _solve(logits, labels, margin, lam, *, reg, k, mode, weights):
+    """``(value, p*)`` of the inner maximisation (``weights``), or the value; ``mode`` is "cs"/"mean" for a concrete
+    0/inf, else lam is traced (a jit argument: one compile serves a sweep)."""
+    if reg == "kl" and k == 1 and mode == "lam" and not weights:
+        return _ldr_kl_of_logits(logits, labels, margin, lam)  # the fused LDR-KL evaluation
+    if mode == "cs" and k > 1 and not weights and jnp.ndim(margin) == 0:  # the top-k SVM, from the logits
+        c = nan_unless(jnp.isfinite(margin), margin)
+        return nan_unless(~jnp.isnan(c), jnp.mean(_top_margins(logits, labels, c, k)[0], axis=-1))
+    if mode in ("mean", "cs"):
+        return _limit(margin_vector(logits, labels, margin), k, weights, "inf" if mode == "mean" else "zero")
+    if reg == "kl" and k == 1:
+        a = margin_vector(logits, labels, margin)
+        return _ldr_kl_of_a(a, lam), _weights_of_a(a, lam)
+    return _traced(logits, labels, margin, lam, reg, k, weights)
 
 
 def _check(logits, labels, lam, margin, reg, k):
@@ -214,7 +415,7 @@ def ldr_loss(logits, labels, *, lam, margin=0.0, reg="kl", k=1):
         Machine Learning*, Sec. 2.1 and 2.5; docs/ldr.md, "Numerics" (inner solutions).
     """
     logits, labels, lam, margin, k = _check(logits, labels, lam, margin, reg, k)
-    return _solve(logits, labels, margin, lam, reg=reg, k=k, mode=_mode(lam))[0]
+    return _solve(logits, labels, margin, lam, reg=reg, k=k, mode=_mode(lam), weights=False)
 
 
 def ldr_weights(logits, labels, *, lam, margin=0.0, reg="kl", k=1):
@@ -224,4 +425,4 @@ def ldr_weights(logits, labels, *, lam, margin=0.0, reg="kl", k=1):
         Zhu, Ying, Yang, ICML 2023 (arXiv 2112.14869), the maximiser of the general LDR inner problem.
     """
     logits, labels, lam, margin, k = _check(logits, labels, lam, margin, reg, k)
-    return _solve(logits, labels, margin, lam, reg=reg, k=k, mode=_mode(lam))[1]
+    return _solve(logits, labels, margin, lam, reg=reg, k=k, mode=_mode(lam), weights=True)[1]

@@ -127,6 +127,16 @@ def margin_matrix(num_classes, kind="uniform", *, c=0.0, delta=None):
     raise ValueError(f"kind must be one of ['class', 'uniform', 'zero'], got {kind!r}")
 
 
+def _label_entry(values, labels):
+    """``values[..., y]`` per row (a gather, no mask over the row)."""
+    return jnp.take_along_axis(values, labels[..., None], axis=-1)[..., 0]
+
+
+def _without_label(values, labels):
+    """``values [..., K]`` with the label's entry set to 0 (a scatter of one entry per row: no mask over the row)."""
+    return jnp.put_along_axis(values, labels[..., None], jnp.zeros((), values.dtype), axis=-1, inplace=False)
+
+
 def margin_vector(logits, labels, margin=0.0):
     r"""The margin vector :math:`a_k = C_{k,y} + f_k - f_y`, with :math:`a_y = 0` exactly.
 
@@ -213,6 +223,114 @@ def _kl_to_uniform(a, lam):
     return jnp.sum(jnp.where(p > 0, p * (logp + math.log(K)), 0.0), axis=-1)
 
 
+def _fused_parts(logits, labels, c, lam):
+    r"""The LDR-KL sum for a scalar margin ``c`` from one max and one exponential pass over the logits.
+
+    With ``F = max_k f_k`` (unmasked), ``d = c + F - f_y`` and ``m = max(0, d)`` (the largest margin
+    :math:`\max_k a_k`, or above it when ``y`` is the unique argmax), ``e_k = e^{(f_k - F)/\lambda}`` for
+    ``k != y`` and ``e_y = 0`` (a scatter), ``r = sum_k e_k``:
+
+    .. math::
+
+        T = \sum_k e^{(a_k - m)/\lambda} = e^{-m/\lambda} + e^{(d - m)/\lambda}\, r,
+        \qquad \psi_\lambda = m + \lambda \log(T/K),
+
+    and the weights are :math:`p_k = e^{(d-m)/\lambda} e_k / T` (``k != y``),
+    :math:`1 - p_y = e^{(d-m)/\lambda} r/T` (summed over ``k != y``: no cancellation). Returns
+    ``(value, scale, e, rest, T)`` with ``scale = e^{(d-m)/\lambda}``.
+    """
+    zero = jnp.zeros((), logits.dtype)
+    top = jnp.max(logits, axis=-1)
+    d = c + top - _label_entry(logits, labels)
+    m = jnp.maximum(d, zero)
+    e = _without_label(jnp.exp((logits - top[..., None]) * (1.0 / lam)[..., None]), labels)
+    rest = jnp.sum(e, axis=-1)
+    scale = jnp.exp((d - m) / lam)
+    total = jnp.exp(-m / lam) + scale * rest
+    return m + lam * jnp.log(total / logits.shape[-1]), scale, e, rest, total
+
+
+def _needs_two_branch(total, num_classes, dtype):
+    """Rows the fused sum cannot certify: ``T/K >= 1/2`` (``lam`` beyond the spread: the ``log1p/expm1`` branch
+    of :func:`_psi_parts` keeps the precision there) or ``T`` so small that underflowed terms could matter
+    (``m`` above the largest margin by more than the exponent range, for ``c/lam`` beyond ~60 in float32)."""
+    info = jnp.finfo(dtype)
+    return (total >= 0.5 * num_classes) | ~(total >= num_classes * float(info.tiny) / float(info.eps))
+
+
+def _scalar_margin_parts(logits, labels, c, lam, *, weights):
+    """``(value,)``, or with ``weights`` ``(value, coef, e, q)``: psi, the weights ``p*_k = coef e_k`` for
+    ``k != y`` (``e_y = 0``), and ``q = 1 - p*_y = sum_{k != y} p*_k``.
+
+    The fused evaluation (:func:`_fused_parts`) where it is certified; where it is not (rare rows, see
+    :func:`_needs_two_branch`), the two-branch evaluation of the margin vector, under ``lax.cond`` so that a
+    batch without such rows never pays for it (and ``e`` passes through unchanged).
+    """
+    K = logits.shape[-1]
+    value, scale, e, rest, total = _fused_parts(logits, labels, c, lam)
+    coef = scale / total
+    fallback = _needs_two_branch(total, K, logits.dtype)
+    fast = (value, coef, e, coef * rest) if weights else (value,)
+
+    def two_branch(_):
+        v, t, T, large = _psi_parts(margin_vector(logits, labels, c), lam)
+        if not weights:
+            return (jnp.where(fallback, v, value),)
+        p = _without_label(_weights_from_parts(t, T, large, K), labels)
+        return (jnp.where(fallback, v, value), jnp.where(fallback, jnp.ones((), coef.dtype), coef),
+                jnp.where(fallback[..., None], p, e), jnp.where(fallback, jnp.sum(p, axis=-1), coef * rest))
+
+    return jax.lax.cond(jnp.any(fallback), two_branch, lambda _: fast, None)
+
+
+@jax.custom_jvp
+def _ldr_kl_scalar(logits, labels, c, lam):
+    r""":math:`\psi_\lambda` for a scalar margin ``c`` and ``0 < lam < inf`` (an array of the batch shape), from the
+    logits."""
+    return _scalar_margin_parts(logits, labels, c, lam, weights=False)[0]
+
+
+def _ldr_kl_scalar_jvp(primals, tangents):
+    # d psi = sum_k p*_k da_k - KL(p* || u) dlam, with da_k = dc + df_k - df_y (k != y), da_y = 0:
+    # sum_{k != y} p*_k df_k - q df_y + q dc. In reverse mode: one scaled copy of e plus a scatter at the label.
+    logits, labels, c, lam = primals
+    dlogits, _, dc, dlam = tangents
+    value, coef, e, q = _scalar_margin_parts(logits, labels, c, lam, weights=True)
+    tangent = jnp.zeros_like(value)
+    if type(dlogits) is not SymbolicZero:
+        tangent = tangent + coef * jnp.sum(e * dlogits, axis=-1) - q * _label_entry(dlogits, labels)
+    if type(dc) is not SymbolicZero:
+        tangent = tangent + q * dc
+    if type(dlam) is not SymbolicZero:
+        tangent = tangent - _kl_to_uniform(margin_vector(logits, labels, c), lam) * dlam
+    return value, tangent
+
+
+_ldr_kl_scalar.defjvp(_ldr_kl_scalar_jvp, symbolic_zeros=True)
+
+
+def _ldr_kl_of_logits(logits, labels, margin, lam):
+    """:math:`\\psi_\\lambda` from the logits: the fused path for a scalar margin and ``0 < lam < inf`` (concrete, or
+    traced with 0 and inf by ``where``), else :func:`_ldr_kl_of_a` of the margin vector."""
+    margin = jnp.asarray(margin, logits.dtype) if not isinstance(margin, float) else margin
+    if jnp.ndim(margin) != 0:
+        return _ldr_kl_of_a(margin_vector(logits, labels, margin), lam)
+    c = nan_unless(jnp.isfinite(margin), margin) if is_traced(margin) else jnp.asarray(margin, logits.dtype)
+    batch = logits.shape[:-1]
+    if not is_traced(lam):
+        lam = float(lam)
+        if lam == 0.0 or math.isinf(lam):
+            return _ldr_kl_of_a(margin_vector(logits, labels, margin), lam)
+        return _ldr_kl_scalar(logits, labels, c, jnp.full(batch, lam, logits.dtype))
+    lam = _traced_lam(lam, logits.dtype)
+    special = (lam == 0) | jnp.isinf(lam)
+    finite = _ldr_kl_scalar(logits, labels, c, jnp.broadcast_to(jnp.where(special, jnp.ones((), logits.dtype), lam),
+                                                                  batch))
+    limits = jax.lax.cond(jnp.any(special), lambda _: _ldr_kl_of_a(margin_vector(logits, labels, c), lam),
+                          lambda _: finite, None)
+    return jnp.where(special, limits, finite)
+
+
 def _max_margin(a):
     """The Crammer-Singer loss :math:`\\max_k a_k` of the margin vector (``a_y = 0``): its one implementation,
     used by :func:`crammer_singer_loss`, by LDR-KL at ``lam = 0`` and by the general LDR loss at ``k = 1``."""
@@ -249,9 +367,12 @@ def ldr_kl_loss(logits, labels, *, lam, margin=0.0):
         \psi_\lambda(f, y) = \lambda\log\Big(\frac1K\sum_k \exp\big((C_{k,y} + f_k - f_y)/\lambda\big)\Big),
         \quad \psi_0 = \max_k a_k \text{ (Crammer-Singer)},\quad \psi_\infty = \tfrac1K\textstyle\sum_k a_k.
 
-    Shift invariant and finite for logits of any size (float32 logits of 1e4 included): a
-    max-shifted log-sum-exp for small ``lam`` and a ``log1p/expm1`` form around the mean for large
-    ``lam``. The gradient is :math:`p^* - e_y` (custom JVP, one softmax) and
+    Shift invariant and finite for logits of any size (float32 logits of 1e4 included). For a scalar
+    margin it is one max and one exponential pass over the logits (the label's term removed by a
+    scatter, not a mask); rows that form needs help with (``lam`` beyond the spread of the margins, or
+    ``c/lam`` beyond the exponent range) take the two-branch evaluation, a max-shifted log-sum-exp for
+    small ``lam`` and a ``log1p/expm1`` form around the mean for large ``lam``, under ``lax.cond``. The
+    gradient is :math:`p^* - e_y` (custom JVP, reusing the exponentials of the value) and
     :math:`\partial\psi/\partial\lambda = -\mathrm{KL}(p^*\|u)`.
 
     Input policy (that of :mod:`theory.losses`): NaN logits raise. A ``-inf`` logit on a class
@@ -300,12 +421,10 @@ def _mode(lam):
 @functools.partial(jax.jit, static_argnames=("mode",))
 def _loss_core(logits, labels, margin, lam, *, mode):
     """Compiled once per shape and mode; a finite lam is traced (one compile serves a sweep)."""
+    if mode == "lam":
+        return _ldr_kl_of_logits(logits, labels, margin, lam)
     a = margin_vector(logits, labels, margin)
-    if mode == "cs":
-        return _max_margin(a)
-    if mode == "mean":
-        return jnp.mean(a, axis=-1)
-    return _ldr_kl_of_a(a, lam)
+    return _max_margin(a) if mode == "cs" else jnp.mean(a, axis=-1)
 
 
 @jax.jit

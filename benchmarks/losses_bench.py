@@ -1,0 +1,112 @@
+"""Every loss of the registry (``theory.losses``) against optax's cross-entropy, in the same process.
+
+For each entry, at its default hyperparameters (ALDR-KL: ``alpha = 2 log K / lam0`` where the default
+``alpha`` is below ``log K / lam0``), the jitted mean loss ("value") and its ``value_and_grad`` ("value+grad")
+on a batch of ``(4096, 1000)`` float32 logits (the binary margin losses: ``(4096, 2)``) are timed against
+``optax.losses.softmax_cross_entropy_with_integer_labels`` on the same batch. The two are timed in
+alternation (interleaved repeats, medians), so load from other processes falls on both; the ratio is
+median / median (and best / best, less sensitive to bursts of load). Compile time (first call minus the
+steady median) and steady-state time are reported apart.
+
+Targets: 1.25x for every entry, 3x for the top-k entries (``ldr_topk``, ``topk_svm``), 10x for ALDR-KL
+(an exact per-example 1-D solve).
+
+Usage: python benchmarks/losses_bench.py [--batch 4096] [--classes 1000] [--repeat 15] [--only NAME ...]
+[--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+from _timing import report
+
+from theory import losses
+
+#: Ratio targets against optax's cross-entropy (value and value+grad); 1.25 for every other entry.
+TARGETS = {"ldr_topk": 3.0, "topk_svm": 3.0, "aldr_kl": 10.0}
+
+
+def hyperparameters(entry, num_classes):
+    """The entry's defaults for ``num_classes`` classes; ALDR-KL gets a valid ``alpha`` where its default is not."""
+    hyper = entry.defaults(num_classes)
+    if entry.constraint is not None and not entry.constraint(num_classes, **hyper):
+        hyper["alpha"] = 2.0 * math.log(num_classes) / hyper["lam0"]  # the authors' alpha_c = 2
+    return hyper
+
+
+def _programs(fn):
+    """``(value, value+grad)`` of the mean loss, jitted."""
+    def mean(h, y):
+        return jnp.mean(fn(h, y))
+
+    return jax.jit(mean), jax.jit(jax.value_and_grad(mean))
+
+
+def _first_call(fn, *args):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t0
+
+
+def interleaved(programs, args, repeat):
+    """``({label: (compile estimate s, median steady s)}, {label: best steady s})``: the first call of each, then
+    ``repeat`` rounds in turn."""
+    first = {label: _first_call(fn, *args) for label, fn in programs.items()}
+    times = {label: [] for label in programs}
+    for _ in range(repeat):
+        for label, fn in programs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[label].append(time.perf_counter() - t0)
+    steady = {label: statistics.median(ts) for label, ts in times.items()}
+    return ({label: (max(first[label] - steady[label], 0.0), steady[label]) for label in programs},
+            {label: min(ts) for label, ts in times.items()})
+
+
+def batch(rows, num_classes, seed=0):
+    key = jax.random.key(seed)
+    logits = jax.random.normal(key, (rows, num_classes), jnp.float32)
+    labels = jax.random.randint(jax.random.fold_in(key, 1), (rows,), 0, num_classes)
+    return logits, labels
+
+
+def entry_benchmark(entry, rows, num_classes, repeat):
+    """Rows and ratios of one entry against optax's cross-entropy on the same shape."""
+    import optax
+
+    k = entry.num_classes or num_classes
+    hyper = hyperparameters(entry, k)
+    value, grad = _programs(lambda h, y: entry.fn(h, y, **hyper))
+    ce_value, ce_grad = _programs(optax.losses.softmax_cross_entropy_with_integer_labels)
+    timed, best = interleaved({"optax CE value": ce_value, "value": value, "optax CE value+grad": ce_grad,
+                               "value+grad": grad}, batch(rows, k), repeat)
+    target = TARGETS.get(entry.name, 1.25)
+    parts = ("value", "value+grad")
+    ratios = {f"{part} / optax": timed[part][1] / timed[f"optax CE {part}"][1] for part in parts}
+    fastest = {f"{part} / optax (best of {repeat})": best[part] / best[f"optax CE {part}"] for part in parts}
+    return ({f"{label} ({rows}, {k})": t for label, t in timed.items()},
+            {**ratios, **fastest, "target": target, "within target": float(all(r <= target for r in ratios.values()))})
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--only", nargs="*", default=None, help="registry names (default: every entry)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    names = args.only or losses.names()
+    print(f"device: {jax.devices()[0]}, float32, ratios to optax's cross-entropy (interleaved medians)")
+    results = {name: entry_benchmark(losses.get(name), args.batch, args.classes, args.repeat) for name in names}
+    return report(results, args.json, width=40)
+
+
+if __name__ == "__main__":
+    main()

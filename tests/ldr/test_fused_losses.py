@@ -1,0 +1,155 @@
+"""The fused evaluations of the LDR-side losses against plain formulas, in float64.
+
+LDR-KL with a scalar margin (one max and one exponential pass, custom JVP, ``lax.cond`` fallback to the two-branch
+evaluation), top-k LDR-KL and the top-k SVM from the logits (``lax.top_k`` in two levels, no margin vector), the
+sort-free simplex projection of the l2 loss, and the Brier score (custom JVP): values and gradients against
+autodiff of the plain formulas and against central differences.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special
+
+from theory.ldr.baselines import softmax_squared_error_loss, symmetric_cross_entropy_loss
+from theory.ldr.general import _project_simplex, ldr_loss, ldr_weights
+from theory.ldr.losses import ldr_kl_loss, margin_vector
+
+
+def _batch(rows, K, scale, seed=0, masked=False):
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=(rows, K)) * scale
+    y = rng.integers(0, K, rows)
+    if masked:
+        r = np.arange(0, rows, 3)
+        f[r, (y[r] + 1) % K] = -np.inf
+    return jnp.asarray(f), jnp.asarray(y)
+
+
+def _plain_ldr_kl(f, y, lam, c):
+    """lam log mean_k exp(a_k / lam) of the margin vector, by autodiff-able jax.nn.logsumexp."""
+    a = c * (1.0 - jax.nn.one_hot(y, f.shape[-1], dtype=f.dtype)) + f - jnp.take_along_axis(f, y[:, None], axis=-1)
+    return lam * (jax.nn.logsumexp(a / lam, axis=-1) - jnp.log(f.shape[-1]))
+
+
+@pytest.mark.parametrize("lam, c, scale", [(1.0, 0.5, 1.0), (0.05, 0.2, 3.0), (30.0, 0.1, 1.0), (1e-3, 2.0, 10.0)])
+def test_fused_ldr_kl_value_and_gradients_match_the_plain_formula(x64, lam, c, scale):
+    """Batches that take the fused path only, and ones where some rows need the two-branch evaluation (lam beyond
+    the spread; c / lam beyond the exponent range): values, and gradients in the logits, c and lam."""
+    f, y = _batch(32, 7, scale)
+    value = ldr_kl_loss(f, y, lam=lam, margin=c)
+    np.testing.assert_allclose(value, _plain_ldr_kl(f, y, lam, c), rtol=1e-12, atol=1e-12)
+    fused = jax.grad(lambda f, c, lam: ldr_kl_loss(f, y, lam=lam, margin=c).sum(), argnums=(0, 1, 2))
+    plain = jax.grad(lambda f, c, lam: _plain_ldr_kl(f, y, lam, c).sum(), argnums=(0, 1, 2))
+    for got, want in zip(jax.jit(fused)(f, c, lam), plain(f, c, lam), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_ldr_kl_gradient_matches_central_differences(x64):
+    f, y = _batch(4, 6, 2.0, seed=1)
+    g = np.asarray(jax.grad(lambda f: ldr_kl_loss(f, y, lam=0.7, margin=0.3).sum())(f))
+    eps = 1e-6
+    for k in range(6):
+        step = jnp.zeros_like(f).at[:, k].set(eps)
+        fd = (ldr_kl_loss(f + step, y, lam=0.7, margin=0.3) - ldr_kl_loss(f - step, y, lam=0.7, margin=0.3)) / (2 * eps)
+        np.testing.assert_allclose(g[:, k], fd, rtol=1e-6, atol=1e-8)
+
+
+def test_fused_ldr_kl_keeps_the_masked_class_policy(x64):
+    f, y = _batch(30, 5, 2.0, masked=True)
+    far = jnp.where(jnp.isinf(f), -1e8, f)
+    for lam in (0.3, 1.0, 20.0):
+        total = jax.value_and_grad(lambda f, lam=lam: ldr_kl_loss(f, y, lam=lam, margin=0.5).sum())
+        (v, g), (v_far, g_far) = total(f), total(far)
+        assert np.isfinite(np.asarray(g)).all()
+        np.testing.assert_allclose(v, v_far, rtol=1e-12)
+        np.testing.assert_allclose(g, g_far, atol=1e-12)
+
+
+def _plain_topk(f, y, lam, c, k):
+    """Top-k LDR-KL from the weights of the margin-vector path: <p, a> - lam KL(p || u)."""
+    p = np.asarray(ldr_weights(f, y, lam=lam, margin=c, k=k))
+    a = np.asarray(margin_vector(f, y, c))
+    K = a.shape[-1]
+    return np.sum(np.where(p > 0, p * a, 0.0), -1) - lam * np.sum(np.where(p > 0, p * np.log(K * np.where(p > 0, p, 1)),
+                                                                               0.0), -1)
+
+
+@pytest.mark.parametrize("K, k", [(7, 2), (7, 5), (200, 3), (1000, 2), (1000, 5)])
+def test_top_k_from_the_logits_matches_the_margin_vector_path(x64, K, k):
+    """K = 200, 1000 take the two-level top_k; the value from the logits equals <p, a> - lam KL(p || u) of the
+    weights, and the top-k SVM the mean of the k largest margins."""
+    f, y = _batch(16, K, 2.0, seed=K + k)
+    for lam in (0.05, 1.0, 20.0):
+        np.testing.assert_allclose(ldr_loss(f, y, lam=lam, margin=0.4, k=k), _plain_topk(f, y, lam, 0.4, k),
+                                   rtol=1e-10, atol=1e-10)
+    top = np.sort(np.asarray(margin_vector(f, y, 0.4)), axis=-1)[:, -k:]
+    np.testing.assert_allclose(ldr_loss(f, y, lam=0.0, margin=0.4, reg="none", k=k), top.mean(-1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reg, lam", [("kl", 0.5), ("none", 0.0)])
+def test_top_k_gradients_match_central_differences(x64, reg, lam):
+    f, y = _batch(3, 6, 2.0, seed=4)
+    fn = jax.jit(lambda f, c: ldr_loss(f, y, lam=lam, margin=c, reg=reg, k=3).sum())
+    g, gc = jax.grad(fn, argnums=(0, 1))(f, 0.3)
+    eps = 1e-6
+    for k in range(6):
+        step = jnp.zeros_like(f).at[:, k].set(eps)
+        fd = (ldr_loss(f + step, y, lam=lam, margin=0.3, reg=reg, k=3) - ldr_loss(f - step, y, lam=lam, margin=0.3,
+                                                                                  reg=reg, k=3)) / (2 * eps)
+        np.testing.assert_allclose(np.asarray(g)[:, k], fd, rtol=1e-6, atol=1e-8)
+    fd_c = (fn(f, 0.3 + eps) - fn(f, 0.3 - eps)) / (2 * eps)
+    assert float(gc) == pytest.approx(float(fd_c), rel=1e-6)
+
+
+def _sorted_projection(v):
+    s = -np.sort(-v, axis=-1)
+    css = np.cumsum(s, axis=-1) - 1.0
+    rho = np.sum(s - css / np.arange(1, v.shape[-1] + 1) > 0, axis=-1)
+    theta = np.take_along_axis(css, (rho - 1)[:, None], axis=-1) / rho[:, None]
+    return np.maximum(v - theta, 0.0)
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 30.0])
+def test_sort_free_simplex_projection_equals_the_sorted_one(x64, scale):
+    v = np.random.default_rng(5).normal(size=(64, 50)) * scale
+    p = np.asarray(_project_simplex(jnp.asarray(v)))
+    np.testing.assert_allclose(p, _sorted_projection(v), atol=1e-12)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-12)
+
+
+def test_l2_gradient_is_the_projection_minus_e_y(x64):
+    f, y = _batch(8, 6, 2.0, seed=6)
+    g = np.asarray(jax.grad(lambda f: ldr_loss(f, y, lam=0.8, margin=0.2, reg="l2").sum())(f))
+    p = np.asarray(ldr_weights(f, y, lam=0.8, margin=0.2, reg="l2"))
+    np.testing.assert_allclose(g, p - np.eye(6)[np.asarray(y)], atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [0.5, 5.0, 40.0])
+def test_brier_score_value_and_gradient_match_autodiff_of_the_softmax(x64, scale):
+    f, y = _batch(16, 6, scale, seed=7)
+
+    def plain(f):
+        return jnp.sum((jax.nn.softmax(f, axis=-1) - jax.nn.one_hot(y, 6, dtype=f.dtype)) ** 2, axis=-1)
+
+    np.testing.assert_allclose(softmax_squared_error_loss(f, y), plain(f), rtol=1e-12, atol=1e-15)
+    g = jax.grad(lambda f: softmax_squared_error_loss(f, y).sum())(f)
+    np.testing.assert_allclose(g, jax.grad(lambda f: plain(f).sum())(f), rtol=1e-9, atol=1e-14)
+    assert np.all(np.abs(np.asarray(g).sum(-1)) <= 1e-15 * (1.0 + np.abs(np.asarray(g)).max()))
+
+
+def test_symmetric_cross_entropy_value_and_gradient_match_the_plain_formula(x64):
+    f, y = _batch(16, 6, 3.0, seed=8)
+
+    def plain(f):
+        ce = special.logsumexp(np.asarray(f), axis=-1) - np.take_along_axis(np.asarray(f), np.asarray(y)[:, None],
+                                                                             axis=-1)[:, 0]
+        return 0.7 * ce + 4 * 0.3 * (1 - np.exp(-ce))
+
+    np.testing.assert_allclose(symmetric_cross_entropy_loss(f, y, beta=0.3), plain(f), rtol=1e-12)
+    s = np.asarray(jax.nn.softmax(f, axis=-1))
+    s_y = np.take_along_axis(s, np.asarray(y)[:, None], axis=-1)
+    expected = (0.7 + 1.2 * s_y) * (s - np.eye(6)[np.asarray(y)])
+    g = jax.grad(lambda f: symmetric_cross_entropy_loss(f, y, beta=0.3).sum())(f)
+    np.testing.assert_allclose(g, expected, rtol=1e-10, atol=1e-14)
