@@ -23,11 +23,15 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 @pytest.fixture(autouse=True, scope="session")
 def _compile_cache_in_a_temporary_folder(tmp_path_factory):
-    """``theory verify`` (called by the CLI tests) turns on the persistent compilation cache: in the tests it
-    lives in the session's temporary folder, never in the user's cache."""
-    from theory.verify.cache import ENV_VAR
+    """The persistent compilation cache, shared by the test workers of this run and never the user's: a
+    function compiled by one worker (a simulator at the smoke claims' shapes, say) is read back by the other
+    (the experiment scripts at smoke scale), and ``theory verify`` in the CLI tests uses the same folder."""
+    from theory.verify.cache import ENV_VAR, enable_compile_cache
 
-    os.environ[ENV_VAR] = str(tmp_path_factory.getbasetemp() / "jax-compile-cache")
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-compile-cache"
+    os.environ[ENV_VAR] = str(folder)
+    enable_compile_cache(folder)
 
 
 @pytest.fixture
