@@ -63,17 +63,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("default_claim_id", list(metafunc.module.CLAIMS))
 
 
-#: Files whose tests share nothing expensive (no module fixture): spread test by test over the workers.
-SPREAD = {"test_experiments.py"}
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Keep each test file on one worker (``--dist loadgroup``: its module fixtures, such as the recorded smoke
-    and default-scale runs, are computed once), except the files in ``SPREAD``, whose tests (every experiment
-    script at smoke scale) go to whichever worker is free. Run the slow tests (the default-scale runs) first,
-    so that the longest files start at once instead of last (the sort is stable)."""
-    for item in items:
-        if item.path.name not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(str(item.path)))
+    """Run the slow tests (the default-scale run of every claim) first, so that with one worker per core the
+    longest file starts at once instead of last (the sort is stable: the other tests keep their order)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
