@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory._validation import is_traced
+
 __all__ = ["train", "over_replicates", "replicate_sharding", "shard_replicates"]
 
 
@@ -73,7 +75,7 @@ def shard_replicates(x):
     sharding = replicate_sharding(x.shape[0])
     if sharding is None:
         return x
-    if isinstance(x, jax.core.Tracer):
+    if is_traced(x):
         return jax.lax.with_sharding_constraint(x, sharding)
     return jax.device_put(x, sharding)
 
@@ -94,11 +96,5 @@ def over_replicates(fn: Callable[..., Any], key, num_replicates: int, *args, chu
     pad = (-num_replicates) % chunk_size
     padded = jnp.concatenate([keys, keys[:pad]]) if pad else keys
     chunks = padded.reshape((-1, chunk_size) + keys.shape[1:])
-    sharding = replicate_sharding(chunk_size)
-    if sharding is not None:  # each chunk split over the devices
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        chunks = jax.lax.with_sharding_constraint(
-            chunks, NamedSharding(sharding.mesh, PartitionSpec(None, "replicates")))
-    out = jax.lax.map(mapped, chunks)
+    out = jax.lax.map(lambda chunk: mapped(shard_replicates(chunk)), chunks)  # each chunk split over the devices
     return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[:num_replicates], out)
