@@ -41,6 +41,48 @@ def _seed(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def _distributed(parser, args) -> bool:
+    """Check the --distributed options and join the runtime; ``True`` on the process that reports."""
+    explicit = [args.coordinator_address, args.num_processes, args.process_id]
+    if not args.distributed:
+        if any(x is not None for x in explicit):
+            parser.error("--coordinator-address, --num-processes and --process-id need --distributed")
+        return True
+    if any(x is not None for x in explicit) and not all(x is not None for x in explicit):
+        parser.error("--coordinator-address, --num-processes and --process-id go together (or none of them: "
+                     "detected from the cluster environment)")
+    if args.dry_run:
+        parser.error("--dry-run runs on one process; drop --distributed")
+    if args.process_id is not None and args.process_id >= args.num_processes:
+        parser.error(f"--process-id must be in [0, {args.num_processes}), got {args.process_id}")
+    import jax
+
+    from theory.verify.distributed import initialize
+
+    initialize(args.coordinator_address, args.num_processes, args.process_id)
+    return jax.process_index() == 0
+
+
 def _parser() -> argparse.ArgumentParser:
     import theory
 
@@ -65,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="estimate each claim's time and memory at --scale from a measured smoke run, and stop")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the claims table as Markdown")
+    p.add_argument("--distributed", action="store_true",
+                   help="one of several jax.distributed processes (run the same command on every host): the "
+                        "claims are shared out and process 0 prints and writes the whole report")
+    p.add_argument("--coordinator-address", metavar="HOST:PORT",
+                   help="with --distributed: process 0's address (default: from the cluster environment)")
+    p.add_argument("--num-processes", type=_positive, metavar="N", help="with --distributed: the process count")
+    p.add_argument("--process-id", type=_natural, metavar="I", help="with --distributed: this process, 0..N-1")
 
     p = sub.add_parser("figures", help="regenerate the figures (PNG) and the JSON numbers behind each")
     p.add_argument("topics", nargs="*", metavar="TOPIC", help=f"topics ({', '.join(topics)}); default all")
@@ -119,9 +168,10 @@ def _table(report: verify.Report) -> Table:
 
 
 def _verify(args, parser, out: Console, err: Console) -> int:
-    claims = _claims(parser, args.topics)
     _check_output(parser, "--json", args.json)
     _check_output(parser, "--markdown", args.markdown)
+    reporter = _distributed(parser, args)  # before any JAX work
+    claims = _claims(parser, args.topics)
 
     def progress(i, total, claim, verdict):
         if verdict is None:
@@ -134,7 +184,14 @@ def _verify(args, parser, out: Console, err: Console) -> int:
         verify.enable_compile_cache()
     if args.dry_run:
         return _dry_run(claims, args, out, err)
-    report = verify.run(claims, scale=args.scale, seed=args.seed, progress=progress)
+    if args.distributed:
+        from theory.verify.distributed import run_distributed
+
+        report = run_distributed(claims, scale=args.scale, seed=args.seed, progress=progress)
+        if not reporter:
+            return report.exit_code
+    else:
+        report = verify.run(claims, scale=args.scale, seed=args.seed, progress=progress)
     out.print(_table(report))
     for v in report.verdicts:
         if v.status == "FAIL":
@@ -154,7 +211,7 @@ def _verify(args, parser, out: Console, err: Console) -> int:
 def _dry_run(claims, args, out: Console, err: Console) -> int:
     import jax
 
-    from theory.verify.cost import dry_run
+    from theory.verify.cost import H100, dry_run
 
     def progress(cost):
         err.print(f"{cost.claim_id}: {cost.estimated_seconds:.1f} s", highlight=False, markup=False)
@@ -162,17 +219,30 @@ def _dry_run(claims, args, out: Console, err: Console) -> int:
     costs = dry_run(claims, target=args.scale, seed=args.seed, progress=progress)
     devices = ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in jax.devices()}))
     table = Table(title=f"estimated cost at scale {args.scale} on {len(jax.devices())} device(s) ({devices})")
-    for col in ("claim", "smoke: compile + run s", "smoke peak MB", "work x", "estimated s", "estimated MB"):
+    for col in ("claim", "smoke: compile + run s", "smoke peak MB", "work x", "estimated s", "estimated MB",
+                "GFLOP", "H100 roofline s"):
         table.add_column(col, overflow="fold")
+
+    def fmt(x, spec):
+        return "n/a" if x is None else format(x, spec)
+
     for c in costs:
+        flops = None if c.estimated_flops is None else c.estimated_flops / 1e9
         table.add_row(c.claim_id, f"{c.compile_seconds:.2f} + {c.run_seconds:.2f}", f"{c.peak_bytes / 2**20:.0f}",
-                      f"{c.time_ratio:.3g}", f"{c.estimated_seconds:.1f}", f"{c.estimated_bytes / 2**20:.0f}")
+                      f"{c.time_ratio:.3g}", f"{c.estimated_seconds:.1f}", f"{c.estimated_bytes / 2**20:.0f}",
+                      fmt(flops, ".3g"), fmt(c.roofline_seconds(H100), ".3g"))
     out.print(table)
     total = sum(c.estimated_seconds for c in costs)
     peak = max((c.estimated_bytes for c in costs), default=0)
     out.print(f"estimated total {total:.0f} s ({total / 3600:.2f} h), largest claim {peak / 2**30:.2f} GiB: time "
               "scales with replicates x sizes x steps, memory with replicates x sizes (theory.verify.cost)",
               highlight=False, markup=False)
+    roofs = [c.roofline_seconds(H100) for c in costs]
+    if roofs and None not in roofs:
+        flops = sum(c.estimated_flops for c in costs)
+        out.print(f"one H100 (float32 roofline from XLA's operation and byte counts, a lower bound): "
+                  f"{sum(roofs):.3g} s of device work, {flops / 1e12:.3g} TFLOP; plus compile time",
+                  highlight=False, markup=False)
     if args.json:
         import json
 

@@ -546,3 +546,36 @@ def test_dry_run_scales_the_measured_smoke_cost_to_the_target(monkeypatch, capsy
                      "--no-compile-cache"]) == 0
     assert "demo.cost" in capsys.readouterr().out
     assert json.loads((tmp_path / "c.json").read_text())["claims"][0]["time_ratio"] == 500.0
+
+
+def test_dry_run_counts_xla_operations_of_every_executed_call_and_scales_them():
+    import jax.numpy as jnp
+
+    from theory.verify import cost
+
+    n = 64
+    square = jax.jit(lambda a: a @ a)
+
+    def measure(key, cfg):
+        a = jnp.ones((n, n), jnp.float32)
+        for _ in range(3):  # after the first call JAX dispatches in C++: the counter must still see all three
+            a = square(a)
+        return Measurement(estimate=np.zeros(cfg["replicates"]), ci_low=-1.0, ci_high=1.0)
+
+    claim = Claim(id="demo.flops", topic="demo", reference="r", statement="s", measure=measure,
+                  predict=lambda cfg: 0.0, compare=agrees(), rivals=(),
+                  configs={"smoke": {"replicates": 4, "steps": 10}, "paper": {"replicates": 400, "steps": 50}})
+    (c,) = cost.dry_run([claim], target="paper")
+    assert c.launches >= 3
+    assert c.flops >= 10 * 3 * 2 * n**3  # three n x n products, times the smoke steps XLA counts once
+    assert c.estimated_flops == c.flops * 500.0
+    device = {"flops_per_second": 1e9, "bytes_per_second": 1e18, "launch_seconds": 0.0}
+    assert c.roofline_seconds(device) == pytest.approx(c.estimated_flops / 1e9)
+
+
+def test_sequential_units_multiply_the_step_counts():
+    from theory.verify.cost import sequential_units
+
+    assert sequential_units({"replicates": 8, "steps": 100, "epochs": 3}) == 300.0
+    assert sequential_units({"tasks": [{"steps": 10}, {"steps": 100}]}) == 100.0
+    assert sequential_units({"replicates": 8}) == 1.0

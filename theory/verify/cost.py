@@ -12,9 +12,19 @@ the claim's *work units*:
 - compile time is taken as measured: it depends on the shapes' structure, not their size.
 
 So the estimate is ``compile + run_smoke * work(target) / work(smoke)``: time per replicate per unit of
-size, measured on the current devices. It ignores the fixed per-call overheads that dominate a smoke run,
-so it overestimates runs whose smoke time is mostly overhead, and it cannot see a cost that grows faster
-than linearly in a size (a pairwise comparison of ``n`` points); both are stated in the printed table.
+size, measured on the current devices.
+
+For a device that is not at hand, the same run counts the work itself: XLA's cost analysis (floating-point
+operations and bytes accessed) of every compiled computation the claim executes, summed over executions.
+XLA counts a loop body once, so the count is multiplied by the smoke config's sequential size (the steps
+run inside ``lax.scan``), then scaled to the target like the time. :meth:`Cost.roofline_seconds` turns it
+into a roofline time on a device of given peak rates (:data:`H100`: one NVIDIA H100 SXM, float32):
+``max(flops / peak flops, bytes / memory bandwidth)`` plus a launch overhead per executed computation. It
+is a lower bound: perfect overlap and utilisation, no host work.
+
+The time model ignores the fixed per-call overheads that dominate a smoke run, so it overestimates runs
+whose smoke time is mostly overhead, and it cannot see a cost that grows faster than linearly in a size
+(a pairwise comparison of ``n`` points); both are stated in the printed table.
 
 References:
     docs/verify.md, "Speed".
@@ -29,7 +39,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 
-__all__ = ["PARALLEL_KEYS", "SEQUENTIAL_KEYS", "Cost", "work_units", "estimate", "dry_run"]
+__all__ = ["PARALLEL_KEYS", "SEQUENTIAL_KEYS", "H100", "Cost", "work_units", "estimate", "dry_run"]
 
 #: Config entries that set a vmapped/batched size (memory and time grow with them).
 PARALLEL_KEYS = frozenset({
@@ -39,6 +49,11 @@ PARALLEL_KEYS = frozenset({
 })
 #: Config entries that set a sequential count (time grows with them, memory does not).
 SEQUENTIAL_KEYS = frozenset({"steps", "num_steps", "epochs", "iterations", "num_iterations", "rounds"})
+
+#: One NVIDIA H100 SXM5 (datasheet): float32 (non-tensor-core) peak FLOP/s, HBM3 bytes/s, and a per-launch
+#: overhead in seconds for each executed XLA computation.
+H100 = {"name": "NVIDIA H100 SXM (float32 roofline)", "flops_per_second": 67e12, "bytes_per_second": 3.35e12,
+        "launch_seconds": 10e-6}
 
 
 def _size(value, *, total: bool) -> float | None:
@@ -51,6 +66,19 @@ def _size(value, *, total: bool) -> float | None:
         sizes = [_size(v, total=total) for v in value]
         return float(sum(sizes) if total else max(sizes))
     return None
+
+
+def sequential_units(config: Mapping) -> float:
+    """The product of the config's step counts (nested mappings: their largest)."""
+    units, nested = 1.0, [1.0]
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            nested.append(sequential_units(value))
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) for v in value):
+            nested.append(max(sequential_units(v) for v in value))
+        elif key in SEQUENTIAL_KEYS:
+            units *= _size(value, total=False) or 1.0
+    return units * max(nested)
 
 
 def work_units(config: Mapping) -> tuple[float, float]:
@@ -97,6 +125,22 @@ class Cost:
     peak_bytes: int
     time_ratio: float
     memory_ratio: float
+    flops: float | None = None
+    bytes_accessed: float | None = None
+    launches: int | None = None
+
+    @property
+    def estimated_flops(self) -> float | None:
+        """The floating-point operations at the target scale (XLA's count, scaled by the work ratio)."""
+        return None if self.flops is None else self.flops * self.time_ratio
+
+    def roofline_seconds(self, device: Mapping = H100) -> float | None:
+        """The target-scale run time on ``device`` (peak rates, see :data:`H100`): a lower bound."""
+        if self.flops is None:
+            return None
+        compute = self.flops * self.time_ratio / device["flops_per_second"]
+        memory = self.bytes_accessed * self.time_ratio / device["bytes_per_second"]
+        return max(compute, memory) + self.launches * device["launch_seconds"]
 
     @property
     def estimated_seconds(self) -> float:
@@ -110,7 +154,8 @@ class Cost:
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "estimated_seconds": self.estimated_seconds,
-                "estimated_bytes": self.estimated_bytes}
+                "estimated_bytes": self.estimated_bytes, "estimated_flops": self.estimated_flops,
+                "h100_roofline_seconds": self.roofline_seconds(H100)}
 
 
 def _resident_bytes() -> int:
@@ -154,16 +199,72 @@ class _PeakMemory:
         self.peak = max(self.peak, self._read() - self._start)
 
 
+class _XlaWork:
+    """Sums XLA's cost analysis (``flops``, ``bytes accessed``) over every computation executed while active.
+
+    JAX's compiled dispatch skips Python after a function's first call, so while active every call takes
+    the Python path (``pjit._get_fastpath_data`` answers ``None``) and is counted. This reads JAX internals:
+    where they are missing the counts stay ``None`` and the time estimate is unaffected.
+    """
+
+    def __init__(self):
+        self.flops = self.bytes_accessed = self.launches = None
+        self._costs: dict[int, tuple[float, float]] = {}
+
+    def _cost(self, executable) -> tuple[float, float]:
+        key = id(executable)
+        if key not in self._costs:
+            analysis = executable.cost_analysis()
+            if isinstance(analysis, list | tuple):
+                analysis = analysis[0] if analysis else {}
+            self._costs[key] = (float(analysis.get("flops", 0.0)), float(analysis.get("bytes accessed", 0.0)))
+        return self._costs[key]
+
+    def __enter__(self):
+        try:
+            from jax._src import pjit
+            from jax._src.interpreters import pxla
+
+            self._pjit, self._execute = pjit, pxla.ExecuteReplicated
+            self._fastpath, self._call = pjit._get_fastpath_data, pxla.ExecuteReplicated.__call__
+        except (ImportError, AttributeError):
+            return self
+        self.flops, self.bytes_accessed, self.launches = 0.0, 0.0, 0
+        work, call = self, self._call
+
+        def counted(executor, *args):
+            try:
+                flops, nbytes = work._cost(executor.xla_executable)
+                work.flops += flops
+                work.bytes_accessed += nbytes
+                work.launches += 1
+            except Exception:  # noqa: BLE001 - counting must never break a run
+                pass
+            return call(executor, *args)
+
+        pjit._get_fastpath_data = lambda *a, **k: None
+        self._execute.__call__ = counted
+        return self
+
+    def __exit__(self, *exc):
+        if hasattr(self, "_call"):
+            self._pjit._get_fastpath_data = self._fastpath
+            self._execute.__call__ = self._call
+
+
 def estimate(claim, *, target: str = "paper", base: str = "smoke", seed: int = 0, experiments=None) -> Cost:
     """Run ``claim`` at ``base`` and estimate its cost at ``target`` (see the module docstring)."""
     from theory.verify.runner import run_claim
 
-    with _PeakMemory() as memory:
+    with _PeakMemory() as memory, _XlaWork() as work:
         verdict = run_claim(claim, scale=base, seed=seed, experiments=experiments)
     t_base, m_base = work_units(claim.config(base))
     t_target, m_target = work_units(claim.config(target))
+    loops = sequential_units(claim.config(base))  # XLA counts a scanned step once
+    flops = None if work.flops is None else work.flops * loops
+    nbytes = None if work.bytes_accessed is None else work.bytes_accessed * loops
     return Cost(claim.id, base, target, verdict.seconds_compile, verdict.seconds_run, memory.peak,
-                t_target / t_base, m_target / m_base)
+                t_target / t_base, m_target / m_base, flops, nbytes, work.launches)
 
 
 def dry_run(claims: Iterable, *, target: str = "paper", base: str = "smoke", seed: int = 0,
