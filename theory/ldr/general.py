@@ -285,6 +285,151 @@ def _l2(a, lam):
     return _dot_support(p, a) - 0.5 * lam * jnp.sum((p - u) ** 2, axis=-1), p
 
 
+def _positive_count(d):
+    """``#{j: d_j > 0}`` per row, as the float sum of ``sign(max(d, 0))`` (no boolean reduction: faster on CPU)."""
+    return jnp.sum(jnp.sign(jnp.maximum(d, 0.0)), axis=-1)
+
+
+def _michelot_rows(z, lam, tau, budget):
+    r"""Michelot's (Newton's) iteration for :math:`\sum_j (z_j - \tau)_+ = \lambda` on every row of ``z`` from a lower
+    bound ``tau``: ``(tau, n)`` with ``n = #{z > tau}``. A row stops when its active set stops shrinking (then
+    ``tau`` is exact); the loop runs while a row moves, at most ``budget`` steps."""
+    def stats(t):
+        d = z - t[..., None]
+        return jnp.sum(jnp.maximum(d, 0.0), axis=-1), _positive_count(d)
+
+    def body(state):
+        t, s, n, done, it = state
+        new = jnp.where(done, t, t + (s - lam) / n)
+        s_new, n_new = stats(new)
+        return new, s_new, n_new, done | (n_new == n), it + 1
+
+    s, n = stats(tau)
+    state = (tau, s, n, jnp.zeros(tau.shape, bool), 0)
+    t, _, n, _, _ = jax.lax.while_loop(lambda st: ~jnp.all(st[3]) & (st[4] < budget), body, state)
+    return t, n
+
+
+def _block_count(K):
+    """The number ``g`` of entries per block of the compressed l2 solve (``g = 1``: no compression)."""
+    return next((g for g in (8, 10, 5, 4, 16, 2) if K % g == 0 and K // g >= 16), 1)
+
+
+def _l2_parts(logits, labels, c, lam):
+    r"""LDR-l2 for a scalar margin ``c`` and ``0 < lam < inf`` (batch-shaped), from the logits, sort-free and exact.
+
+    With :math:`x_j = f_j` (:math:`j \ne y`), :math:`x_y = f_y - c` (so :math:`a = x - x_y`), the maximiser is
+    :math:`p = (x - s)_+/\lambda` with :math:`\sum_j (x_j - s)_+ = \lambda`, and with :math:`t = s - x_y`
+
+    .. math::
+
+        \psi = t + \frac{1}{2\lambda}\sum_j (x_j - s)_+^2 + \frac{\lambda}{2K}.
+
+    The threshold is found on a compressed row: the maxima of ``g`` strided blocks of the off-label logits, and
+    :math:`x_y`. Its sum :math:`\sum_b (x_b - s)_+` is at most the full one, so its root (Michelot's iteration,
+    exact, over ``K/g + 1`` entries) is a lower bound on the true threshold, and equal to it when no block holds
+    two entries above it: one counting pass over the logits certifies that, row by row. Rows it does not certify
+    (two support entries in one block) continue Michelot's iteration on their full rows, gathered (at most an
+    eighth of the batch, else every row), from that lower bound. Returns ``(value, s, Q, rest)`` with
+    :math:`Q = \sum_j (x_j - s)_+^2` and ``rest`` :math:`= \sum_{j \ne y} (x_j - s)_+ = \lambda (1 - p_y)`.
+    """
+    batch, K = logits.shape[:-1], logits.shape[-1]
+    f = logits.reshape(-1, K)
+    y = labels.reshape(-1)
+    lam = jnp.broadcast_to(lam, batch).reshape(-1)
+    rows = f.shape[0]
+    f_y = _label_entry(f, y)
+    x_y = f_y - c
+    g = _block_count(K)
+
+    def full_rows(f, y, x_y):
+        return jnp.put_along_axis(f, y[..., None], x_y[..., None], axis=-1, inplace=False)
+
+    if g == 1:
+        comp = full_rows(f, y, x_y)
+    else:
+        w = K // g
+        comp = jnp.max(f.reshape(rows, g, w), axis=-2)  # block b: the entries b, b + w, b + 2w, ...
+        col = y % w
+        idx = col[:, None] + w * jnp.arange(g)
+        members = jnp.take_along_axis(f, idx, axis=-1)
+        off = jnp.max(jnp.where(idx == y[:, None], -jnp.inf, members), axis=-1, keepdims=True)
+        comp = jnp.concatenate([jnp.put_along_axis(comp, col[:, None], off, axis=-1, inplace=False),
+                                x_y[:, None]], axis=-1)
+    top = jnp.max(comp, axis=-1)  # the largest x_j
+    z = comp - top[:, None]
+    tau, n = _michelot_rows(z, lam, -lam, comp.shape[-1] + 2)  # max z - lam = -lam is a lower bound
+    r = jnp.maximum(z - tau[:, None], 0.0)
+    Q = jnp.sum(r * r, axis=-1)
+    r_y = jnp.maximum((x_y - top) - tau, 0.0)
+    rest = jnp.sum(r, axis=-1) - r_y
+    if g > 1:
+        # Certify, block by block: the sum of (x_j - s)_+ over a block's entries equals its maximum's term exactly when
+        # at most one entry is above s (the others add exact zeros; an entry above s by less than half an ulp of
+        # that term would also pass: it changes the threshold by less than rounding). The label's block is summed
+        # from its gathered members, the label left out.
+        s_rel = tau[:, None, None]
+        block_sum = jnp.sum(jnp.maximum((f.reshape(rows, g, w) - top[:, None, None]) - s_rel, 0.0), axis=-2)
+        own = jnp.sum(jnp.where(idx == y[:, None], 0.0, jnp.maximum((members - top[:, None]) - tau[:, None], 0.0)),
+                      axis=-1, keepdims=True)
+        block_sum = jnp.put_along_axis(block_sum, col[:, None], own, axis=-1, inplace=False)
+        fail = jnp.any(block_sum != r[:, :w], axis=-1)
+        limit = min(rows, max(64, rows // 16))
+
+        def repair(sel, tau):
+            fs, ys, xs, tops, lams = f[sel], y[sel], x_y[sel], top[sel], lam[sel]
+            zs = full_rows(fs, ys, xs) - tops[:, None]
+            t, _ = _michelot_rows(zs, lams, tau, K + 2)
+            rs = jnp.maximum(zs - t[:, None], 0.0)
+            return t, jnp.sum(rs * rs, axis=-1), jnp.sum(rs, axis=-1) - jnp.maximum((xs - tops) - t, 0.0)
+
+        # the rows that fail (a few per cent: two support entries in one block), up to `limit` of them, gathered
+        sel = jnp.nonzero(fail, size=limit, fill_value=rows)[0]
+        safe = jnp.minimum(sel, rows - 1)
+        t, q2, re = repair(safe, tau[safe])
+        tau, Q, rest = (tau.at[sel].set(t, mode="drop"), Q.at[sel].set(q2, mode="drop"),
+                        rest.at[sel].set(re, mode="drop"))
+
+        def every(state):
+            tau, Q, rest = state
+            t, q2, re = repair(jnp.arange(rows), tau)
+            return jnp.where(fail, t, tau), jnp.where(fail, q2, Q), jnp.where(fail, re, rest)
+
+        tau, Q, rest = jax.lax.cond(jnp.sum(fail) > limit, every, lambda state: state, (tau, Q, rest))
+    value = tau + (top - x_y) + Q / (2.0 * lam) + lam / (2.0 * K)
+    shape = lambda v: v.reshape(batch)  # noqa: E731
+    return shape(value), shape(tau + top), shape(Q), shape(rest)
+
+
+@jax.custom_jvp
+def _l2_logits(logits, labels, c, lam):
+    """LDR-l2 value for a scalar margin (:func:`_l2_parts`); derivatives by the envelope theorem."""
+    return _l2_parts(logits, labels, c, lam)[0]
+
+
+def _l2_logits_jvp(primals, tangents):
+    # d psi = <p, da> - ||p - u||^2/2 dlam with da_j = dc + df_j - df_y (j != y), da_y = 0: sum_{j != y} p_j df_j
+    # - q df_y + q dc, q = 1 - p_y = rest/lam (a sum over j != y: no cancellation), ||p - u||^2 = Q/lam^2 - 1/K.
+    # Reverse mode: one pass writing p (the label's entry set to 0 by a scatter) plus a scatter at the label.
+    logits, labels, c, lam = primals
+    dlogits, _, dc, dlam = tangents
+    value, s, Q, rest = _l2_parts(logits, labels, c, lam)
+    inv = 1.0 / lam
+    q = rest * inv
+    tangent = jnp.zeros_like(value)
+    if type(dlogits) is not SymbolicZero:
+        p = _without_label(jnp.maximum(logits - s[..., None], 0.0) * inv[..., None], labels)
+        tangent = tangent + jnp.sum(p * dlogits, axis=-1) - q * _label_entry(dlogits, labels)
+    if type(dc) is not SymbolicZero:
+        tangent = tangent + q * dc
+    if type(dlam) is not SymbolicZero:
+        tangent = tangent - 0.5 * (Q * inv * inv - 1.0 / logits.shape[-1]) * dlam
+    return value, tangent
+
+
+_l2_logits.defjvp(_l2_logits_jvp, symbolic_zeros=True)
+
+
 def _topk_none(a, k):
     top = jax.lax.top_k(a, k)[0]
     return jnp.mean(top, axis=-1)
@@ -343,6 +488,9 @@ def _traced(logits, labels, margin, lam, reg, k, weights):
         if reg == "kl" and not weights and jnp.ndim(margin) == 0:
             c = nan_unless(jnp.isfinite(margin), jnp.asarray(margin, logits.dtype))
             return _topk_kl_logits(logits, labels, c, lam, k)
+        if reg == "l2" and not weights and jnp.ndim(margin) == 0:
+            c = nan_unless(jnp.isfinite(margin), jnp.asarray(margin, logits.dtype))
+            return nan_unless(~jnp.isnan(c), _l2_logits(logits, labels, c, lam))
         return _regularised(a_of(), lam, reg, k, weights)
 
     branches = (lambda lam: _limit(a_of(), k, weights, "zero"), lambda lam: _limit(a_of(), k, weights, "inf"), finite)
