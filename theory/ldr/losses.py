@@ -481,8 +481,67 @@ def ldr_kl_weights(logits, labels, *, lam, margin=0.0):
     return _weights_core(logits, labels, margin, lam)
 
 
+def _others(logits, labels):
+    """The logits with the label's entry at ``-inf`` (an iota compare that fuses into the consumer: no one-hot
+    array, no scatter), and that iota."""
+    iota = jax.lax.broadcasted_iota(labels.dtype, logits.shape, logits.ndim - 1)
+    return jnp.where(labels[..., None] == iota, -jnp.inf, logits), iota
+
+
+@jax.custom_jvp
+def _crammer_singer_scalar(logits, labels, c):
+    r""":math:`\max(0, c + \max_{k\ne y} f_k - f_y)`: equal to :math:`\max_k a_k` of the margin vector
+    (``a_y = 0``) without building it; one pass over the row."""
+    others, _ = _others(logits, labels)
+    return jnp.maximum(c + (jnp.max(others, axis=-1) - _label_entry(logits, labels)), 0.0)
+
+
+@_crammer_singer_scalar.defjvp
+def _crammer_singer_scalar_jvp(primals, tangents):
+    r"""The (sub)gradient :math:`e_{k^*} - e_y` (and 1 in ``c``) where the loss is positive, else 0, with
+    :math:`k^*` the last maximiser over :math:`k \ne y` (a second max pass, over indices): two gathers of the
+    tangent, so the reverse pass scatters two entries per row instead of masking the whole row."""
+    logits, labels, c = primals
+    t_logits, _, t_c = tangents
+    others, iota = _others(logits, labels)
+    m = jnp.max(others, axis=-1)
+    k = jnp.max(jnp.where(others == m[..., None], iota, 0), axis=-1)
+    value = c + (m - _label_entry(logits, labels))
+    dt = _label_entry(t_logits, k) - _label_entry(t_logits, labels) + t_c
+    return jnp.maximum(value, 0.0), jnp.where(value > 0, dt, jnp.zeros_like(dt))
+
+
+def _weston_watkins_of_margins(logits, labels, c):
+    r""":math:`\sum_k \max(0, a_k)` of the margin vector: its autodiff reverse pass is one masked write."""
+    return jnp.sum(jnp.maximum(margin_vector(logits, labels, c), 0.0), axis=-1)
+
+
+@jax.custom_jvp
+def _weston_watkins_scalar(logits, labels, c):
+    r""":math:`\sum_k \max(0, c + (f_k - f_y)) - \max(0, c)`: the label's own term is exactly ``max(0, c)``
+    (``f_y - f_y = 0``), so one fused pass over the row gives :math:`\sum_{k\ne y}\max(0, a_k)`. Differentiated
+    as :func:`_weston_watkins_of_margins` (the same function, whose gradient XLA fuses better)."""
+    f_y = _label_entry(logits, labels)[..., None]
+    return jnp.sum(jnp.maximum(c + (logits - f_y), 0.0), axis=-1) - jnp.maximum(c, 0.0)
+
+
+@_weston_watkins_scalar.defjvp
+def _weston_watkins_scalar_jvp(primals, tangents):
+    logits, labels, c = primals
+    t_logits, _, t_c = tangents
+    return jax.jvp(lambda f, m: _weston_watkins_of_margins(f, labels, m), (logits, c), (t_logits, t_c))
+
+
 @functools.partial(jax.jit, static_argnames=("kind",))
 def _hinge_core(logits, labels, margin, *, kind):
+    if jnp.ndim(margin) == 0 and logits.shape[-1] > 1:  # uniform margin: no margin vector, one pass
+        c = jnp.asarray(margin, logits.dtype)
+        if is_traced(c):
+            c = nan_unless(jnp.isfinite(c), c)
+        labels = labels.astype(jnp.int32)
+        if kind == "cs":
+            return _crammer_singer_scalar(logits, labels, c)
+        return _weston_watkins_scalar(logits, labels, c)
     a = margin_vector(logits, labels, margin)
     return _max_margin(a) if kind == "cs" else jnp.sum(jnp.maximum(a, 0.0), axis=-1)
 
