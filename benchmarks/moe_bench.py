@@ -6,7 +6,13 @@ selected sets frozen) in float64 on the exact-specified design (top-2 of 3 exper
 replicates in one ``jit(vmap)`` call (:func:`theory.moe.fit.fit_batch`, polish off). Compile time
 and steady-state time are reported apart, with the EM iterations per second and the ratio.
 
-Usage: python benchmarks/moe_bench.py [--n 4000] [--reps 8] [--iters 30] [--json FILE]
+Second, the replicate simulator at a bucket of the default scale (``moe.over``: 40 over-specified fits at
+n = 1000, 50 EM + 100 L-BFGS + 30 Newton iterations): :func:`theory.moe.fit.fit_batch` (chunks of replicates
+vmapped, ``lax.map`` over the chunks, one compiled call) against a Python loop over the replicates calling one
+jitted single-replicate fit, compile and steady time apart, with the ratio loop / vmap.
+
+Usage: python benchmarks/moe_bench.py [--n 4000] [--reps 8] [--iters 30] [--sim-n 1000] [--sim-reps 40]
+[--json FILE]
 """
 
 from __future__ import annotations
@@ -18,12 +24,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import timeit
+from _timing import report, timeit
 
 from theory.moe import MoEParams
-from theory.moe.fit import fit_batch
+from theory.moe.fit import _fit, fit_batch
 from theory.moe.reference import em_numpy
-from theory.moe.simulate import EXACT_DESIGN, TRUTH, _draw_jit, _init
+from theory.moe.simulate import EXACT_DESIGN, OVER_SPECIFIED_DESIGN, TRUTH, _draw_jit, _init
 
 
 def main(argv=None):
@@ -31,6 +37,8 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--reps", type=int, default=8)
     parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--sim-n", type=int, default=1000)
+    parser.add_argument("--sim-reps", type=int, default=40)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     n, R, T = args.n, args.reps, args.iters
@@ -59,10 +67,42 @@ def main(argv=None):
     }
     for k, v in rows.items():
         print(f"{k:48s} {v:.4g}" if isinstance(v, float) else f"{k:48s} {v}")
+    rows["replicate simulator"] = replicate_simulator(args.sim_n, args.sim_reps)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     return rows
+
+
+def replicate_simulator(n, R, em_iters=50, polish_iters=100, newton_iters=30):
+    """``fit_batch`` over ``R`` over-specified replicates (chunks as ``run_design`` picks them) against a Python
+    loop of a jitted one-replicate fit."""
+    design = OVER_SPECIFIED_DESIGN
+    chunk = max(c for c in range(1, 17) if R % c == 0 and c * n <= max(16000, n))
+    settings = dict(selection="slope", ref=design.ref, em_iters=em_iters, polish_iters=polish_iters,
+                    newton_iters=newton_iters)
+    with jax.enable_x64(True):
+        truth = MoEParams(*(jnp.asarray(v, jnp.float64) for v in TRUTH))
+        x, y = _draw_jit(jax.random.split(jax.random.key(0), R), truth, n, design.top_k, jnp.float64)
+        init = _init(jax.random.key(1), design, R, jnp.float64)
+        w = jnp.ones((R, n))
+        one = jax.jit(lambda xb, yb, wb, ib: _fit(xb, yb, wb, ib, design.top_k_fit, settings["selection"],
+                                                  settings["ref"], em_iters, polish_iters, newton_iters, 5, 0.01))
+
+        def vmapped():
+            return fit_batch(x, y, w, init, top_k=design.top_k_fit, batch_size=chunk, **settings).params.b
+
+        def loop():
+            return [one(x[r], y[r], w[r], jax.tree_util.tree_map(lambda v, r=r: v[r], init)).params.b
+                    for r in range(R)]
+
+        vm = timeit(vmapped, repeat=2)
+        lp = timeit(loop, repeat=2)
+        agree = float(np.max(np.abs(np.asarray(vmapped()) - np.stack([np.asarray(b) for b in loop()]))))
+    out = report({f"moe replicate simulator (over-specified, n = {n}, {R} replicates, chunks of {chunk})": (
+        {"fit_batch (chunked vmap, one call)": vm, "Python loop of a jitted one-replicate fit": lp},
+        {"loop / vmap (steady)": lp[1] / vm[1], "max |b_vmap - b_loop|": agree})})
+    return next(iter(out.values()))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 
 from theory._validation import is_traced
 
-__all__ = ["train", "over_replicates", "replicate_sharding", "shard_replicates"]
+__all__ = ["train", "over_replicates", "map_replicates", "replicate_sharding", "shard_replicates"]
 
 
 def train(loss, params, optimizer, *, key, num_steps: int, extra=None):
@@ -80,6 +80,31 @@ def shard_replicates(x):
     return jax.device_put(x, sharding)
 
 
+def map_replicates(fn: Callable[..., Any], *xs, chunk_size: int | None = None):
+    """``fn`` over the leading (replicate) axis of every leaf of ``xs``, results stacked on a leading axis.
+
+    ``vmap``; with ``chunk_size``, ``lax.map`` over chunks of that many replicates (the memory budget; the
+    last chunk padded with copies of the first replicates, dropped from the result), each chunk vmapped.
+    Each (chunk of) replicates is split over the local devices (:func:`shard_replicates`). The replicates are
+    the same either way, so the results agree replicate for replicate.
+    """
+    mapped = jax.vmap(fn)
+
+    def place(tree):
+        return jax.tree_util.tree_map(shard_replicates, tree)
+
+    num = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    if chunk_size is None or chunk_size >= num:
+        return mapped(*place(xs))
+    pad = (-num) % chunk_size
+
+    def split(a):
+        return (jnp.concatenate([a, a[:pad]]) if pad else a).reshape((-1, chunk_size) + a.shape[1:])
+
+    out = jax.lax.map(lambda chunk: mapped(*place(chunk)), jax.tree_util.tree_map(split, xs))
+    return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[:num], out)
+
+
 def over_replicates(fn: Callable[..., Any], key, num_replicates: int, *args, chunk_size: int | None = None):
     """``fn(key_r, *args)`` for ``num_replicates`` independent keys, stacked on a leading axis.
 
@@ -87,14 +112,7 @@ def over_replicates(fn: Callable[..., Any], key, num_replicates: int, *args, chu
     (the memory budget), each chunk vmapped. The keys are the same either way, so the results agree
     replicate for replicate. With several local devices the replicate keys are sharded over them
     (:func:`replicate_sharding`: ``jax.sharding``, one mesh axis), so XLA runs each device's share of the
-    replicates there; each replicate computes the same thing on any device.
+    replicates there; each replicate computes the same thing on any device. (:func:`map_replicates` maps
+    per-replicate inputs other than keys.)
     """
-    keys = jax.random.split(key, num_replicates)
-    mapped = jax.vmap(lambda k: fn(k, *args))
-    if chunk_size is None or chunk_size >= num_replicates:
-        return mapped(shard_replicates(keys))
-    pad = (-num_replicates) % chunk_size
-    padded = jnp.concatenate([keys, keys[:pad]]) if pad else keys
-    chunks = padded.reshape((-1, chunk_size) + keys.shape[1:])
-    out = jax.lax.map(lambda chunk: mapped(shard_replicates(chunk)), chunks)  # each chunk split over the devices
-    return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[:num_replicates], out)
+    return map_replicates(lambda k: fn(k, *args), jax.random.split(key, num_replicates), chunk_size=chunk_size)

@@ -25,6 +25,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from theory import _training
 from theory._compat import keyword_only
 from theory._random import check_key
 from theory._training import train
@@ -213,9 +214,10 @@ def _loss_switch(names, index, logits, labels, hyper):
     return jax.lax.switch(index, branches, logits, labels, hyper)
 
 
-@functools.partial(jax.jit, static_argnames=("names", "n_train", "n_test", "hidden", "steps", "scale"))
+@functools.partial(jax.jit, static_argnames=("names", "n_train", "n_test", "hidden", "steps", "scale",
+                                             "chunk_size"))
 def _run(keys, means, etas, kinds, loss_index, hyper, lr, momentum, weight_decay, *, names, n_train, n_test,
-         hidden, steps, scale):
+         hidden, steps, scale, chunk_size=None):
     K, dim = means.shape
     dtype = means.dtype
     sizes = (dim, *hidden, K)
@@ -244,14 +246,17 @@ def _run(keys, means, etas, kinds, loss_index, hyper, lr, momentum, weight_decay
         noisy_frac = jnp.mean(y_noisy != y)
         return acc, noisy_frac
 
-    per_setting = jax.vmap(one, (0, None, None))
-    return jax.vmap(per_setting, (None, 0, 0))(keys, etas, kinds)
+    def seed(key):  # every noise setting of one seed
+        return jax.vmap(one, (None, 0, 0))(key, etas, kinds)
+
+    acc, noisy = _training.map_replicates(seed, keys, chunk_size=chunk_size)  # [seed, setting]
+    return acc.T, noisy.T
 
 
 @keyword_only(leading=("key",))
 def train_noisy(*, key, losses, etas, kinds, n_seeds=3, num_classes=None, dim=10, sep=1.0, scale=1.0, n_train=300,
                 n_test=2000, hidden=(32, 32), steps=400, lr=0.15, momentum=0.9, weight_decay=0.0, dtype=jnp.float32,
-                K=None):
+                K=None, chunk_size=None):
     r"""Clean test accuracy after training on noisy labels, for each (loss, setting, seed).
 
     The class means are drawn from ``key`` (:math:`\mu_{k} \sim N(0, \text{sep}^2 I)`); seed ``s`` uses
@@ -272,6 +277,9 @@ def train_noisy(*, key, losses, etas, kinds, n_seeds=3, num_classes=None, dim=10
         hidden: hidden widths (``()`` for a linear model); steps, lr, momentum, weight_decay: full-batch
             heavy-ball gradient descent.
         dtype: float dtype of the simulation (float32 by default).
+        chunk_size: seeds trained together by ``vmap`` (a memory budget; ``lax.map`` runs the chunks one after
+            another; None: all at once). The seeds are split over the local devices when a chunk's size is a
+            multiple of their number; the numbers do not depend on the chunking or the placement.
 
     Returns:
         ``(accuracy [len(losses), len(etas), n_seeds], noisy_fraction [len(etas), n_seeds])``.
@@ -303,6 +311,8 @@ def train_noisy(*, key, losses, etas, kinds, n_seeds=3, num_classes=None, dim=10
         raise ValueError("etas and kinds must be 1-D of the same length (one per setting)")
     if bool(jnp.any((kinds != 0) & (kinds != 1))):
         raise ValueError("kinds must be 0 (uniform) or 1 (pair flip)")
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, low=1)
     names = tuple(sorted({n for n, _ in losses}))
     k_means, k_seeds = jax.random.split(key)
     means = sep * jax.random.normal(k_means, (K, dim), dtype)
@@ -312,6 +322,6 @@ def train_noisy(*, key, losses, etas, kinds, n_seeds=3, num_classes=None, dim=10
         acc, noisy = _run(keys, means, etas, kinds, jnp.asarray(names.index(name), jnp.int32),
                           jnp.asarray(hyper, dtype), jnp.asarray(lr, dtype), jnp.asarray(momentum, dtype),
                           jnp.asarray(weight_decay, dtype), names=names, n_train=n_train, n_test=n_test,
-                          hidden=tuple(int(h) for h in hidden), steps=steps, scale=scale)
+                          hidden=tuple(int(h) for h in hidden), steps=steps, scale=scale, chunk_size=chunk_size)
         accs.append(acc)
     return jnp.stack(accs), noisy

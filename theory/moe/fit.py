@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from theory import _training
 from theory._validation import check_choice, check_int, check_real, renamed_argument
 from theory.moe.model import (
     SELECTIONS,
@@ -179,13 +180,16 @@ def _polish(params: MoEParams, x, y, w, mask, ref: int, iters: int, newton_iters
         return -_mean_loglik(to_params(th), x, y, w, mask)
 
     th0 = params._replace(var=jnp.log(params.var))
-    opt = optax.lbfgs(memory_size=10, linesearch=optax.scale_by_backtracking_linesearch(
-        max_backtracking_steps=20, store_grad=True))
-    vg = optax.value_and_grad_from_state(f)
+    opt = optax.lbfgs(memory_size=10, linesearch=optax.scale_by_backtracking_linesearch(max_backtracking_steps=20))
+    # Each step takes f and its gradient at the current point from one value_and_grad, and the line search
+    # evaluates f only (no stored gradient): the stored-gradient variant transposes a linearisation inside a
+    # lax.cond of the search loop, which under vmap becomes a select that pays a gradient per trial step, and
+    # optax.value_and_grad_from_state hides the recomputation behind another cond. Same iterates up to rounding.
+    vg = jax.value_and_grad(f)
 
     def step(carry, _):
         th, st = carry
-        v, g = vg(th, state=st)
+        v, g = vg(th)
         upd, st = opt.update(g, st, th, value=v, grad=g, value_fn=f)
         return (optax.apply_updates(th, upd), st), -v
 
@@ -198,8 +202,11 @@ def _polish(params: MoEParams, x, y, w, mask, ref: int, iters: int, newton_iters
     def fv(v):
         return f(unravel(v))
 
+    def derivatives(v):
+        return _nll_derivatives(unravel(v), x, y, w, mask, free)
+
     def newton(v, _):
-        direction, _ = _newton_direction(fv, v, keep)
+        direction, _ = _newton_direction(derivatives, v, keep)
         f0 = fv(v)
         fs = jax.vmap(lambda t: fv(v + t * direction))(jnp.asarray(_STEPS, x.dtype))
         better = jnp.isfinite(fs) & (fs <= f0)
@@ -208,18 +215,95 @@ def _polish(params: MoEParams, x, y, w, mask, ref: int, iters: int, newton_iters
 
     flat, trace_n = jax.lax.scan(newton, flat, None, length=newton_iters)
     th = unravel(flat)
-    _, gap = _newton_direction(fv, flat, keep)
+    _, gap = _newton_direction(derivatives, flat, keep)
     return to_params(th), jnp.concatenate([trace[1:], trace_n, -fv(flat)[None]]), gap * jnp.sum(w)
 
 
-def _newton_direction(fv, v, keep):
+def _nll_derivatives(th: MoEParams, x, y, w, mask, free):
+    r"""Gradient and Hessian of :math:`f(\theta) = -\sum_i w_i\log g(y_i|x_i)/\sum_i w_i` (sets frozen at ``mask``)
+    in the flat coordinates of ``ravel_pytree(th)``, ``th = (beta0, beta1, a, b, log v)``, the gate entries scaled
+    by ``free`` (the reference pinned), in closed form.
+
+    With :math:`\eta_{ij} = \beta_{0j} + \beta_{1j}^\top x_i` and :math:`e_{ij} = \log N(y_i; a_j^\top x_i + b_j,
+    v_j)`, :math:`\ell_i = \mathrm{LSE}_{S_i}(\eta_i + e_i) - \mathrm{LSE}_{S_i}(\eta_i)`. Each
+    :math:`\eta_{ij}, e_{ij}` depends on expert j's block only, so with :math:`p = \mathrm{softmax}_{S}(\eta+e)`
+    (the posterior), :math:`\pi = \mathrm{softmax}_S(\eta)` (the gate), :math:`u_{ij} = \nabla(\eta_{ij}+e_{ij})`
+    and :math:`c_{ij} = \nabla\eta_{ij}` (vectors of block j):
+
+    .. math::
+        \nabla\ell_i = \sum_j p_{ij}u_{ij} - \pi_{ij}c_{ij}, \qquad
+        \nabla^2\ell_i = \sum_j p_{ij}(u_{ij}u_{ij}^\top + \nabla^2 e_{ij}) - \bar u_i\bar u_i^\top
+        - \sum_j \pi_{ij}c_{ij}c_{ij}^\top + \bar c_i\bar c_i^\top,
+
+    :math:`\bar u_i = \sum_j p_{ij}u_{ij}`, :math:`\bar c_i = \sum_j\pi_{ij}c_{ij}` (the Hessian of a log-sum-exp
+    is :math:`\mathrm{diag}(p) - pp^\top`; :math:`\eta` is linear in the gate parameters). With
+    :math:`\rho = (y - \mu)/v` and :math:`s = \log v`: :math:`\nabla_{(a,b,s)}e = (\rho x, \rho, (\rho^2 v - 1)/2)`,
+    :math:`\nabla^2_{(a,b)}e = -z'z'^\top/v` (:math:`z' = (x, 1)`), :math:`\partial_s\nabla_{(a,b)}e = -\rho z'`,
+    :math:`\partial^2_s e = -\rho^2 v/2`. The same numbers as ``jax.grad``/``jax.hessian`` of f up to rounding, at
+    a few passes over the data where forward-over-reverse differentiation takes one per coordinate.
+
+    References:
+        The Hessian of a finite mixture log-likelihood (log-sum-exp of per-component terms); e.g. G. McLachlan,
+        D. Peel, Finite Mixture Models, Wiley 2000, Sec. 2.15 (the observed information).
+    """
+    k, d = th.beta1.shape
+    m = 2 * d + 3  # block of expert j: beta0_j, beta1_j (d), a_j (d), b_j, log v_j
+    var = jnp.exp(th.var)
+    p = MoEParams(th.beta0 * free, th.beta1 * free[:, None], th.a, th.b, var)
+    log_gate = _log_gates(p, x, mask)
+    joint = jnp.where(mask, log_gate + _log_expert(p, x, y), -jnp.inf)
+    ll = jax.nn.logsumexp(joint, axis=-1, keepdims=True)
+    post = jnp.where(mask, jnp.exp(joint - ll), 0.0)  # p_ij
+    gate = jnp.where(mask, jnp.exp(log_gate), 0.0)  # pi_ij
+    n = x.shape[0]
+    rho = (y[:, None] - (x @ th.a.T + th.b)) / var  # (n, k)
+    zg = jnp.broadcast_to(jnp.concatenate([jnp.ones((n, 1), x.dtype), x], axis=1)[:, None, :], (n, k, d + 1))
+    zg = zg * free[None, :, None]  # d eta_ij / d(beta0_j, beta1_j)
+    de = jnp.concatenate([rho[..., None] * x[:, None, :], rho[..., None], (0.5 * (rho**2 * var - 1.0))[..., None]],
+                         axis=-1)  # d e_ij / d(a_j, b_j, s_j), (n, k, d + 2)
+    u = jnp.concatenate([zg, de], axis=-1)  # (n, k, m)
+    c = jnp.concatenate([zg, jnp.zeros_like(de)], axis=-1)
+    scale = w / jnp.sum(w)
+    wp, wg = scale[:, None] * post, scale[:, None] * gate
+    grad = jnp.sum(wp[..., None] * u - wg[..., None] * c, axis=0)  # (k, m), gradient of the mean log-likelihood
+    ubar = (post[..., None] * u).reshape(n, k * m)
+    cbar = (gate[..., None] * c).reshape(n, k * m)
+    cross = (scale[:, None] * ubar).T @ ubar - (scale[:, None] * cbar).T @ cbar  # (k m, k m)
+    diag = jnp.einsum("nj,nja,njb->jab", wp, u, u) - jnp.einsum("nj,nja,njb->jab", wg, c, c)  # (k, m, m)
+    # second derivatives of e in (a, b, s): -z'z'^T / v, -rho z', -rho^2 v / 2
+    ze = jnp.concatenate([x, jnp.ones((n, 1), x.dtype)], axis=1)  # z' = (x, 1)
+    wq = wp / var  # w p / v
+    h_ab = -jnp.einsum("nj,na,nb->jab", wq, ze, ze)
+    h_abs = -jnp.einsum("nj,na->ja", wp * rho, ze)
+    h_ss = -0.5 * jnp.sum(wp * rho**2, axis=0) * var
+    h_e = jnp.concatenate([jnp.concatenate([h_ab, h_abs[:, :, None]], axis=2),
+                           jnp.concatenate([h_abs, h_ss[:, None]], axis=1)[:, None, :]], axis=1)  # (k, d+2, d+2)
+    diag = diag.at[:, d + 1:, d + 1:].add(h_e)
+    blocks = jnp.zeros((k, m, k, m), x.dtype).at[jnp.arange(k), :, jnp.arange(k), :].set(diag)
+    hess = blocks.reshape(k * m, k * m) - cross
+    order = _flat_order(k, d)
+    return -grad.reshape(k * m)[order], -hess[order][:, order]
+
+
+def _flat_order(k: int, d: int) -> np.ndarray:
+    """For each flat coordinate of ``ravel_pytree(MoEParams)`` (beta0, beta1, a, b, var), its index in the
+    expert-block layout of :func:`_nll_derivatives` (block j: beta0_j, beta1_j, a_j, b_j, var_j)."""
+    m = 2 * d + 3
+    j, c = np.arange(k), np.arange(d)
+    return np.concatenate([j * m, (j[:, None] * m + 1 + c).ravel(), (j[:, None] * m + 1 + d + c).ravel(),
+                           j * m + 1 + 2 * d, j * m + 2 + 2 * d])
+
+
+def _newton_direction(derivatives, v, keep):
     """Saddle-free Newton direction -V |L|^-1 V' g on the free coordinates, and the gap 0.5 g'H+^-1 g.
 
-    Eigenvalues are replaced by max(|lambda|, 1e-8 max|lambda|), so a small gap certifies approximate
-    stationarity (over-specified likelihoods have nearly flat, even slightly negatively curved, ridges).
+    ``derivatives(v) -> (g, H)``. Eigenvalues are replaced by max(|lambda|, 1e-8 max|lambda|), so a small gap
+    certifies approximate stationarity (over-specified likelihoods have nearly flat, even slightly negatively
+    curved, ridges).
     """
-    g = jax.grad(fv)(v) * keep
-    H = jax.hessian(fv)(v) * keep[:, None] * keep[None, :] + jnp.diag(1.0 - keep)
+    g, H = derivatives(v)
+    g = g * keep
+    H = H * keep[:, None] * keep[None, :] + jnp.diag(1.0 - keep)
     evals, evecs = jnp.linalg.eigh(H)
     scale = jnp.max(jnp.abs(evals))
     lam = jnp.maximum(jnp.abs(evals), 1e-8 * scale)
@@ -266,11 +350,10 @@ def _fit_batch(x, y, w, init: MoEParams, K, *, selection, ref, em_iters, polish_
                batch_size) -> FitResult:
     K = jnp.broadcast_to(jnp.asarray(K, jnp.int32), x.shape[:1])
 
-    def one(args):
-        xb, yb, wb, ib, kb = args
+    def one(xb, yb, wb, ib, kb):
         return _fit(xb, yb, wb, ib, kb, selection, ref, em_iters, polish_iters, newton_iters, window, gap_tol)
 
-    return jax.lax.map(one, (x, y, w, init, K), batch_size=batch_size)
+    return _training.map_replicates(one, x, y, w, init, K, chunk_size=batch_size)
 
 
 def fit_batch(x, y, w, init: MoEParams, *, top_k=None, selection: str = "slope", ref: int = 0, em_iters: int = 200,
@@ -293,7 +376,9 @@ def fit_batch(x, y, w, init: MoEParams, *, top_k=None, selection: str = "slope",
         window: convergence window (static).
         gap_tol: convergence tolerance in nats (traced).
         batch_size: replicates fitted together by ``vmap``; the chunks run one after another
-            (``lax.map``), which bounds the memory of the Newton Hessians (None: all at once).
+            (``lax.map``), which bounds the memory of the Newton Hessians (None: all at once). Each chunk is
+            split over the local devices when its size is a multiple of their number
+            (:func:`theory._training.shard_replicates`); the numbers do not depend on the placement.
         K: deprecated name of ``top_k``.
 
     Returns:

@@ -205,7 +205,7 @@ _hell_jit = jax.jit(_hell_batch, static_argnums=(3, 4, 5))
 
 
 def run_design(design, ns, reps, *, key, em_iters: int = 100, polish_iters: int = 50, newton_iters: int = 10,
-               n_nodes: int = 16, n_y: int = 801, gap_tol: float = 0.01, buckets=None):
+               n_nodes: int = 16, n_y: int = 801, gap_tol: float = 0.01, buckets=None, chunk_size: int | None = None):
     """Fit ``reps`` fresh datasets at every n of ``ns`` and measure the errors (float64).
 
     Several designs that share the truth and the fitted atom layout (they may differ in ``top_k_fit``,
@@ -227,6 +227,9 @@ def run_design(design, ns, reps, *, key, em_iters: int = 100, polish_iters: int 
         n_y: trapezoid points in y.
         gap_tol: convergence tolerance in nats (see :mod:`theory.moe.fit`).
         buckets: padded sizes (None: one, the largest n, so one compile serves the whole grid).
+        chunk_size: replicates fitted together by ``vmap`` (the memory budget; the chunks run one after another,
+            each split over the local devices, :func:`~theory.moe.fit.fit_batch`). None: the largest divisor
+            of a bucket's replicate count up to 16 with at most 16000 padded samples per chunk.
 
     Returns:
         A dict (a list of dicts for a sequence of designs) of arrays of shape (len(ns), reps):
@@ -255,8 +258,10 @@ def run_design(design, ns, reps, *, key, em_iters: int = 100, polish_iters: int 
         raise ValueError(f"the largest bucket {edges[-1]} is below the largest n {ns.max()}")
     edge_of = np.array([min(e for e in edges if e >= n) for n in ns])
     truth_np = validate_params(first.truth)
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, low=1)
     fit = dict(em_iters=em_iters, polish_iters=polish_iters, newton_iters=newton_iters, gap_tol=gap_tol,
-               n_nodes=n_nodes, n_y=n_y)
+               n_nodes=n_nodes, n_y=n_y, chunk_size=chunk_size)
     parts = {}  # (design index, n index) -> (params, hellinger, FitResult fields) of its replicates
     k_data, k_init = jax.random.split(key)
     for b, edge in enumerate(sorted(set(edge_of.tolist()))):
@@ -280,7 +285,7 @@ def run_design(design, ns, reps, *, key, em_iters: int = 100, polish_iters: int 
 
 
 def _fit_rows(designs, ns, counts, n_pad, k_data, k_init, first, truth_np, *, em_iters, polish_iters, newton_iters,
-              gap_tol, n_nodes, n_y):
+              gap_tol, n_nodes, n_y, chunk_size):
     """Fit ``counts[r]`` replicates of ``designs[r]`` at ``ns[r]`` for every row r, padded to ``n_pad``."""
     B = sum(counts)
     dt = jnp.float64
@@ -296,7 +301,7 @@ def _fit_rows(designs, ns, counts, n_pad, k_data, k_init, first, truth_np, *, em
                             jnp.int32)
         # a divisor of B (no separately compiled remainder) with at most 16000 samples per vmapped chunk: larger
         # chunks of the Newton polish's Hessians fall out of cache (about 2x slower at n = 8000)
-        chunk = max(c for c in range(1, 17) if B % c == 0 and c * n_pad <= max(16000, n_pad))
+        chunk = chunk_size or max(c for c in range(1, 17) if B % c == 0 and c * n_pad <= max(16000, n_pad))
         res = fit_batch(x, y, w, init, top_k=K_fit, selection="slope", ref=first.ref, em_iters=em_iters,
                         batch_size=chunk, polish_iters=polish_iters, newton_iters=newton_iters, gap_tol=gap_tol)
         hell = np.asarray(_hell_jit(res.params, truth, K_fit, first.top_k, n_nodes, n_y))
