@@ -1,9 +1,14 @@
 """Benchmarks of the icl topic, as ratios against reference runs in the same process.
 
 Training throughput: :func:`theory.icl.simulate.train_lsa` trains ``S`` seeds in one
-``jit(vmap(lax.scan))`` call (``optax.adam`` inside :func:`theory._training.train`), against a plain
-per-seed Python loop that runs the same ``optax.adam`` step (one jitted step function, called ``steps``
-times per seed from Python). Reported as seed-steps per second (compile time apart).
+``jit(vmap(lax.scan))`` call (``optax.adam`` inside :func:`theory._training.train`), against
+
+1. a plain per-seed Python loop that runs the same ``optax.adam`` step (one jitted step function, called
+   ``steps`` times per seed from Python), reported as seed-steps per second;
+2. a Python loop over the seeds of the same jitted trainer (``train_lsa`` with one replicate per call),
+   the ratio ``loop / vmap`` of steady-state times.
+
+Compile time is reported apart from steady-state time.
 
 Usage: python benchmarks/icl_bench.py [--seeds 8] [--steps 300] [--batch 512] [--n 10] [--d 4] [--json FILE]
 """
@@ -17,6 +22,7 @@ import time
 import jax
 import jax.numpy as jnp
 import optax
+from _timing import timeit
 
 from theory.icl.lsa import context_readout, make_prompt
 from theory.icl.simulate import _adam, _conditional_risk, _init_params, _sample_tasks, train_lsa
@@ -85,6 +91,15 @@ def main(argv=None):
     steady_l, _ = _timed(lambda: loop(key, S))
     res["python_loop"] = {"first_seed_s": first_l, "steady_s": steady_l, "seed_steps_per_s": S * T / steady_l}
     res["speedup_vmap_over_loop"] = steady_l / steady
+
+    def looped():  # the same jitted trainer, one replicate per call
+        return [train_lsa(key=k, num_samples=n, dim=d, num_steps=T, batch=batch, num_replicates=1, noise_var=s2, lr=lr)
+                for k in jax.random.split(key, S)]
+
+    rows = {"train_lsa jit(vmap) over seeds": timeit(lambda: vm(T), repeat=3),
+            "python loop over seeds (jitted trainer)": timeit(looped, repeat=3)}
+    res["replicates"] = {"rows": rows, "ratios": {"loop / vmap": rows["python loop over seeds (jitted trainer)"][1]
+                                                  / rows["train_lsa jit(vmap) over seeds"][1]}}
 
     print(json.dumps(res, indent=1))
     if a.json:

@@ -84,13 +84,17 @@ def _half_sum_minus_one(t, r, rm1, xp=np):
     (used where ``t`` and ``r t`` are small, where the direct formula loses every digit). ``rm1`` is
     ``r - 1`` computed without cancellation, so ``m`` keeps its relative precision as ``tau -> 1``.
 
-    NumPy accumulates the terms one by one; ``jax.numpy`` forms them with one ``cumprod`` (a small graph
-    to compile), which rounds differently in the last bits only."""
+    NumPy accumulates the terms one by one; ``jax.numpy`` evaluates the same sum nested,
+    ``c_1 t^2 (1 + c_2 t^2 (1 + ...))`` with ``c_k`` the term ratios, in a ``lax.fori_loop`` (one small loop
+    body to compile and to differentiate, where a ``cumprod`` or an unrolled sum gives a large graph, and
+    its reverse-mode derivative a larger one), which rounds differently in the last bits only."""
     t2 = t * t
     if xp is not np:
-        k = jnp.arange(1, _SERIES_TERMS + 1, dtype=t.dtype)
-        ratios = (rm1 - (2 * k - 3)) * (rm1 - (2 * k - 2)) / ((2 * k - 1) * 2 * k)
-        return jnp.sum(jnp.cumprod(ratios * t2[..., None], axis=-1), axis=-1)
+        def nest(i, total):  # k = K, ..., 1: total <- ratio_k t^2 (1 + total)
+            k = (_SERIES_TERMS - i).astype(t2.dtype)
+            return (rm1 - (2 * k - 3)) * (rm1 - (2 * k - 2)) / ((2 * k - 1) * 2 * k) * t2 * (1.0 + total)
+
+        return lax.fori_loop(0, _SERIES_TERMS, nest, jnp.zeros_like(t2))
     total = np.zeros_like(t)
     term = np.ones_like(t)
     for k in range(1, _SERIES_TERMS + 1):  # term_k = binom(r, 2k) t^{2k}: ratio (r-2k+2)(r-2k+1)/((2k-1)2k) t^2
@@ -222,6 +226,13 @@ def consistency_transform(t, *, tau, num_classes):
     tau, n = _params(tau, num_classes)
     if K.namespace(t, tau, n) is np:
         return _transform(_check_t(t), tau, n)
+    return _transform_traced(t, tau, n)
+
+
+@jax.jit
+def _transform_traced(t, tau, n):
+    """The traced :func:`consistency_transform`, one compiled computation: outside ``jit`` (an eager ``vmap`` or
+    ``grad``) it runs as one program instead of op by op; inside ``jit`` it is inlined."""
     t = jnp.asarray(t, _float_dtype(t, tau))
     return nan_unless(_valid(tau, n) & (t >= 0) & (t <= 1), _transform(t, tau, n, jnp))
 
@@ -258,19 +269,26 @@ def _bisect(flat, tau, n, xp):
     return 0.5 * (lo + hi)
 
 
+@jax.custom_jvp
 def _with_inverse_derivative(g, flat, tau, n):
     """The root ``g = T^{-1}(flat)`` (found without gradients) with the derivatives of the inverse attached.
 
-    ``g + (d - stop_gradient(d))`` with one Newton correction ``d = (eps - T(g)) / T'(g)`` has the value
-    ``g`` and the derivatives of the exact inverse: ``dGamma/deps = 1/T'`` and ``dGamma/dtau =
-    -(dT/dtau)/T'``. At ``eps = 0`` (``T'(0) = 0`` for ``tau < 2``, an infinite slope of Gamma) the
-    derivative is reported as 0.
+    The value is ``g``; its tangent is that of the exact inverse, ``(d flat - dT/dtau d tau) / T'(g)``
+    (``dGamma/deps = 1/T'``, ``dGamma/dtau = -(dT/dtau)/T'``), from one forward-mode derivative of ``T`` in
+    ``t`` and one in ``tau`` at the root, so no second derivative of ``T`` is ever formed (or compiled). At
+    ``eps = 0`` (``T'(0) = 0`` for ``tau < 2``, an infinite slope of Gamma) the derivative is reported as 0.
     """
-    g = lax.stop_gradient(g)
-    value, slope = jax.jvp(lambda x: _transform(x, tau, n, jnp), (g,), (jnp.ones_like(g),))
+    return g
+
+
+@_with_inverse_derivative.defjvp
+def _inverse_derivative_jvp(primals, tangents):
+    g, flat, tau, n = primals
+    _, d_flat, d_tau, _ = tangents
+    slope = jax.jvp(lambda x: _transform(x, tau, n, jnp), (g,), (jnp.ones_like(g),))[1]
+    d_transform = jax.jvp(lambda a: _transform(g, a, n, jnp), (tau,), (jnp.ones_like(tau),))[1]
     ok = slope > 0
-    d = jnp.where(ok, (flat - value) / jnp.where(ok, slope, 1.0), 0.0)
-    return g + (d - lax.stop_gradient(d))
+    return g, jnp.where(ok, (d_flat - d_transform * d_tau) / jnp.where(ok, slope, 1.0), 0.0)
 
 
 @_renamed
@@ -321,16 +339,21 @@ def consistency_bound(eps, *, tau, num_classes):
     return out.reshape(eps.shape)
 
 
+@jax.jit
 def _bound_traced(eps, tau, n):
+    """The traced :func:`consistency_bound`, one compiled computation (see :func:`_transform_traced`)."""
     eps = jnp.asarray(eps, _float_dtype(eps, tau))
-    top = _transform(jnp.ones((), eps.dtype), tau, n, jnp)
+    # T(1) only caps eps: where it binds the result is the constant 1, so it carries no derivative (and
+    # none of T is differentiated in reverse mode here).
+    top = lax.stop_gradient(_transform(jnp.ones((), eps.dtype), tau, n, jnp))
     flat = jnp.minimum(eps.ravel(), top)
+    fixed = lax.stop_gradient(flat)
     root = K.tau_cases(jnp, lax.stop_gradient(tau), [
-        (lambda a: a == 0.0, 0.0, lambda a: jnp.sqrt(jnp.maximum(2.0 * flat - flat * flat, 0.0))),
-        (lambda a: a >= 2.0, 3.0, lambda a: flat * (a - 1.0) * n ** (a - 1.0)),
-        (lambda a: a < 2.0, 0.5, lambda a: _bisect(flat, a, n, jnp)),
+        (lambda a: a == 0.0, 0.0, lambda a: jnp.sqrt(jnp.maximum(2.0 * fixed - fixed * fixed, 0.0))),
+        (lambda a: a >= 2.0, 3.0, lambda a: fixed * (a - 1.0) * n ** (a - 1.0)),
+        (lambda a: a < 2.0, 0.5, lambda a: _bisect(fixed, a, n, jnp)),
     ])
-    out = _with_inverse_derivative(lax.stop_gradient(root), flat, tau, n)
+    out = _with_inverse_derivative(root, flat, tau, n)
     out = jnp.where(eps.ravel() >= top, 1.0, jnp.minimum(out, 1.0))
     return nan_unless(_valid(tau, n) & (eps >= 0), out.reshape(eps.shape))
 

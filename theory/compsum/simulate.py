@@ -10,8 +10,8 @@ device-agnostic (float32 by default, any float dtype on request):
   :func:`excess_errors` turns them into the pairs :math:`(\epsilon_\tau, \epsilon_{0-1})`.
 * :func:`train_linear` trains linear scores :math:`h(x) = Wx + b` by clipped full-batch gradient
   descent on the exact population comp-sum risk of a misspecified finite-X distribution
-  (``lax.scan`` over steps, ``vmap`` over seeds and :math:`\tau`), recording the excess-error pairs
-  along the way.
+  (``lax.scan`` over steps; the runs of every seed, :math:`\tau` and init scale form one batch whose logits
+  are one matrix product per step), recording the excess-error pairs along the way.
 
 The conditional risks are those of :mod:`theory.compsum.risks` (the same kernels, traced).
 
@@ -34,6 +34,7 @@ from theory._random import check_key
 from theory._training import shard_replicates
 from theory._validation import check_array, check_int, check_real, is_traced
 from theory.compsum import _kernels as K
+from theory.compsum.losses import _phi_of_w
 
 __all__ = [
     "sample_instances",
@@ -244,35 +245,150 @@ def make_linear_problem(*, key, num_samples=200, num_classes=3, dim=2, wiggle=0.
     return X, pi, jax.nn.softmax(logits, axis=-1)
 
 
+#: Up to this many classes the trainer keeps one ``[runs, m]`` array per class (the sums over classes are
+#: plain additions that fuse with the rest of the step); above it, one array with a class axis.
+_UNROLL_CLASSES = 16
+
+
+def _over_classes(h):
+    """``h [runs, n, m]`` as per-class operands: a list of ``[runs, m]`` slices (few classes) or the array."""
+    n = h.shape[1]
+    return [h[:, k] for k in range(n)] if n <= _UNROLL_CLASSES else h
+
+
+def _cmap(fn, *xs):
+    """``fn`` applied class by class (a list) or to the whole class axis at once (an array)."""
+    if isinstance(xs[0], list):
+        return [fn(*args) for args in zip(*xs, strict=True)]
+    return fn(*xs)
+
+
+def _csum(xs):
+    if isinstance(xs, list):
+        return functools.reduce(jnp.add, xs)
+    return jnp.sum(xs, axis=1)
+
+
+def _cmax(xs):
+    if isinstance(xs, list):
+        return functools.reduce(jnp.maximum, xs)
+    return jnp.max(xs, axis=1)
+
+
+def _cstack(xs):
+    return jnp.stack(xs, axis=1) if isinstance(xs, list) else xs
+
+
+def _expand(x, xs):
+    """A per-(run, input) array ``[runs, m]`` against per-class operands."""
+    return x if isinstance(xs, list) else x[:, None]
+
+
+def _risk_logit_grad(h, q, a):
+    r"""Gradient in the logits of :math:`\sum_i \pi_i C_\tau(h_i, p_i)`, one run per row of ``h [runs, n, m]``.
+
+    With :math:`e_k = e^{h_k - \max h}`, :math:`s = \sum_k e_k`, :math:`d_y = \log s + \max h - h_y`,
+    :math:`w_y = \max(d_y, 0)` and :math:`\Psi'(w) = e^{(1-\tau) w}`, the derivative of
+    :math:`C_\tau = \sum_y p_y \Psi(w_y)` is
+
+    .. math::
+
+        \frac{\partial}{\partial h_k} \sum_i \pi_i C_\tau(h_i, p_i)
+            = \frac{U}{s}\, e_k - u_k, \qquad u_y = q_y\,\Psi'(w_y)\,\mu(d_y), \quad U = \sum_y u_y,
+
+    with :math:`q_y = \pi_i p_{iy}` (0 where :math:`p_{iy} = 0`) and :math:`\mu(d) = 1, \tfrac12, 0` for
+    :math:`d > 0, = 0, < 0` (the derivative ``jax.grad`` takes for ``max(d, 0)``): the gradient ``jax.grad`` of
+    :func:`theory.compsum._kernels.conditional_risk` gives, written out so that no value of the loss is formed.
+
+    Args:
+        h: logits ``[runs, n, m]``.
+        q: ``[n, m]`` weights :math:`\pi_i p_{iy}`.
+        a: ``[runs, 1]`` values of :math:`1 - \tau`.
+
+    Returns:
+        ``[runs, n, m]``.
+    """
+    hs = _over_classes(h)
+    qs = [q[k] for k in range(q.shape[0])] if isinstance(hs, list) else q
+    top = _cmax(hs)
+    top = jnp.where(jnp.isfinite(top), top, 0.0)
+    es = _cmap(lambda h_: jnp.exp(h_ - _expand(top, hs)), hs)
+    s = _csum(es)
+    lse = jnp.log(s) + top
+    zero = a == 0
+
+    def u(h_, q_):
+        d = _expand(lse, hs) - h_
+        a_ = _expand(a, hs)
+        dpsi = jnp.where(_expand(zero, hs), 1.0, jnp.exp(a_ * jnp.maximum(d, 0.0)))
+        return q_ * dpsi * jnp.where(d > 0, 1.0, jnp.where(d == 0, 0.5, 0.0))
+
+    us = _cmap(u, hs, qs)
+    r = _expand(_csum(us) / s, hs)
+    return _cstack(_cmap(lambda e, u_: r * e - u_, es, us))
+
+
+def _run_errors(h, P, pi, a, c_min):
+    """:func:`excess_errors` of the logits ``h [runs, n, m]`` (``a = 1 - tau [runs, 1]``, ``c_min [runs, m]`` the
+    minimal conditional risks), with the class sums, the argmax and the pick of :math:`p_{\\hat y}` done on the
+    per-class operands (no gather). Same formulas as :func:`theory.compsum._kernels.conditional_risk` and
+    :func:`~theory.compsum._kernels.zero_one_regret` (ties go to the highest index)."""
+    hs = _over_classes(h)
+    ps = [P[:, k] for k in range(P.shape[1])] if isinstance(hs, list) else P.T
+    top = _cmax(hs)
+    top = jnp.where(jnp.isfinite(top), top, 0.0)
+    lse = jnp.log(_csum(_cmap(lambda h_: jnp.exp(h_ - _expand(top, hs)), hs))) + top
+    loss = _cmap(lambda h_: _phi_of_w(jnp.maximum(_expand(lse, hs) - h_, 0.0), _expand(a, hs), xp=jnp), hs)
+    risk = _csum(_cmap(lambda p_, l_: jnp.where(p_ > 0, p_ * l_, 0.0), ps, loss))
+    if isinstance(hs, list):
+        best, p_hat = hs[0], jnp.broadcast_to(ps[0], hs[0].shape)
+        for h_, p_ in zip(hs[1:], ps[1:], strict=True):
+            take = h_ >= best
+            best, p_hat = jnp.where(take, h_, best), jnp.where(take, p_, p_hat)
+    else:
+        p_hat = jnp.take_along_axis(jnp.broadcast_to(ps, h.shape), K.predict_index(jnp.swapaxes(h, 1, 2), jnp)[:, None],
+                                    axis=1)[:, 0]
+    return jnp.sum(pi * (risk - c_min), axis=-1), jnp.sum(pi * (jnp.max(P, axis=-1) - p_hat), axis=-1)
+
+
 @functools.partial(jax.jit, static_argnames=("steps", "record_every"))
 def _train(keys, taus, init_scales, X, pi, P, P_train, lr, steps, record_every):
+    """All ``len(keys) * len(taus) * len(init_scales)`` runs as one batch: the parameters ``[runs, n, dim + 1]``
+    (weights and bias, against the points with a constant 1 appended), so the logits of every run are one
+    matrix product ``[runs * n, dim + 1] @ [dim + 1, m]`` and the weight gradients another; the runs are
+    replicate-major (replicate, tau, scale), so the replicate split over devices is a split of the run axis."""
     m, n = P.shape
     dim = X.shape[1]
+    R, T, S = keys.shape[0], taus.shape[0], init_scales.shape[0]
+    runs = R * T * S
 
-    def risk(params, tau):
-        W, b = params
-        return jnp.sum(pi * K.conditional_risk(X @ W + b, P_train, tau, jnp))
-
-    def one_run(key, tau, scale):
+    def init(key):
         kw, kb = jax.random.split(key)
-        params = (scale * jax.random.normal(kw, (dim, n), X.dtype), scale * jax.random.normal(kb, (n,), X.dtype))
+        return jnp.concatenate([jax.random.normal(kw, (dim, n), X.dtype),
+                                jax.random.normal(kb, (1, n), X.dtype)]).T  # [n, dim + 1]
 
-        def step(params, _):
-            g = jax.grad(risk)(params, tau)
-            gnorm = jnp.sqrt(sum(jnp.sum(x * x) for x in g))
-            eta = lr / jnp.maximum(1.0, gnorm)
-            return jax.tree_util.tree_map(lambda p_, g_: p_ - eta * g_, params, g), None
+    Wb = init_scales[None, None, :, None, None] * jax.vmap(init)(keys)[:, None, None]  # [R, 1, S, n, dim + 1]
+    Wb = shard_replicates(jnp.broadcast_to(Wb, (R, T, S, n, dim + 1)).reshape(runs, n, dim + 1))
+    tau = jnp.broadcast_to(taus[None, :, None], (R, T, S)).reshape(runs)
+    a = (1.0 - tau)[:, None]
+    X1 = jnp.concatenate([X, jnp.ones((m, 1), X.dtype)], axis=1)  # [m, dim + 1]
+    q = jnp.where(P_train > 0, pi[:, None] * P_train, 0.0).T  # [n, m]
+    c_min = K.min_risk_complete(P, tau[:, None], jnp)  # [runs, m], fixed along the run
 
-        def block(params, _):
-            params, _ = jax.lax.scan(step, params, None, length=record_every)
-            W, b = params
-            return params, _excess_errors(pi, P, X @ W + b, tau)
+    def logits(Wb):
+        return (Wb.reshape(runs * n, dim + 1) @ X1.T).reshape(runs, n, m)
 
-        _, (eps_tau, eps_01) = jax.lax.scan(block, params, None, length=steps // record_every)
-        return eps_tau, eps_01
+    def step(Wb, _):
+        g = (_risk_logit_grad(logits(Wb), q, a).reshape(runs * n, m) @ X1).reshape(runs, n, dim + 1)
+        eta = lr / jnp.maximum(1.0, jnp.sqrt(jnp.sum(g * g, axis=(1, 2))))
+        return Wb - eta[:, None, None] * g, None
 
-    grid = jax.vmap(jax.vmap(jax.vmap(one_run, (0, None, None)), (None, None, 0)), (None, 0, None))
-    return grid(keys, taus, init_scales)
+    def block(Wb, _):
+        Wb, _ = jax.lax.scan(step, Wb, None, length=record_every)
+        return Wb, _run_errors(logits(Wb), P, pi, a, c_min)
+
+    _, errors = jax.lax.scan(block, Wb, None, length=steps // record_every)  # each [records, runs]
+    return tuple(e.T.reshape(R, T, S, -1).transpose(1, 2, 0, 3) for e in errors)
 
 
 @keyword_only(leading=("key",))
@@ -281,7 +397,8 @@ def train_linear(X, pi, P, *, key, taus, num_replicates=5, init_scales=(0.3, 3.0
     r"""Train linear scores on the exact population comp-sum risk and record excess-error pairs.
 
     Full-batch gradient descent with clipped steps ``lr / max(1, ||g||)`` from random inits, one
-    run per (tau, init scale, replicate), all in one jitted ``lax.scan`` vmapped over the three axes.
+    run per (tau, init scale, replicate), all in one jitted ``lax.scan`` over the batch of runs (their logits one
+    matrix product per step, the gradient in closed form: :func:`_risk_logit_grad`).
 
     Args:
         X: points ``[m, dim]`` of the finite input space (see :func:`make_linear_problem`).

@@ -262,7 +262,9 @@ def _train_padded(keys, eval_key, n, d, relu, noise_var, chol_x, chol_w, lr, lr_
         f = jnp.where(relu, a[:, None] * jax.nn.relu(jnp.einsum("bnd,bd->bn", X, v)), jnp.einsum("bnd,bd->bn", X, w))
         y = (f + jnp.sqrt(noise_var) * noise) * rows
         Z = jnp.concatenate([X, y[..., None]], axis=-1)
-        return jnp.einsum("bjk,bjl->bkl", Z, Z) / n.astype(dtype), w, a, v
+        # S = Z^T Z / n as a product summed over the examples: one fused reduction, where a batched dot of
+        # `batch` tiny (n_pad+1, d_pad+1) matrices is slow on CPU
+        return jnp.sum(Z[:, :, :, None] * Z[:, :, None, :], axis=1) / n.astype(dtype), w, a, v
 
     def risks(p, S, w, a, v):  # Rao-Blackwellised risk per prompt, g = W_KQ[:, :d]^T S W_PV[d, :]^T
         g = jnp.einsum("kd,bkl,l->bd", p[0][:, :d_pad], S, p[1][d_pad]) * dims
