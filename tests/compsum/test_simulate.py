@@ -389,3 +389,34 @@ def test_old_positional_keys_and_names_still_work_and_warn(instances, nested, pr
     with pytest.warns(DeprecationWarning, match="noise"):
         X_old = make_gaussian_mixture(key=jax.random.key(5), num_samples=20, noise=2.0)[0]
     np.testing.assert_allclose(X_old, make_gaussian_mixture(key=jax.random.key(5), num_samples=20, noise_var=4.0)[0])
+
+
+@pytest.mark.parametrize("num_classes", [3, 20])  # per-class operands (<= 16 classes) and the class-axis array
+def test_trainer_closed_form_gradient_and_errors_equal_the_risk_kernels(num_classes):
+    """The trainer's hand-written gradient is jax.grad of sum_i pi_i C_tau(h_i, p_i) (float64), and its per-class
+    excess errors are the kernels' conditional risk and zero-one regret, for tau in {0, 0.5, 1, 1.7}."""
+    from theory.compsum import _kernels as K
+    from theory.compsum.simulate import _risk_logit_grad, _run_errors
+
+    with jax.enable_x64(True):
+        ks = jax.random.split(jax.random.key(num_classes), 3)
+        m, taus = 7, jnp.array([0.0, 0.5, 1.0, 1.7])
+        h = jax.random.normal(ks[0], (taus.size, num_classes, m))
+        P = jax.random.dirichlet(ks[1], jnp.ones(num_classes), (m,))
+        P = P.at[0, 0].set(0.0).at[0].divide(P[0].sum())  # a zero probability: 0 * inf = 0 in the kernels
+        pi = jax.nn.softmax(jax.random.normal(ks[2], (m,)))
+
+        def risk(h):
+            c = jax.vmap(lambda hr, t: K.conditional_risk(hr.T, P, t, jnp))(h, taus)  # [runs, m]
+            return jnp.sum(c * pi)
+
+        q = jnp.where(P > 0, pi[:, None] * P, 0.0).T
+        a = (1.0 - taus)[:, None]
+        np.testing.assert_allclose(_risk_logit_grad(h, q, a), jax.grad(risk)(h), rtol=1e-10, atol=1e-12)
+
+        c_min = K.min_risk_complete(P, taus[:, None], jnp)
+        eps_tau, eps_01 = _run_errors(h, P, pi, a, c_min)
+        c = jax.vmap(lambda hr, t: K.conditional_risk(hr.T, P, t, jnp))(h, taus)
+        np.testing.assert_allclose(eps_tau, jnp.sum(pi * (c - c_min), axis=-1), rtol=1e-12, atol=1e-14)
+        regret = jax.vmap(lambda hr: K.zero_one_regret(hr.T, P, jnp))(h)
+        np.testing.assert_allclose(eps_01, jnp.sum(pi * regret, axis=-1), rtol=1e-12, atol=1e-14)
