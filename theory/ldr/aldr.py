@@ -367,9 +367,7 @@ def _envelope(a, lam0, alpha, lam_star, value):
 def _envelope_jvp(primals, tangents):
     a, lam0, alpha, lam_star, value = primals
     da, dlam0, dalpha, _, _ = tangents
-    z = (a - jnp.max(a, axis=-1, keepdims=True)) / lam_star[..., None]
-    e = jnp.exp(z)
-    p = e / jnp.sum(e, axis=-1, keepdims=True)
+    p = jax.nn.softmax(a / lam_star[..., None], axis=-1)
     gap = lam_star - lam0
     return value, jnp.sum(p * da, axis=-1) + alpha * gap * dlam0 - 0.5 * gap * gap * dalpha
 
