@@ -58,18 +58,16 @@ def _distributed(parser, args) -> bool:
         if any(x is not None for x in explicit):
             parser.error("--coordinator-address, --num-processes and --process-id need --distributed")
         return True
-    if any(x is not None for x in explicit) and not all(x is not None for x in explicit):
-        parser.error("--coordinator-address, --num-processes and --process-id go together (or none of them: "
-                     "detected from the cluster environment)")
     if args.dry_run:
         parser.error("--dry-run runs on one process; drop --distributed")
-    if args.process_id is not None and args.process_id >= args.num_processes:
-        parser.error(f"--process-id must be in [0, {args.num_processes}), got {args.process_id}")
     import jax
 
     from theory.verify.distributed import initialize
 
-    initialize(args.coordinator_address, args.num_processes, args.process_id)
+    try:  # initialize checks the three options (all or none, process id in range) before joining
+        initialize(args.coordinator_address, args.num_processes, args.process_id)
+    except ValueError as exc:
+        parser.error(f"--distributed: {exc}")
     return jax.process_index() == 0
 
 

@@ -55,7 +55,7 @@ def test_gather_on_one_process_is_the_identity():
 @pytest.mark.parametrize("argv, message", [
     (["--num-processes", "2"], "need --distributed"),
     (["--distributed", "--num-processes", "2"], "go together"),
-    (["--distributed", "--coordinator-address", "h:1", "--num-processes", "2", "--process-id", "2"], "--process-id"),
+    (["--distributed", "--coordinator-address", "h:1", "--num-processes", "2", "--process-id", "2"], "process_id"),
     (["--distributed", "--num-processes", "0"], "positive integer"),
 ])
 def test_distributed_usage_errors_are_one_line_with_exit_2(argv, message, capsys):
