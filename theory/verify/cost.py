@@ -233,13 +233,14 @@ class _XlaWork:
         work, call = self, self._call
 
         def counted(executor, *args):
-            try:
-                flops, nbytes = work._cost(executor.xla_executable)
-                work.flops += flops
-                work.bytes_accessed += nbytes
-                work.launches += 1
-            except Exception:  # noqa: BLE001 - counting must never break a run
-                pass
+            if work.launches is not None:
+                try:
+                    flops, nbytes = work._cost(executor.xla_executable)
+                    work.flops += flops
+                    work.bytes_accessed += nbytes
+                    work.launches += 1
+                except Exception:  # noqa: BLE001 - counting must never break a run: an uncounted call voids the count
+                    work.flops = work.bytes_accessed = work.launches = None
             return call(executor, *args)
 
         pjit._get_fastpath_data = lambda *a, **k: None
