@@ -2,7 +2,7 @@
 
 Exit status of ``theory verify``: 0 when every claim is PASS, 1 when a claim FAILs, 3 when nothing
 failed but some claim is INCONCLUSIVE (a rival was accepted too), 2 for a usage error (an unknown
-topic, claim or scale, a bad seed, an unwritable output path), reported on one line.
+topic, claim or scale, a bad seed or --jobs, an unwritable output path), reported on one line.
 """
 
 from __future__ import annotations
@@ -49,6 +49,41 @@ def _integer(low: int, what: str):
 _seed = _integer(0, "seed must be a non-negative integer")
 _positive = _integer(1, "must be a positive integer")
 _natural = _integer(0, "must be a non-negative integer")
+_count = _integer(1, "must be a positive integer or 'auto'")
+
+
+def _jobs_option(text: str) -> int | str:
+    """``--jobs``: ``auto`` or a positive integer."""
+    return "auto" if text.strip().lower() == "auto" else _count(text)
+
+
+#: ``--jobs auto`` uses at most this many processes (each holds its own JAX runtime and compiled functions).
+MAX_AUTO_JOBS = 4
+
+
+def _jobs(args, claims) -> int:
+    """The process count of ``theory verify``: ``--jobs N``, or for ``auto`` one per usable CPU core (at most
+    :data:`MAX_AUTO_JOBS`) on a CPU backend, and 1 on an accelerator, with --distributed or --dry-run, or when a
+    claim is not a registered one (worker processes look claims up by id)."""
+    if args.jobs != "auto":
+        return args.jobs
+    if args.distributed or args.dry_run:
+        return 1
+    import jax
+
+    if jax.default_backend() != "cpu":  # one accelerator shared by several processes: each would wait on it
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    jobs = max(1, min(cores, MAX_AUTO_JOBS))
+    if jobs > 1:
+        from theory.verify.runner import unregistered
+
+        if unregistered(claims):
+            return 1
+    return jobs
 
 
 def _distributed(parser, args) -> bool:
@@ -93,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compile-cache", action="store_true", help=cache_help)
     p.add_argument("--dry-run", action="store_true",
                    help="estimate each claim's time and memory at --scale from a measured smoke run, and stop")
+    p.add_argument("--jobs", type=_jobs_option, default="auto", metavar="N|auto",
+                   help="run the claim groups in N local processes (default auto: one per CPU core, at most "
+                        f"{MAX_AUTO_JOBS}, on a CPU; 1 on an accelerator); the verdicts do not depend on it")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the claims table as Markdown")
     p.add_argument("--distributed", action="store_true",
@@ -158,6 +196,9 @@ def _table(report: verify.Report) -> Table:
 def _verify(args, parser, out: Console, err: Console) -> int:
     _check_output(parser, "--json", args.json)
     _check_output(parser, "--markdown", args.markdown)
+    if args.jobs != "auto" and args.jobs > 1 and (args.distributed or args.dry_run):
+        parser.error(f"--jobs {args.jobs} runs local processes; it does not go with "
+                     f"{'--distributed' if args.distributed else '--dry-run'} (use --jobs 1 or auto)")
     reporter = _distributed(parser, args)  # before any JAX work
     claims = _claims(parser, args.topics)
 
@@ -179,7 +220,8 @@ def _verify(args, parser, out: Console, err: Console) -> int:
         if not reporter:
             return report.exit_code
     else:
-        report = verify.run(claims, scale=args.scale, seed=args.seed, progress=progress)
+        report = verify.run(claims, scale=args.scale, seed=args.seed, progress=progress,
+                            jobs=_jobs(args, claims))
     out.print(_table(report))
     for v in report.verdicts:
         if v.status == "FAIL":

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -165,6 +166,9 @@ def test_report_json_and_markdown(tmp_path):
     md = report.to_markdown(tmp_path / "r.md")
     assert "| demo.mean |" in md and "FAIL" in md
     assert "demo.mean" in report.table() and "1/2 claims PASS, 0 INCONCLUSIVE, 1 FAIL" in report.summary()
+    assert "worker processes" not in report.summary()
+    pooled = dataclasses.replace(report, environment={**report.environment, "worker_processes": 2})
+    assert "summed over 2 worker processes" in pooled.summary()  # the claims' seconds exceed the wall time
     assert data["counts"] == {"PASS": 1, "INCONCLUSIVE": 0, "FAIL": 1}
     assert [v["status"] for v in data["verdicts"]] == ["PASS", "FAIL"]
     assert {r["name"] for r in data["verdicts"][0]["rivals"]} == {"x1.2", "x0.8"}
@@ -579,3 +583,156 @@ def test_sequential_units_multiply_the_step_counts():
     assert sequential_units({"replicates": 8, "steps": 100, "epochs": 3}) == 300.0
     assert sequential_units({"tasks": [{"steps": 10}, {"steps": 100}]}) == 100.0
     assert sequential_units({"replicates": 8}) == 1.0
+
+
+# ---- local worker processes (run(..., jobs=N), theory verify --jobs) -----------------------------------------
+
+# Cheap at smoke scale (under a second each), from two topics; the two inductive_bias claims share an experiment
+# group, and the order interleaves the groups so that the report's order has to be restored.
+POOLED = ["inductive_bias.chernoff_bound", "compsum.gap_intercept", "inductive_bias.ruben_bound", "compsum.sqrt_bound"]
+
+
+def _registered(ids):
+    found = {c.id: c for c in verify.claims(ids)}
+    return [found[i] for i in ids]
+
+
+def _without_timings(report):
+    return [{k: v for k, v in d.items() if not k.startswith("seconds")} for d in report.to_dict()["verdicts"]]
+
+
+def test_worker_processes_give_the_verdicts_of_one_process_in_the_claims_order():
+    chosen = _registered(POOLED)
+    seen = []
+    one = verify.run(chosen, scale="smoke", seed=5)
+    two = verify.run(chosen, scale="smoke", seed=5, jobs=2, progress=lambda i, n, c, v: seen.append((i, c.id, v)))
+    assert [v.claim_id for v in two.verdicts] == POOLED
+    assert _without_timings(two) == _without_timings(one)  # status, estimate, prediction, ci, rivals, ...
+    assert sorted(i for i, _, v in seen if v is None) == sorted(i for i, _, v in seen if v is not None) == [0, 1, 2, 3]
+    assert all(POOLED[i] == cid for i, cid, _ in seen)
+    assert two.seconds > 0 and two.environment["worker_processes"] == 2
+
+
+@pytest.mark.parametrize("jobs, error", [(0, ValueError), (-2, ValueError), (True, TypeError), (2.0, TypeError),
+                                         ("2", TypeError)])
+def test_run_rejects_a_bad_jobs_count(jobs, error):
+    with pytest.raises(error, match="jobs"):
+        verify.run([MEAN], scale="smoke", jobs=jobs)
+
+
+def test_worker_processes_take_registered_claims_only(monkeypatch):
+    from theory.verify import claim as registry
+
+    (original,) = verify.claims(["compsum.sqrt_bound"])
+    variant = dataclasses.replace(original, predict=lambda cfg: 0.0)
+    for claims in ([MEAN], [original, variant]):
+        with pytest.raises(ValueError, match="registered claims only"):
+            verify.run(claims, scale="smoke", jobs=2)
+    monkeypatch.setitem(registry._REGISTRY, "compsum.sqrt_bound", variant)  # a fresh process would not see it
+    with pytest.raises(ValueError, match="compsum.sqrt_bound"):
+        verify.run(verify.claims(["compsum.sqrt_bound"]), scale="smoke", jobs=2)
+
+
+def test_longest_recorded_groups_go_first_and_unknown_ones_before_them():
+    from theory.verify.runner import _longest_first
+
+    groups = {"a": ["a"], "g": ["x", "y"], "b": ["b"], "u": ["u"], "h": ["z", "v"]}
+    seconds = {"a": 1.0, "x": 2.0, "y": 3.0, "b": 4.5, "z": 9.0}  # "v" never timed: group "h" is unknown
+    assert _longest_first(groups, seconds) == ["u", "h", "g", "b", "a"]
+    assert _longest_first(groups, {}) == list(groups)
+
+
+class _InThreads:
+    """A stand-in for the process pool: runs the worker tasks in one thread, in submission order."""
+
+    def __init__(self, submitted, broken=False):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.submitted, self.broken, self.pool = submitted, broken, ThreadPoolExecutor(max_workers=1)
+
+    def submit(self, fn, ids, *args):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.submitted.append(list(ids))
+        if self.broken:
+            future = Future()
+            future.set_exception(BrokenProcessPool("terminated abruptly"))
+            return future
+        return self.pool.submit(fn, ids, *args)
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def test_claim_seconds_are_recorded_in_the_cache_folder_and_schedule_the_next_pooled_run(monkeypatch, tmp_path):
+    from theory.verify import runner
+
+    folder = jax.config.jax_compilation_cache_dir  # tests/conftest.py turns the cache on for the session
+    assert folder and runner._timings_path() == Path(folder) / runner.TIMINGS_FILE
+    verify.run([MEAN], scale="smoke")
+    assert "demo.mean" in json.loads(runner._timings_path().read_text())["smoke"]
+
+    timings = tmp_path / runner.TIMINGS_FILE
+    timings.write_text(json.dumps({"smoke": {"compsum.sqrt_bound": 5.0, "compsum.gap_intercept": 1.0,
+                                             "other.claim": 7.0}, "default": {"compsum.sqrt_bound": 60.0}}))
+    monkeypatch.setattr(runner, "_timings_path", lambda: timings)
+    submitted: list = []
+    monkeypatch.setattr(runner, "_pool", lambda workers, settings: _InThreads(submitted))
+    report = verify.run(_registered(POOLED), scale="smoke", jobs=2)
+    assert submitted == [["inductive_bias.chernoff_bound", "inductive_bias.ruben_bound"], ["compsum.sqrt_bound"],
+                         ["compsum.gap_intercept"]]  # never timed first, then longest first
+    assert [v.claim_id for v in report.verdicts] == POOLED
+    recorded = json.loads(timings.read_text())
+    assert recorded["default"] == {"compsum.sqrt_bound": 60.0} and recorded["smoke"]["other.claim"] == 7.0
+    assert set(recorded["smoke"]) == {*POOLED, "other.claim"} and recorded["smoke"]["compsum.sqrt_bound"] != 5.0
+    timings.write_text("{not json")  # a damaged file is replaced, never fatal
+    verify.run([MEAN], scale="smoke")
+    assert list(json.loads(timings.read_text())["smoke"]) == ["demo.mean"]
+
+
+def test_a_dead_worker_process_is_an_error_not_a_hang(monkeypatch):
+    from theory.verify import runner
+
+    monkeypatch.setattr(runner, "_pool", lambda workers, settings: _InThreads([], broken=True))
+    with pytest.raises(RuntimeError, match="worker process died"):
+        verify.run(_registered(POOLED), scale="smoke", jobs=2)
+
+
+def test_worker_settings_carry_the_compile_cache_and_the_numeric_settings():
+    from theory.verify import runner
+
+    settings = runner._worker_settings()
+    assert settings["jax_compilation_cache_dir"] == jax.config.jax_compilation_cache_dir
+    assert settings["jax_enable_x64"] is False and settings["jax_default_prng_impl"] == "threefry2x32"
+    with jax.enable_x64(True):
+        assert runner._worker_settings()["jax_enable_x64"] is True
+
+
+@pytest.mark.parametrize("argv", [["--jobs", "0"], ["--jobs", "many"], ["--jobs", "2", "--dry-run"],
+                                  ["--jobs", "2", "--distributed"]])
+def test_cli_jobs_usage_errors_are_one_line_with_exit_2(argv, monkeypatch, capsys):
+    monkeypatch.setattr(verify, "run", lambda *a, **k: pytest.fail("the run started"))
+    with pytest.raises(SystemExit) as e:
+        cli.main(["verify", "compsum.sqrt_bound", "--no-compile-cache", *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--jobs" in err, err
+
+
+def test_cli_jobs_auto_is_one_process_per_core_on_a_cpu_and_one_on_an_accelerator(monkeypatch):
+    asked = []
+    monkeypatch.setattr(verify, "run", lambda *a, **k: asked.append(k["jobs"]) or verify.Report([], "smoke", 0, 0.0))
+    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    argv = ["verify", "compsum.sqrt_bound", "--no-compile-cache"]
+    assert cli.main(argv) == 0 and cli.main([*argv, "--jobs", "auto"]) == 0
+    assert cli.main([*argv, "--jobs", "7"]) == 0 and cli.main([*argv, "--jobs", "1"]) == 0
+    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert cli.main(argv) == 0
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert cli.main(argv) == 0
+    assert asked == [3, 3, 7, 1, cli.MAX_AUTO_JOBS, 1]
+    asked.clear()
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    monkeypatch.setattr(verify, "claims", lambda topics=None: [MEAN])  # not registered: stays in this process
+    assert cli.main(["verify", "--no-compile-cache"]) == 0 and asked == [1]

@@ -3,7 +3,7 @@
 Public API (kept stable for analysis scripts and outside audits)::
 
     claims(topics_or_ids=None) -> list[Claim]
-    run(claims, *, scale="default", seed=0) -> Report
+    run(claims, *, scale="default", seed=0, progress=None, jobs=1) -> Report
     run_claim(claim, *, scale="default", seed=0) -> Verdict
 
 A :class:`Claim` is a frozen dataclass; ``dataclasses.replace(claim, predict=...)`` makes a

@@ -162,6 +162,10 @@ def _check_scale(scale: str) -> str:
 
 
 _REGISTRY: dict[str, Claim] = {}
+#: Every claim as :func:`register` received it. A fresh process that imports the topic gets these same claims,
+#: so ``run(..., jobs>1)`` sends only ids, and only for claims found here (an entry put in ``_REGISTRY`` by
+#: hand, as a test does to plant a wrong prediction, is not here).
+_REGISTERED: dict[str, Claim] = {}
 
 
 def register(*new: Claim) -> None:
@@ -172,6 +176,7 @@ def register(*new: Claim) -> None:
         if c.id in _REGISTRY and _REGISTRY[c.id] is not c:
             raise ValueError(f"claim id {c.id!r} is registered twice")
         _REGISTRY[c.id] = c
+        _REGISTERED.setdefault(c.id, c)
 
 
 def known_topics() -> tuple[str, ...]:

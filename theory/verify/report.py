@@ -111,7 +111,11 @@ class Report:
         c = self.counts
         return (f"{c['PASS']}/{len(self.verdicts)} claims PASS, {c['INCONCLUSIVE']} INCONCLUSIVE, {c['FAIL']} FAIL "
                 f"at scale {self.scale!r}, seed {self.seed}, in {self.seconds:.1f} s "
-                f"(compile {self.seconds_compile:.1f} s, run {self.seconds_run:.1f} s)")
+                f"(compile {self.seconds_compile:.1f} s, run {self.seconds_run:.1f} s{self._over_processes()})")
+
+    def _over_processes(self) -> str:
+        workers = self.environment.get("worker_processes", 1) if isinstance(self.environment, dict) else 1
+        return f", summed over {workers} worker processes" if workers > 1 else ""
 
     def table(self) -> str:
         """A plain-text table (the CLI prints a richer one when it can)."""
