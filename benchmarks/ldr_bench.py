@@ -8,7 +8,10 @@ steady-state time are reported apart.
 Second, the noisy-label simulator at the default scale of ``ldr.noisy_accuracy`` (uniform noise eta = 0.3 and
 0.6, 8 seeds, n_train 300, n_test 2000, 400 steps, MLP (32, 32), one loss): the replicates vmapped in one
 compiled call against a Python loop over (setting, seed) calling the same program jitted for one replicate,
-compile and steady time apart, with the ratio loop / vmap.
+compile and steady time apart, with the ratio loop / vmap, and the largest difference between the two runs'
+test accuracies: the replicates are the same, but a batch of 16 and a batch of 1 round the matrix products
+differently, and over 400 steps a few test points can fall on the other side of a decision boundary (at 20
+steps the accuracies agree exactly).
 
 Usage: python benchmarks/ldr_bench.py [--batch 4096] [--classes 1000] [--sim-loss ldr_kl] [--json FILE]
 """
@@ -90,10 +93,10 @@ def simulator_benchmark(loss="ldr_kl", hyper=10.0, repeat=3):
 
     rows = {f"vmap over {len(etas)} settings x {seeds} seeds (one call)": timeit(vmapped, repeat=repeat),
             "Python loop of one-replicate calls (jitted)": timeit(loop, repeat=repeat)}
-    same = bool(np.array_equal(np.asarray(vmapped()), np.array([[np.asarray(a)[0, 0] for a in row]
-                                                               for row in loop()])))
+    gap = np.max(np.abs(np.asarray(vmapped()).reshape(len(etas), seeds)
+                        - np.array([[np.asarray(a).item() for a in row] for row in loop()])))
     first, second = rows.values()
-    return rows, {"loop / vmap (steady)": second[1] / first[1], "same accuracies": float(same)}
+    return rows, {"loop / vmap (steady)": second[1] / first[1], "max |accuracy vmap - loop|": float(gap)}
 
 
 def main(argv=None):
