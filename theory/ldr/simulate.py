@@ -278,8 +278,9 @@ def train_noisy(*, key, losses, etas, kinds, n_seeds=3, num_classes=None, dim=10
             heavy-ball gradient descent.
         dtype: float dtype of the simulation (float32 by default).
         chunk_size: seeds trained together by ``vmap`` (a memory budget; ``lax.map`` runs the chunks one after
-            another; None: all at once). The seeds are split over the local devices when a chunk's size is a
-            multiple of their number; the numbers do not depend on the chunking or the placement.
+            another; None: as many as the memory budget allows, all at once at the default scale,
+            :func:`theory._training.map_replicates`). The seeds are split over the local devices when a chunk's
+            size is a multiple of their number; the numbers do not depend on the chunking or the placement.
 
     Returns:
         ``(accuracy [len(losses), len(etas), n_seeds], noisy_fraction [len(etas), n_seeds])``.

@@ -376,7 +376,8 @@ def fit_batch(x, y, w, init: MoEParams, *, top_k=None, selection: str = "slope",
         window: convergence window (static).
         gap_tol: convergence tolerance in nats (traced).
         batch_size: replicates fitted together by ``vmap``; the chunks run one after another
-            (``lax.map``), which bounds the memory of the Newton Hessians (None: all at once). Each chunk is
+            (``lax.map``), which bounds the memory of the Newton Hessians (None: as many as the memory budget allows,
+            :func:`theory._training.map_replicates`). Each chunk is
             split over the local devices when its size is a multiple of their number
             (:func:`theory._training.shard_replicates`); the numbers do not depend on the placement.
         K: deprecated name of ``top_k``.
