@@ -114,7 +114,7 @@ class Report:
                 f"(compile {self.seconds_compile:.1f} s, run {self.seconds_run:.1f} s{self._over_processes()})")
 
     def _over_processes(self) -> str:
-        workers = self.environment.get("worker_processes", 1) if isinstance(self.environment, dict) else 1
+        workers = self.environment.get("worker_processes", 1)
         return f", summed over {workers} worker processes" if workers > 1 else ""
 
     def table(self) -> str:

@@ -249,15 +249,7 @@ def _run_here(todo: Sequence[Claim], scale: str, seed: int, progress) -> list[Ve
 def unregistered(todo: Iterable[Claim]) -> list[str]:
     """The ids of the claims that are not the registered claim of that id, as a fresh process importing the
     topic would register it (a claim built or modified in this process, or put into the registry by hand)."""
-    out = []
-    for c in todo:
-        try:
-            (found,) = _registered_claims([c.id])
-        except ValueError:  # an unknown topic or id
-            found = None
-        if found is not c or _REGISTERED.get(c.id) is not c:
-            out.append(c.id)
-    return out
+    return [c.id for c in todo if _REGISTERED.get(c.id) is not c]
 
 
 def _groups(todo: Sequence[Claim]) -> dict[str, list[int]]:
