@@ -6,9 +6,10 @@ on a batch of ``(4096, 1000)`` float32 logits are timed against
 ``optax.losses.softmax_cross_entropy_with_integer_labels`` on the same batch. The binary margin losses (defined
 for two classes only) get the same number of logits, ``(2048000, 2)``, and optax on that batch: at ``(4096, 2)``
 both sides take microseconds, and the ratio measured dispatch overhead and load, not the loss. The two are timed in
-alternation (interleaved repeats, medians), so load from other processes falls on both; the ratio is
-median / median (and best / best, less sensitive to bursts of load). Compile time (first call minus the
-steady median) and steady-state time are reported apart.
+alternation (interleaved repeats, medians; each sample is a burst of calls lasting about 30 ms, divided by its
+length), so load from other processes falls on both; the ratio is median / median (and best / best, less
+sensitive to bursts of load). Compile time (first call minus the steady median) and steady-state time are
+reported apart.
 
 Targets: 1.25x for every entry, 3x for the top-k entries (``ldr_topk``, ``topk_svm``), 10x for ALDR-KL
 (an exact per-example 1-D solve).
@@ -56,16 +57,25 @@ def _first_call(fn, *args):
     return time.perf_counter() - t0
 
 
-def interleaved(programs, args, repeat):
+def interleaved(programs, args, repeat, *, sample_seconds=0.03):
     """``({label: (compile estimate s, median steady s)}, {label: best steady s})``: the first call of each, then
-    ``repeat`` rounds in turn."""
+    ``repeat`` rounds in turn.
+
+    One sample is a burst of calls long enough to last about ``sample_seconds`` (the same count for every program:
+    the slowest program's single-call time sets it), divided by the count: a single call of a few milliseconds is
+    at the mercy of one scheduler tick, a burst of ten is not.
+    """
     first = {label: _first_call(fn, *args) for label, fn in programs.items()}
+    single = max(_first_call(fn, *args) for fn in programs.values())
+    calls = max(1, math.ceil(sample_seconds / max(single, 1e-9)))
     times = {label: [] for label in programs}
     for _ in range(repeat):
         for label, fn in programs.items():
             t0 = time.perf_counter()
-            jax.block_until_ready(fn(*args))
-            times[label].append(time.perf_counter() - t0)
+            for _ in range(calls):
+                out = fn(*args)
+            jax.block_until_ready(out)
+            times[label].append((time.perf_counter() - t0) / calls)
     steady = {label: statistics.median(ts) for label, ts in times.items()}
     return ({label: (max(first[label] - steady[label], 0.0), steady[label]) for label in programs},
             {label: min(ts) for label, ts in times.items()})
