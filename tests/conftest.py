@@ -7,14 +7,6 @@ import pytest
 import threadpoolctl
 from hypothesis import HealthCheck, settings
 
-# LLVM optimisation level 1 for the CPU code XLA generates in the test processes (unless XLA_FLAGS already sets
-# one), before JAX starts its backend. About 60% of the suite's time is XLA compilation, and at the default level
-# 2 LLVM spends much of it on the unrolled threefry rounds of every random draw: jax.random.normal compiles in 1.2 s at
-# level 2 and 0.25 s at level 1 (and runs no slower), the ldr noisy-label trainer in 15.8 s against 8.5 s with
-# identical accuracies. Levels 1 and 2 differ only in LLVM's passes, which may not reassociate floating point.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1").strip()
-
 # One BLAS thread per test process: the test workers already take one core each, and a threaded OpenBLAS on a
 # loaded 2-core machine makes small eigendecompositions up to 100x slower (threadpoolctl comes with scikit-learn).
 threadpoolctl.threadpool_limits(1)
