@@ -133,6 +133,33 @@ def test_crammer_singer_and_weston_watkins_match_explicit_hinges(x64):
     np.testing.assert_allclose(weston_watkins_loss(jnp.asarray(f), jnp.asarray(y), margin=0.4), ww, atol=1e-13)
 
 
+@pytest.mark.parametrize("num_classes", [64, 80, 1000])  # the block search on 8, 10 and 25 blocks
+def test_crammer_singer_block_search_gives_the_row_maximum_and_the_last_maximiser(num_classes):
+    """For many classes the Crammer-Singer value and subgradient come from a search over block maxima; on rows with
+    ties (rounded logits, all-equal rows, the label tied with the maximum) and masked classes they equal the plain
+    row search: the value max(0, c + max_{k != y} f_k - f_y) and the gradient e_{k*} - e_y, k* the last maximiser."""
+    rng = np.random.default_rng(num_classes)
+    f = rng.normal(size=(300, num_classes)).astype(np.float32)
+    f[:80] = np.round(f[:80])  # ties within and across blocks
+    f[80:90] = 0.0  # every class tied
+    f[90:110, : num_classes // 2] = -np.inf  # masked classes
+    y = rng.integers(0, num_classes, size=300)
+    y[90:110] = num_classes - 1 - y[90:110] % (num_classes // 2)  # a label that is not masked
+    f[110:130, y[110:130]] = f[110:130].max(axis=1)  # the label tied with the maximum
+    others = np.where(np.arange(num_classes) == y[:, None], -np.inf, f)
+    top = others.max(axis=1)
+    last = num_classes - 1 - np.argmax((others == top[:, None])[:, ::-1], axis=1)
+    value = np.maximum(np.float32(0.5) + (top - f[np.arange(300), y]), 0.0)  # float32, in the loss's order
+    grad = np.zeros_like(f)
+    positive = value > 0
+    grad[np.arange(300)[positive], last[positive]] += 1.0
+    grad[np.arange(300)[positive], y[positive]] -= 1.0
+    for fn in (lambda h: crammer_singer_loss(h, jnp.asarray(y), margin=0.5),
+               lambda h: ldr_kl_loss(h, jnp.asarray(y), lam=0.0, margin=0.5)):
+        np.testing.assert_array_equal(jax.jit(fn)(jnp.asarray(f)), value)
+        np.testing.assert_array_equal(jax.jit(jax.grad(lambda h, fn=fn: jnp.sum(fn(h))))(jnp.asarray(f)), grad)
+
+
 # ---- properties specific to LDR-KL (hypothesis) -----------------------------------------------
 
 cases = st.sampled_from([2, 3, 5, 12]).flatmap(lambda K: st.tuples(
