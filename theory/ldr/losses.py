@@ -516,9 +516,9 @@ def _max_others(logits, labels):
     K = logits.shape[-1]
     g = _block_size(K)
     if g is None:
-        others, iota = _others(logits, labels)
+        others, _ = _others(logits, labels)
         m = jnp.max(others, axis=-1)
-        return m, jnp.max(jnp.where(others == m[..., None], iota, 0), axis=-1)
+        return m, _last_max(others, m)
     blocks = logits.reshape(logits.shape[:-1] + (K // g, g))
     labels = labels.astype(jnp.int32)
     b_y, i_y = labels // g, labels % g
