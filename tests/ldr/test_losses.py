@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from theory.compsum import comp_sum_loss
+from theory.ldr.general import ldr_loss
 from theory.ldr.losses import (
     crammer_singer_loss,
     ldr_kl_loss,
@@ -155,7 +156,8 @@ def test_crammer_singer_block_search_gives_the_row_maximum_and_the_last_maximise
     grad[np.arange(300)[positive], last[positive]] += 1.0
     grad[np.arange(300)[positive], y[positive]] -= 1.0
     for fn in (lambda h: crammer_singer_loss(h, jnp.asarray(y), margin=0.5),
-               lambda h: ldr_kl_loss(h, jnp.asarray(y), lam=0.0, margin=0.5)):
+               lambda h: ldr_kl_loss(h, jnp.asarray(y), lam=0.0, margin=0.5),
+               lambda h: ldr_loss(h, jnp.asarray(y), reg="kl", lam=0.0, k=1, margin=0.5)):
         np.testing.assert_array_equal(jax.jit(fn)(jnp.asarray(f)), value)
         np.testing.assert_array_equal(jax.jit(jax.grad(lambda h, fn=fn: jnp.sum(fn(h))))(jnp.asarray(f)), grad)
 

@@ -34,6 +34,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from theory._validation import check_choice, check_int, check_loss_inputs, is_traced, nan_unless
 from theory.ldr.losses import (
+    _hinge_core,
     _label_entry,
     _ldr_kl_of_a,
     _ldr_kl_of_logits,
@@ -511,6 +512,8 @@ def _solve(logits, labels, margin, lam, *, reg, k, mode, weights):
     0/inf, else lam is traced (a jit argument: one compile serves a sweep)."""
     if reg == "kl" and k == 1 and mode == "lam" and not weights:
         return _ldr_kl_of_logits(logits, labels, margin, lam)  # the fused LDR-KL evaluation
+    if mode == "cs" and k == 1 and not weights and jnp.ndim(margin) == 0:  # Crammer-Singer, from the logits
+        return _hinge_core(logits, labels, margin, kind="cs")
     if mode == "cs" and k > 1 and not weights and jnp.ndim(margin) == 0:  # the top-k SVM, from the logits
         c = nan_unless(jnp.isfinite(margin), margin)
         return nan_unless(~jnp.isnan(c), jnp.mean(_top_margins(logits, labels, c, k)[0], axis=-1))

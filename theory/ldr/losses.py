@@ -319,9 +319,7 @@ def _ldr_kl_of_logits(logits, labels, margin, lam):
     batch = logits.shape[:-1]
     if not is_traced(lam):
         lam = float(lam)
-        if lam == 0.0:  # Crammer-Singer, from the logits (no margin vector)
-            return _crammer_singer_scalar(logits, labels.astype(jnp.int32), c)
-        if math.isinf(lam):
+        if lam == 0.0 or math.isinf(lam):
             return _ldr_kl_of_a(margin_vector(logits, labels, margin), lam)
         return _ldr_kl_scalar(logits, labels, c, jnp.full(batch, lam, logits.dtype))
     lam = _traced_lam(lam, logits.dtype)
