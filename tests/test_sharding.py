@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.host_devices import xla_flags
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
@@ -35,7 +37,7 @@ print(json.dumps({"placed": placed, "same_values": bool(np.array_equal(sharded, 
 
 
 def test_sharded_replicates_and_verdicts_match_one_device():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": xla_flags(devices=8), "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -73,7 +75,7 @@ print(json.dumps({"placed": placed, "same": [bool(np.array_equal(a, b)) for a, b
 
 
 def test_moe_and_ldr_replicates_sharded_match_one_device():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": xla_flags(devices=8), "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", MOE_LDR_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.host_devices import xla_flags
 from theory import _training
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +175,7 @@ print(json.dumps({"chunk": chunk, "same": bool(np.array_equal(whole, small)),
 
 
 def test_auto_chunks_split_over_devices():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": xla_flags(devices=8), "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.host_devices import xla_flags
 from theory import verify
 from theory.cli import main
 from theory.verify.distributed import gather, initialize, partition
@@ -68,7 +69,7 @@ def test_distributed_usage_errors_are_one_line_with_exit_2(argv, message, capsys
 
 def test_two_processes_give_the_verdicts_and_estimates_of_one(tmp_path):
     port = _free_port()
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": xla_flags(), "JAX_PLATFORMS": "cpu"}
     command = [sys.executable, "-m", "theory", "verify", *CLAIMS, "--scale", "smoke", "--distributed",
                "--coordinator-address", f"localhost:{port}", "--num-processes", "2", "--no-compile-cache"]
     procs = [subprocess.Popen([*command, "--process-id", str(i), "--json", str(tmp_path / f"p{i}.json")],
