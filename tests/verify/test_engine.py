@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import jax
@@ -521,6 +522,27 @@ def test_compile_cache_writes_compiled_functions_and_the_flag_leaves_jax_alone(m
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
         cache._reset_jax_cache()  # the rest of the session compiles as before
+
+
+@pytest.mark.parametrize(("platforms", "flags", "running", "expected"), [
+    ("cpu", "--xla_force_host_platform_device_count=8", False,
+     "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=1"),
+    ("", "", False, "--xla_backend_optimization_level=1"),  # no accelerator plugin in the test environment
+    ("cpu", "--xla_backend_optimization_level=3", False, "--xla_backend_optimization_level=3"),
+    ("cuda", "", False, ""),
+    ("cpu", "", True, ""),
+])
+def test_commands_compile_cpu_code_at_llvm_level_1_unless_told_otherwise(platforms, flags, running, expected,
+                                                                          monkeypatch):
+    """Level 1 on a CPU-only installation, before the backend starts; a level already in XLA_FLAGS, a possible
+    accelerator or a running backend leave XLA_FLAGS as it was."""
+    from jax._src import xla_bridge
+
+    monkeypatch.setenv("JAX_PLATFORMS", platforms)
+    monkeypatch.setenv("XLA_FLAGS", flags)
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: running)
+    cli._cpu_code_generation()
+    assert os.environ["XLA_FLAGS"] == expected
 
 
 def test_work_units_multiply_parallel_and_sequential_sizes():
