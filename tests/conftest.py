@@ -2,17 +2,9 @@
 
 import os
 
-# XLA's CPU code generation for the test processes, set before JAX starts its backend (a flag already in XLA_FLAGS
-# wins). About 60% of the suite's time is XLA compiling a few thousand small programs, one or more per test, and
-# these two flags halve that: the legacy elemental emitters compile small fusions about 35% faster than the MLIR
-# fusion emitters, and LLVM optimisation level 1 compiles the unrolled threefry rounds of every random draw 5x faster
-# than the default level. Both change only how XLA generates code for the same HLO: the numbers agree with the
-# default flags to float rounding (a default-scale ``theory verify`` gives the same verdicts, with estimates equal to
-# about 1e-8 relative), and every comparison in the suite is made between two programs compiled under the same flags.
-TEST_XLA_FLAGS = {"xla_cpu_use_fusion_emitters": "false", "xla_backend_optimization_level": "1"}
-os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + [
-    f"--{name}={value}" for name, value in TEST_XLA_FLAGS.items() if name not in os.environ.get("XLA_FLAGS", "")
-]).strip()
+from tests.xla_env import use_test_flags
+
+use_test_flags()  # before JAX starts its backend: faster CPU compilation (tests/xla_env.py)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

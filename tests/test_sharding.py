@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.host_devices import xla_flags
+from tests.xla_env import xla_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.host_devices import xla_flags
+from tests.xla_env import xla_flags
 from theory import _training
 
 ROOT = Path(__file__).resolve().parents[1]

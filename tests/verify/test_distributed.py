@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.host_devices import xla_flags
+from tests.xla_env import xla_flags
 from theory import verify
 from theory.cli import main
 from theory.verify.distributed import gather, initialize, partition
