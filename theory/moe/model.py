@@ -29,6 +29,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import NamedTuple
@@ -243,6 +244,29 @@ def _to_jax(p: MoEParams) -> MoEParams:
     return MoEParams(*(jnp.asarray(v) for v in p))
 
 
+@functools.cache
+def _compiled(core, selection, K):
+    """``core`` and its top-``K`` mask (none for ``K = None``) as one compiled program: a concrete call compiles
+    once per core and shapes instead of once per operation."""
+
+    def run(p, x, y):
+        return core(p, x, y, None if K is None else _topk_mask(_scores(p, x, selection), K))
+
+    return jax.jit(run)
+
+
+def _mask_core(p, x, y, mask):
+    return mask
+
+
+def _log_gates_core(p, x, y, mask):
+    return _log_gates(p, x, mask)
+
+
+def _log_expert_core(p, x, y, mask):
+    return _log_expert(p, x, y)
+
+
 def _evaluate(core, params, x, y, top_k, selection):
     """Validate the inputs of a closed form and evaluate ``core(params, x, y, mask)``.
 
@@ -257,9 +281,8 @@ def _evaluate(core, params, x, y, top_k, selection):
         xs = _check_x(x, p.dim)
         ys = None if y is None else _check_y(y, xs.shape[0], traced=False)[0]
         with jax.enable_x64(True):
-            pj, xj = _to_jax(p), jnp.asarray(xs)
-            mask = None if K is None else _topk_mask(_scores(pj, xj, selection), K)
-            return np.asarray(core(pj, xj, None if ys is None else jnp.asarray(ys), mask))
+            return np.asarray(_compiled(core, selection, K)(_to_jax(p), jnp.asarray(xs),
+                                                           None if ys is None else jnp.asarray(ys)))
     p, valid = _traced_params(params, "params")
     xj, ok_x = _traced_x(x, p.dim)
     valid = valid & ok_x
@@ -303,7 +326,7 @@ def selection_mask(params, x, *, top_k: int | None = None, selection: str = "slo
         [[1, 1, 0], [1, 1, 0], [0, 1, 1]]
     """
     top_k = _required(renamed_argument("K", "top_k", top_k, K, owner="selection_mask"), "top_k", "selection_mask")
-    return _evaluate(lambda p, x_, y_, mask: mask, params, x, None, top_k, selection)
+    return _evaluate(_mask_core, params, x, None, top_k, selection)
 
 
 def log_gates(params, x, *, top_k: int | None = None, selection: str = "slope", K: int | None = None):
@@ -325,7 +348,7 @@ def log_gates(params, x, *, top_k: int | None = None, selection: str = "slope", 
         Nguyen et al., ICLR 2024 (arXiv 2309.13850), the TopK softmax gate of Sec. 2, as recalled.
     """
     top_k = _required(renamed_argument("K", "top_k", top_k, K, owner="log_gates"), "top_k", "log_gates")
-    return _evaluate(lambda p, x_, y_, mask: _log_gates(p, x_, mask), params, x, None, top_k, selection)
+    return _evaluate(_log_gates_core, params, x, None, top_k, selection)
 
 
 def gates(params, x, *, top_k: int | None = None, selection: str = "slope", K: int | None = None):
@@ -351,7 +374,7 @@ def log_expert(params, x, y):
 
     Works under ``jit``/``vmap``/``grad``.
     """
-    return _evaluate(lambda p, x_, y_, mask: _log_expert(p, x_, y_), params, x, y, None, None)
+    return _evaluate(_log_expert_core, params, x, y, None, None)
 
 
 def log_density(params, x, y, *, top_k: int | None = None, selection: str = "slope", K: int | None = None):
