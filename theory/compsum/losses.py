@@ -115,6 +115,11 @@ def _comp_sum_jvp(primals, tangents):
     return loss, tangent
 
 
+#: One compiled program per shape for eager calls (inside a caller's ``jit`` it is inlined): an eager call
+#: otherwise compiles and dispatches each of the dozen operations of the value and the JVP on its own.
+_comp_sum_compiled = jax.jit(_comp_sum)
+
+
 def comp_sum_loss(logits, labels, *, tau):
     r"""Per-example comp-sum loss :math:`\ell^\tau(h, y) = \Psi_\tau(S_y(h))`.
 
@@ -154,7 +159,7 @@ def comp_sum_loss(logits, labels, *, tau):
     tau = _check_tau(tau)
     logits, labels = check_loss_inputs(logits, labels)
     a = jnp.asarray(1.0 - tau, dtype=logits.dtype)
-    return _comp_sum(logits, labels, a)
+    return _comp_sum_compiled(logits, labels, a)
 
 
 def comp_sum_phi(u, *, tau):
