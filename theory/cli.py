@@ -51,8 +51,10 @@ def _cpu_code_generation() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_backend_optimization_level" in flags or not _cpu_only_installation():
         return
-    from jax._src import xla_bridge
-
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # a JAX without the module: leave its settings alone
+        return
     if getattr(xla_bridge, "backends_are_initialized", lambda: True)():
         return
     os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level={CPU_OPTIMIZATION_LEVEL}".strip()
