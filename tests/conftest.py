@@ -67,7 +67,49 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("default_claim_id", list(metafunc.module.CLAIMS))
 
 
+#: The work units in the order the two CI workers should start them: longest first (worker seconds of one
+#: run on 2 cores: ldr 168, moe 145, compsum 120, icl 116, aggregate 63, cnce 59, ensloss 56, the sharding
+#: subprocesses 33, inductive_bias 27, the loss registry 27, the engine 19; everything else is under 10 s).
+#: Only the order matters: with units this coarse, starting a long one last leaves one worker idle at the end.
+LONGEST_FIRST = ("ldr", "moe", "compsum", "icl", "aggregate", "cnce", "ensloss", "tests/test_sharding.py",
+                 "inductive_bias", "tests/test_losses.py", "verify")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Run the slow tests (the default-scale run of every claim) first, so that with one worker per core the
-    longest file starts at once instead of last (the sort is stable: the other tests keep their order)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Order the tests so that the workers start the longest work units first (:data:`LONGEST_FIRST`), and
+    within a unit run the slow tests (the default-scale run of every claim) first. The sorts are stable: the
+    other tests keep their order, so a topic's figure scripts still run after its smoke-scale claims."""
+    rank = {scope: i for i, scope in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: (rank.get(_topic_scope(item.nodeid), len(rank)),
+                                 item.get_closest_marker("slow") is None))
+
+
+def _topic_scope(nodeid: str) -> str:
+    """The work unit of a test under ``--dist loadfile``: a topic's tests (``tests/<topic>/...``) and its doctests
+    (``theory/<topic>/...``) form one unit, any other file is a unit of its own."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 2 and parts[0] in ("tests", "theory"):
+        return parts[1]
+    return path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``--dist loadfile`` (the default ``addopts``), send each topic's test files and doctests to one worker.
+
+    A topic's tests share compiled programs: its figure scripts run the experiments of its smoke-scale claims
+    at the same shapes, and its unit tests call the simulators its claims call. JAX keeps compiled programs per
+    process, so spreading one topic's files over two workers compiles them twice (the moe figure scripts take
+    15 s in a fresh process and 4 s after the moe smoke run). The topics are large enough to balance two workers.
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    config.option.loadscopereorder = False  # keep the order of pytest_collection_modifyitems
+
+    class TopicScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            return _topic_scope(nodeid)
+
+    return TopicScheduling(config, log)
