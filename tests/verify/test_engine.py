@@ -360,6 +360,30 @@ def test_standard_rival_builders():
     assert (lo.predict({}), hi.predict({})) == (-0.75, -0.25)
 
 
+def test_rivals_built_from_the_prediction_reuse_it_within_one_judgement_only():
+    calls = []
+
+    def predict(cfg):
+        calls.append(cfg["reps"])
+        return np.full(3, 0.5)
+
+    own = Rival("from the prediction", lambda cfg: 1.1 * rivals.predicted(predict, cfg), "reuses the prediction")
+    claim = dataclasses.replace(MEAN, predict=predict, rivals=(*rivals.off_by_20_percent(predict), own,
+                                                                 rivals.halved(predict)))
+    v = verify.run_claim(claim, scale="smoke")
+    assert v.passed and v.status == "PASS" and len(calls) == 1  # one prediction for the claim and its 4 rivals
+    assert [r["worst"] > 1 for r in v.rivals] == [True] * 4
+    verify.run_claim(claim, scale="smoke")
+    assert len(calls) == 2  # a new judgement predicts afresh
+    rivals.scaled(predict, 2.0).predict({"reps": 1})
+    rivals.scaled(predict, 2.0).predict({"reps": 1})
+    assert len(calls) == 4  # outside the runner nothing is memoised
+    with rivals.reusing_predictions():
+        shared = rivals.predicted(predict, {"reps": 7})
+        with pytest.raises(ValueError, match="read-only"):
+            shared[0] = 1.0  # no rival can change what the others see
+
+
 def test_claims_can_be_selected_by_id():
     chosen = verify.claims(["compsum.cross_entropy"])
     assert [c.id for c in chosen] == ["compsum.cross_entropy"]

@@ -29,7 +29,7 @@ from theory.compsum.simulate import (
     train_linear,
 )
 from theory.verify import Claim, Experiment, Measurement, Rival, agrees, holds, numpy_rng, rate, register
-from theory.verify.rivals import halved, off_by_20_percent, scaled, slopes_around
+from theory.verify.rivals import halved, off_by_20_percent, predicted, scaled, slopes_around
 
 ICML = "Mao-Mohri-Zhong ICML 2023"
 NEURIPS = "Mao-Mohri-Zhong NeurIPS 2023"
@@ -142,7 +142,7 @@ CROSS_ENTROPY = Claim(
     compare=agrees(0, atol=1e-12, rtol=1e-12, reason="float64 round-off of two log-sum-exp evaluations"),
     configs={"smoke": {"batch": 512, "n_classes": 7}, "default": {"batch": 8192, "n_classes": 10}},
     rivals=(*off_by_20_percent(_ce_predict),
-            Rival("log2 (bits)", lambda cfg: _ce_predict(cfg) / np.log(2.0),
+            Rival("log2 (bits)", lambda cfg: predicted(_ce_predict, cfg) / np.log(2.0),
                   "the cross-entropy in bits (log base 2), as information-theoretic texts write it")),
 )
 
@@ -226,7 +226,7 @@ BOUND_POINTWISE = Claim(
     configs=_REGRET_CONFIGS,
     experiment=REGRET_INSTANCES,
     rivals=(
-        Rival("bound x2", lambda cfg: 2.0 * _transform_lower(cfg),
+        Rival("bound x2", lambda cfg: 2.0 * predicted(_transform_lower, cfg),
               "the lower bound twice as tight: only a run that reaches the attaining (p, h) can reject it"),
         scaled(_transform_lower, 1.25, why="a wrong constant in T (25% too large)"),
         Rival("T_{tau,2}", _binary_transform_lower, _BINARY_WHY),
@@ -242,7 +242,7 @@ def _distribution_measure(key, cfg, table):
 
 def _sqrt_eps_for_logistic(cfg):
     """Gamma_1(eps) = sqrt(eps) at tau = 1 (the factor 2 of sqrt(2 eps) dropped), Gamma elsewhere."""
-    return np.where(cfg["tau"] == 1.0, np.sqrt(cfg["eps_tau"]), _bound_upper(cfg))
+    return np.where(cfg["tau"] == 1.0, np.sqrt(cfg["eps_tau"]), predicted(_bound_upper, cfg))
 
 
 BOUND_DISTRIBUTION = Claim(

@@ -30,6 +30,7 @@ from theory.verify.claim import (
 from theory.verify.claim import claims as _registered_claims
 from theory.verify.compare import Measurement, Verdict
 from theory.verify.report import STATUSES, Report
+from theory.verify.rivals import predicted, reusing_predictions
 
 __all__ = ["STATUSES", "TIMINGS_FILE", "run", "run_claim", "judge_rival", "status"]
 
@@ -122,9 +123,10 @@ def run_claim(claim: Claim, *, scale: str = "default", seed: int = 0, experiment
             _ACTIVE.reset(token)
         _block([getattr(measurement, f.name) for f in dataclasses.fields(measurement)])
         inputs = {**config, **measurement.inputs}
-        prediction = np.asarray(claim.predict(inputs), dtype=np.float64)
-        verdict = claim.compare(prediction, measurement)
-        rivals = [judge_rival(r, claim, inputs, measurement) for r in claim.rivals]
+        with reusing_predictions():  # rivals derived from the prediction reuse it
+            prediction = predicted(claim.predict, inputs)
+            verdict = claim.compare(prediction, measurement)
+            rivals = [judge_rival(r, claim, inputs, measurement) for r in claim.rivals]
         error = None
     except Exception as exc:  # a broken claim fails; it never takes the report down with it
         error = _error(exc)
