@@ -13,6 +13,7 @@ References:
 
 from __future__ import annotations
 
+import numbers
 import typing
 import warnings
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from theory._random import check_key
 from theory._validation import check_int
-from theory.aggregate._checks import old_spellings
+from theory.aggregate._checks import as_array, integer_array, old_spellings
 
 __all__ = ["BagInfo", "make_bags", "check_bags", "bags_from_groups", "bag_means"]
 
@@ -175,7 +176,16 @@ def bag_means(values, bags, *, num_bags: int):
         Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (the aggregate responses and the bag-mean
         predictions; as recalled).
     """
-    values = jnp.asarray(values)
+    if integer_array(bags) and isinstance(num_bags, numbers.Integral):
+        return _bag_means_compiled(as_array(values), bags, num_bags=num_bags)
+    return _bag_means(jnp.asarray(values), bags, num_bags=num_bags)
+
+
+def _bag_means(values, bags, *, num_bags):
     sums = jax.ops.segment_sum(values, bags, num_segments=num_bags)
     counts = jax.ops.segment_sum(jnp.ones(values.shape[0], values.dtype), bags, num_segments=num_bags)
     return sums / counts.reshape((-1,) + (1,) * (values.ndim - 1))
+
+
+# jitted for eager calls: one compiled program per shape instead of one per jnp operation
+_bag_means_compiled = jax.jit(_bag_means, static_argnames=("num_bags",))

@@ -25,12 +25,14 @@ References:
 
 from __future__ import annotations
 
+import numbers
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from theory._validation import check_real, is_traced, nan_unless
-from theory.aggregate._checks import check_rho, old_spellings, rho_valid
+from theory.aggregate._checks import as_array, check_rho, integer_array, old_spellings, rho_valid
 from theory.aggregate.bags import bag_means
 
 __all__ = [
@@ -69,8 +71,16 @@ def huber_loss(y, f, *, delta=1.0):
         r = jnp.abs(jnp.asarray(y) - jnp.asarray(f))
         return nan_unless(jnp.isfinite(delta) & (delta > 0.0), jnp.where(r <= delta, r**2, 2.0 * delta * r - delta**2))
     delta = check_real("delta", delta, low=0.0, low_open=True)
-    r = jnp.abs(jnp.asarray(y) - jnp.asarray(f))
+    return _huber_compiled(as_array(y), as_array(f), delta=delta)
+
+
+def _huber(y, f, *, delta):
+    r = jnp.abs(y - f)
     return jnp.where(r <= delta, r**2, 2.0 * delta * r - delta**2)
+
+
+# jitted for eager calls: one compiled program per shape (and delta) instead of one per jnp operation
+_huber_compiled = jax.jit(_huber, static_argnames=("delta",))
 
 
 def logistic_loss(y, f):
@@ -101,26 +111,55 @@ def bregman_divergence(phi):
     """
 
     def loss(y, f):
-        y, f = jnp.broadcast_arrays(jnp.asarray(y, float), jnp.asarray(f, float))
-        phi_y, dphi_y = jax.jvp(phi, (y,), (jnp.ones_like(y),))
-        return phi(f) - phi_y - dphi_y * (f - y)
+        y, f, ones = _bregman_points(_float_arg(y), _float_arg(f))
+        phi_y, dphi_y = jax.jvp(phi, (y,), (ones,))
+        return _bregman_gap(phi(f), phi_y, dphi_y, f, y)
 
     return loss
 
 
+def _float_arg(x):
+    """``x`` for a jitted helper that takes it as a float array: an array as it is, anything else through
+    ``jnp.asarray(x, float)`` (an integer NumPy array too: converted once, as before)."""
+    if isinstance(x, jax.Array) or (isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64)):
+        return x
+    return jnp.asarray(x, float)
+
+
+# The Bregman helpers are jitted around the user's phi (which runs as it is): one compiled program per shape each
+# instead of one per jnp operation.
+@jax.jit
+def _bregman_points(y, f):
+    y, f = jnp.broadcast_arrays(jnp.asarray(y, float), jnp.asarray(f, float))
+    return y, f, jnp.ones_like(y)
+
+
+@jax.jit
+def _bregman_gap(phi_f, phi_y, dphi_y, f, y):
+    return phi_f - phi_y - dphi_y * (f - y)
+
+
 def _finite(name, x):
-    """``x`` as a JAX array; a concrete one must be finite (NaN or inf raise)."""
-    x = jnp.asarray(x)
+    """``x`` as an array (:func:`~theory.aggregate._checks.as_array`); a concrete one must be finite (NaN or inf
+    raise)."""
+    x = as_array(x)
     if not is_traced(x) and not np.all(np.isfinite(np.asarray(x))):
         raise ValueError(f"{name} must be finite (got NaN or inf)")
     return x
 
 
-def _num_bags(y_bar):
+def _compiled(loss, bags) -> bool:
+    """Whether the jitted core applies: a library loss (traceable, a stable static argument) and integer array bag
+    ids (other bag ids keep the eager path and its errors)."""
+    return any(loss is known for known in (squared_loss, huber_loss, logistic_loss)) and integer_array(bags)
+
+
+def _responses(y_bar):
+    """The checked aggregate responses (as :func:`_finite`) and their number m."""
     y_bar = _finite("y_bar", y_bar)
     if y_bar.ndim != 1:
         raise ValueError(f"y_bar must be 1-D (one aggregate response per bag), got shape {y_bar.shape}")
-    return y_bar.shape[0]
+    return y_bar, y_bar.shape[0]
 
 
 def bag_loss(predictions, y_bar, bags, *, loss=squared_loss):
@@ -142,8 +181,19 @@ def bag_loss(predictions, y_bar, bags, *, loss=squared_loss):
     References:
         Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled): docs/aggregate.md#loss-identities.
     """
-    m = _num_bags(y_bar)
-    return jnp.mean(loss(y_bar, bag_means(_finite("predictions", predictions), bags, num_bags=m)))
+    y, m = _responses(y_bar)
+    f = _finite("predictions", predictions)
+    if _compiled(loss, bags):
+        return _bag_loss_compiled(f, y, bags, num_bags=m, loss=loss)
+    return _bag_loss(f, y_bar, bags, num_bags=m, loss=loss)
+
+
+def _bag_loss(f, y_bar, bags, *, num_bags, loss):
+    return jnp.mean(loss(y_bar, bag_means(f, bags, num_bags=num_bags)))
+
+
+# jitted for eager calls with a library loss: one compiled program per shape instead of one per jnp operation
+_bag_loss_compiled = jax.jit(_bag_loss, static_argnames=("num_bags", "loss"))
 
 
 def instance_loss(predictions, y_bar, bags, *, loss=squared_loss):
@@ -167,8 +217,29 @@ def instance_loss(predictions, y_bar, bags, *, loss=squared_loss):
     References:
         Javanmard et al., ICLR 2024 (arXiv 2401.11081), Sec. 2 (as recalled): docs/aggregate.md#loss-identities.
     """
-    _num_bags(y_bar)
-    return jnp.mean(loss(jnp.asarray(y_bar)[jnp.asarray(bags)], _finite("predictions", predictions)))
+    y, _ = _responses(y_bar)
+    if _compiled(loss, bags):
+        return _instance_loss_compiled(_finite("predictions", predictions), y, bags, loss=loss)
+    rows = _rows_compiled(y, bags) if integer_array(bags) else _rows(y, bags)
+    return jnp.mean(loss(rows, jnp.asarray(_finite("predictions", predictions))))
+
+
+def _rows(y_bar, bags):
+    """Each row's aggregate response."""
+    return jnp.asarray(y_bar)[jnp.asarray(bags)]
+
+
+# jitted for eager calls with a user's loss (which runs as it is): one compiled program per shape, not one per
+# jnp operation of the indexing
+_rows_compiled = jax.jit(_rows)
+
+
+def _instance_loss(f, y_bar, bags, *, loss):
+    return jnp.mean(loss(_rows(y_bar, bags), f))
+
+
+# jitted for eager calls with a library loss: one compiled program per shape instead of one per jnp operation
+_instance_loss_compiled = jax.jit(_instance_loss, static_argnames=("loss",))
 
 
 def interpolated_loss(predictions, y_bar, bags, *, rho, loss=squared_loss, allow_extrapolation=False):
@@ -225,7 +296,17 @@ def regulariser(predictions, bags, *, num_bags):
         docs/aggregate.md#loss-identities.
     """
     f = _finite("predictions", predictions)
+    if integer_array(bags) and isinstance(num_bags, numbers.Integral):
+        return _regulariser_compiled(f, bags, num_bags=num_bags)
+    return _regulariser(jnp.asarray(f), bags, num_bags=num_bags)
+
+
+def _regulariser(f, bags, *, num_bags):
     return jnp.mean((f - bag_means(f, bags, num_bags=num_bags)[jnp.asarray(bags)]) ** 2)
+
+
+# jitted for eager calls: one compiled program per shape instead of one per jnp operation
+_regulariser_compiled = jax.jit(_regulariser, static_argnames=("num_bags",))
 
 
 @old_spellings(n_bags="num_bags")
@@ -250,5 +331,19 @@ def bregman_regulariser(predictions, bags, *, num_bags, phi):
     References:
         The Bregman compensation identity, derived by the library: docs/aggregate.md#loss-identities.
     """
-    f = jnp.asarray(_finite("predictions", predictions), float)
-    return jnp.mean(bregman_divergence(phi)(bag_means(f, bags, num_bags=num_bags)[jnp.asarray(bags)], f))
+    f = _finite("predictions", predictions)
+    if integer_array(bags) and isinstance(num_bags, numbers.Integral):
+        f, means = _bag_means_at_rows_compiled(f, bags, num_bags=num_bags)
+    else:
+        f, means = _bag_means_at_rows(f, bags, num_bags=num_bags)
+    return jnp.mean(bregman_divergence(phi)(means, f))
+
+
+def _bag_means_at_rows(f, bags, *, num_bags):
+    """``f`` as a float array and its bag mean at each row."""
+    f = jnp.asarray(f, float)
+    return f, bag_means(f, bags, num_bags=num_bags)[jnp.asarray(bags)]
+
+
+# jitted for eager calls (the user's phi runs as it is): one compiled program per shape, not one per jnp operation
+_bag_means_at_rows_compiled = jax.jit(_bag_means_at_rows, static_argnames=("num_bags",))

@@ -55,8 +55,14 @@ def _temperature(value, name="temperature"):
     return check_real(name, value, low=0.0, low_open=True), True
 
 
+def _as_array(x):
+    """A float NumPy array as it is (the jitted core converts it without a compiled transfer of its own), anything
+    else as a JAX array."""
+    return x if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) else jnp.asarray(x)
+
+
 def _similarities(s, min_len=2):
-    s = jnp.asarray(s)
+    s = _as_array(s)
     if not jnp.issubdtype(s.dtype, jnp.floating):
         s = s.astype(jnp.result_type(float))
     if s.ndim < 1 or s.shape[-1] < min_len:
@@ -82,8 +88,13 @@ def contrastive_loss(similarities, *, temperature):
     """
     s = _similarities(similarities)
     tau, ok = _temperature(temperature)
-    value = -s[..., 0] / tau + jax.nn.logsumexp(s / tau, axis=-1)
-    return nan_unless(ok, value)
+    return _contrastive(s, tau, ok)
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _contrastive(s, tau, ok):
+    return nan_unless(ok, -s[..., 0] / tau + jax.nn.logsumexp(s / tau, axis=-1))
 
 
 def hardness_weights(similarities, *, temperature):
@@ -96,11 +107,17 @@ def hardness_weights(similarities, *, temperature):
     """
     s = _similarities(similarities)
     tau, ok = _temperature(temperature)
+    return _hardness(s, tau, ok)
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _hardness(s, tau, ok):
     return nan_unless(ok, softmax_weights(s[..., 1:], temperature=tau))
 
 
 def _views(z1, z2):
-    z1, z2 = jnp.asarray(z1), jnp.asarray(z2)
+    z1, z2 = _as_array(z1), _as_array(z2)
     if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] < 2:
         raise ValueError(f"z1 and z2 must be embeddings [N, dim] of the same shape with N >= 2, got {z1.shape} and "
                          f"{z2.shape}")
@@ -110,16 +127,33 @@ def _views(z1, z2):
     return z1, z2
 
 
-def _dcl_parts(z1, z2, temperature):
+def _dcl_parts(z1, z2, tau):
     """Per anchor i (view 1): pos_i / tau and log U_i, U_i summing the 2N - 2 negatives of both views."""
-    z1, z2 = _views(z1, z2)
-    tau, ok = _temperature(temperature)
     n = z1.shape[0]
     pos = jnp.sum(z1 * z2, axis=-1) / tau
     off = ~jnp.eye(n, dtype=bool)
     neg = jnp.concatenate([jnp.where(off, z1 @ z1.T / tau, -jnp.inf), jnp.where(off, z1 @ z2.T / tau, -jnp.inf)],
                           axis=-1)
-    return pos, jax.nn.logsumexp(neg, axis=-1), ok
+    return pos, jax.nn.logsumexp(neg, axis=-1)
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _infonce(z1, z2, tau, ok):
+    pos, log_u = _dcl_parts(z1, z2, tau)
+    return nan_unless(ok, jnp.logaddexp(pos, log_u) - pos)
+
+
+@jax.jit
+def _dcl(z1, z2, tau, ok):
+    pos, log_u = _dcl_parts(z1, z2, tau)
+    return nan_unless(ok, log_u - pos)
+
+
+@jax.jit
+def _npc(z1, z2, tau, ok):
+    pos, log_u = _dcl_parts(z1, z2, tau)
+    return nan_unless(ok, jnp.exp(log_u - jnp.logaddexp(pos, log_u)))
 
 
 def infonce_loss(z1, z2, *, temperature):
@@ -129,8 +163,8 @@ def infonce_loss(z1, z2, *, temperature):
     References:
         Yeh et al., ECCV 2022 (arXiv 2110.06848), Eq. 1; docs/cnce.md, "Contrastive losses".
     """
-    pos, log_u, ok = _dcl_parts(z1, z2, temperature)
-    return nan_unless(ok, jnp.logaddexp(pos, log_u) - pos)
+    z1, z2 = _views(z1, z2)
+    return _infonce(z1, z2, *_temperature(temperature))
 
 
 def dcl_loss(z1, z2, *, temperature):
@@ -140,8 +174,8 @@ def dcl_loss(z1, z2, *, temperature):
     References:
         Yeh et al., ECCV 2022 (arXiv 2110.06848), Eq. 4; docs/cnce.md, "Contrastive losses".
     """
-    pos, log_u, ok = _dcl_parts(z1, z2, temperature)
-    return nan_unless(ok, log_u - pos)
+    z1, z2 = _views(z1, z2)
+    return _dcl(z1, z2, *_temperature(temperature))
 
 
 def npc_multiplier(z1, z2, *, temperature):
@@ -151,8 +185,8 @@ def npc_multiplier(z1, z2, *, temperature):
     References:
         Yeh et al., ECCV 2022 (arXiv 2110.06848), Proposition 1; docs/cnce.md, "Contrastive losses".
     """
-    pos, log_u, ok = _dcl_parts(z1, z2, temperature)
-    return nan_unless(ok, jnp.exp(log_u - jnp.logaddexp(pos, log_u)))
+    z1, z2 = _views(z1, z2)
+    return _npc(z1, z2, *_temperature(temperature))
 
 
 def _sphere_log_density(s, dim):
@@ -219,7 +253,7 @@ def expected_npc_multiplier(batch_size, *, dim, temperature, positive, num_negat
 
 
 def _margins(h):
-    h = jnp.asarray(h)
+    h = _as_array(h)
     if not jnp.issubdtype(h.dtype, jnp.floating):
         h = h.astype(jnp.result_type(float))
     if h.ndim < 1 or h.shape[-1] < 1:
@@ -247,7 +281,13 @@ def robust_gcl_objective(h, *, temperature, rho):
     h = _margins(h)
     tau, ok = _temperature(temperature)
     rho, ok_rho = _rho(rho)
-    return nan_unless(jnp.logical_and(ok, ok_rho), tau * logmeanexp(h / tau, axis=-1) + tau * rho)
+    return _robust_objective(h, tau, tau * rho, ok, ok_rho)  # tau * rho in Python for concrete values, as before
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _robust_objective(h, tau, tau_rho, ok, ok_rho):
+    return nan_unless(jnp.logical_and(ok, ok_rho), tau * logmeanexp(h / tau, axis=-1) + tau_rho)
 
 
 def robust_gcl_temperature_gradient(h, *, temperature, rho):
@@ -262,6 +302,12 @@ def robust_gcl_temperature_gradient(h, *, temperature, rho):
     h = _margins(h)
     tau, ok = _temperature(temperature)
     rho, ok_rho = _rho(rho)
+    return _robust_temperature_gradient(h, tau, rho, ok, ok_rho)
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _robust_temperature_gradient(h, tau, rho, ok, ok_rho):
     a = h / tau
     p = softmax_weights(a)
     kl = jnp.sum(p * a, axis=-1) - logmeanexp(a, axis=-1)

@@ -29,8 +29,14 @@ from theory.logspace import logmeanexp
 __all__ = ["nce_loss", "ence_loss", "compositional_nll", "log_partition_estimate", "check_log_densities"]
 
 
+def _as_array(x):
+    """A float NumPy array as it is (the jitted cores convert it without a compiled transfer of its own), anything
+    else as a JAX array."""
+    return x if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) else jnp.asarray(x)
+
+
 def _check_density(name, x, *, allow_minus_inf):
-    x = jnp.asarray(x)
+    x = _as_array(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     if x.ndim < 1 or x.shape[-1] < 1:
@@ -50,6 +56,11 @@ def _check_density(name, x, *, allow_minus_inf):
 def check_log_densities(log_model, log_noise_data, log_model_noise, log_noise_noise):
     """Validate the four log-density batches: data pair and noise pair of equal shapes, no NaN or ``+inf``, and
     ``log q`` finite (``-inf`` model values are allowed). Returns them as JAX arrays."""
+    return [jnp.asarray(x) for x in _checked_densities(log_model, log_noise_data, log_model_noise, log_noise_noise)]
+
+
+def _checked_densities(log_model, log_noise_data, log_model_noise, log_noise_noise):
+    """:func:`check_log_densities`, float NumPy arrays kept as they are (for the jitted cores)."""
     out = []
     for name, x, minus_inf in (("log_model", log_model, True), ("log_noise_data", log_noise_data, False),
                                ("log_model_noise", log_model_noise, True), ("log_noise_noise", log_noise_noise, False)):
@@ -95,9 +106,15 @@ def nce_loss(log_model, log_noise_data, log_model_noise, log_noise_noise, *, nu=
     References:
         Gutmann, Hyvarinen, JMLR 2012, Eq. (8); docs/cnce.md, "Losses".
     """
-    lm, lqd, lmn, lqn = check_log_densities(log_model, log_noise_data, log_model_noise, log_noise_noise)
+    lm, lqd, lmn, lqn = _checked_densities(log_model, log_noise_data, log_model_noise, log_noise_noise)
     nu, nu_ok = _positive("nu", nu)
     scale, s_ok = _positive("scale", scale)
+    return _nce(lm, lqd, lmn, lqn, nu, nu_ok, scale, s_ok)
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _nce(lm, lqd, lmn, lqn, nu, nu_ok, scale, s_ok):
     log_nu = jnp.log(nu)
     g_data = lm - lqd - log_nu
     g_noise = lmn - lqn - log_nu
@@ -119,7 +136,12 @@ def ence_loss(log_model, log_noise_data, log_model_noise, log_noise_noise):
         Liu, Rosenfeld, Ravikumar, Risteski, ICLR 2022 (arXiv 2110.11271), the eNCE objective; docs/cnce.md,
         "Losses".
     """
-    lm, lqd, lmn, lqn = check_log_densities(log_model, log_noise_data, log_model_noise, log_noise_noise)
+    return _ence(*_checked_densities(log_model, log_noise_data, log_model_noise, log_noise_noise))
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _ence(lm, lqd, lmn, lqn):
     return jnp.mean(jnp.exp(0.5 * (lqd - lm)), -1) + jnp.mean(jnp.exp(0.5 * (lmn - lqn)), -1)
 
 
@@ -128,11 +150,21 @@ def log_partition_estimate(log_model_noise, log_noise_noise):
     of the log importance weights). Unbiased for :math:`Z` but not for :math:`\log Z`:
     :math:`\mathbb E\log\hat Z - \log Z = -\chi^2/(2m) + O(m^{-2})` (docs/cnce.md, "Variance and bias of the
     estimators")."""
+    return _log_partition(*_noise_pair(log_model_noise, log_noise_noise))
+
+
+def _noise_pair(log_model_noise, log_noise_noise):
     lmn = _check_density("log_model_noise", log_model_noise, allow_minus_inf=True)
     lqn = _check_density("log_noise_noise", log_noise_noise, allow_minus_inf=False)
     if lmn.shape != lqn.shape:
         raise ValueError(f"log_model_noise and log_noise_noise must have the same shape, got {lmn.shape} and "
                          f"{lqn.shape}")
+    return lmn, lqn
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _log_partition(lmn, lqn):
     return logmeanexp(lmn - lqn, axis=-1)
 
 
@@ -158,12 +190,23 @@ def compositional_nll(log_model, log_model_noise, log_noise_noise, *, log_partit
     """
     lm = _check_density("log_model", log_model, allow_minus_inf=True)
     if log_partition is None:
-        log_z = log_partition_estimate(log_model_noise, log_noise_noise)
-    else:
-        log_z = jnp.asarray(log_partition)
-        if not is_traced(log_z) and not np.all(np.isfinite(np.asarray(log_z))):
-            raise ValueError("log_partition must be finite")
-    if log_partition is None and lm.shape[:-1] != log_z.shape:
-        raise ValueError(f"the data and noise batches must share their leading axes, got {lm.shape} and "
-                         f"{jnp.shape(log_model_noise)}")
+        lmn, lqn = _noise_pair(log_model_noise, log_noise_noise)
+        if lm.shape[:-1] != lmn.shape[:-1]:  # the shape of the estimate log Z
+            raise ValueError(f"the data and noise batches must share their leading axes, got {lm.shape} and "
+                             f"{jnp.shape(log_model_noise)}")
+        return _nll_estimated(lm, lmn, lqn)
+    log_z = jnp.asarray(log_partition)
+    if not is_traced(log_z) and not np.all(np.isfinite(np.asarray(log_z))):
+        raise ValueError("log_partition must be finite")
+    return _nll(lm, log_z)
+
+
+# jitted: one compiled program per shape for eager calls (inlined under a caller's jit/vmap/grad)
+@jax.jit
+def _nll(lm, log_z):
     return -jnp.mean(lm, -1) + log_z
+
+
+@jax.jit
+def _nll_estimated(lm, lmn, lqn):
+    return _nll(lm, _log_partition(lmn, lqn))

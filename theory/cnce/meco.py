@@ -26,6 +26,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -33,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory._validation import check_real, is_traced, nan_unless
-from theory.cnce.gaussian import gaussian_log_density, natural_log_unnormalised
+from theory.cnce.gaussian import gaussian_log_density, natural_log_unnormalised, shift_log_unnormalised
 from theory.logspace import logmeanexp, ma_update_log
 
 __all__ = ["MecoState", "meco_init", "meco_step", "meco_gradient", "check_meco_hyperparameters"]
@@ -84,12 +85,34 @@ def check_meco_hyperparameters(lr, gamma, beta):
     return (*out, valid)
 
 
-def _log_weights(params, noise, model, log_noise):
-    log_q = log_noise(noise)
+def _check_log_q(log_q):
     if not is_traced(log_q) and not np.all(np.isfinite(np.asarray(log_q))):
         raise ValueError("log_noise must be finite on the noise batch (no NaN, no +-inf): the importance weights "
                          "p~/q are undefined otherwise")
+    return log_q
+
+
+def _log_weights(params, noise, model, log_noise):
+    log_q = _check_log_q(log_noise(noise))
     return model(params, noise) - log_q
+
+
+@functools.cache
+def _compiled(fn):
+    """``fn`` jitted (a library function: traceable and a stable cache key): one compiled program per shape."""
+    return jax.jit(fn)
+
+
+def _arrays(tree) -> bool:
+    """Whether every leaf is a JAX array (a Python or NumPy scalar keeps its eager arithmetic)."""
+    return all(isinstance(leaf, jax.Array) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _library_functions(model, log_noise) -> bool:
+    """Whether ``model`` and ``log_noise`` are the library's own (traceable) functions, which the jitted step may
+    trace; a user's function keeps running eagerly (it may rely on concrete values)."""
+    return (any(model is f for f in (natural_log_unnormalised, shift_log_unnormalised))
+            and any(log_noise is f for f in (_standard_normal, gaussian_log_density)))
 
 
 def meco_gradient(params, data_batch, noise_batch, log_u, *, model=natural_log_unnormalised,
@@ -113,8 +136,18 @@ def meco_init(params, noise_batch, *, model=natural_log_unnormalised, log_noise=
     r"""The initial state: ``log_u`` the plug-in :math:`\log\frac1m\sum_j r_{w_0}(\tilde x_j)` on ``noise_batch``,
     ``v`` zeros."""
     n = _check_batch("noise_batch", noise_batch)
-    log_u = logmeanexp(_log_weights(params, n, model, log_noise))
-    return MecoState(params, log_u, jax.tree_util.tree_map(jnp.zeros_like, params))
+    if _arrays(params) and _library_functions(model, log_noise):
+        _check_log_q(_compiled(log_noise)(n))  # the check of _log_weights, before tracing the initial state
+        return MecoState(params, *_init_compiled(params, n, model=model, log_noise=log_noise))
+    return MecoState(params, *_init(params, n, model=model, log_noise=log_noise))
+
+
+def _init(params, n, *, model, log_noise):
+    return logmeanexp(_log_weights(params, n, model, log_noise)), jax.tree_util.tree_map(jnp.zeros_like, params)
+
+
+# jitted for eager calls with the library's model and noise: one compiled program per shape, not one per operation
+_init_compiled = jax.jit(_init, static_argnames=("model", "log_noise"))
 
 
 def meco_step(state, data_batch, noise_batch, *, lr, gamma, beta, model=natural_log_unnormalised,
@@ -157,15 +190,30 @@ def meco_step(state, data_batch, noise_batch, *, lr, gamma, beta, model=natural_
             raise ValueError("state.log_u must be finite (the inner estimate u must be positive; -inf is allowed "
                              "only with gamma = 1, where the old estimate gets weight 0)")
     d, n = _check_batches(data_batch, noise_batch)
+    if valid is True and _arrays((params, v)) and _library_functions(model, log_noise):
+        _check_log_q(_compiled(log_noise)(n))  # the check of _log_weights, before tracing the step
+        return _update_compiled(params, log_u, v, d, n, lr, gamma, 1 - beta, beta, model=model, log_noise=log_noise)
     return _step(params, log_u, v, d, n, lr, gamma, beta, model, log_noise, valid)
 
 
 def _step(params, log_u, v, d, n, lr, gamma, beta, model, log_noise, valid=True):
+    return _update(params, log_u, v, d, n, lr, gamma, 1 - beta, beta, model=model, log_noise=log_noise, valid=valid)
+
+
+def _update(params, log_u, v, d, n, lr, gamma, keep, beta, *, model, log_noise, valid=True):
+    """The step with ``keep = 1 - beta`` computed by the caller (in Python for a concrete beta)."""
     log_r = jax.lax.stop_gradient(_log_weights(params, n, model, log_noise))
-    new_log_u = ma_update_log(log_u, log_r, gamma=gamma)
+    new_log_u = _ma_update_log(log_u, log_r, gamma=gamma)
     grad = meco_gradient(params, d, n, new_log_u, model=model, log_noise=log_noise)
-    new_v = jax.tree_util.tree_map(lambda a, g: (1 - beta) * a + beta * g, v, grad)
+    new_v = jax.tree_util.tree_map(lambda a, g: keep * a + beta * g, v, grad)
     new_params = jax.tree_util.tree_map(lambda p, a: p - lr * a, params, new_v)
     if valid is not True:
         new_params = jax.tree_util.tree_map(lambda p: nan_unless(valid, p), new_params)
     return MecoState(new_params, new_log_u, new_v)
+
+
+# jitted: one compiled program per shape for eager calls (gamma is checked by meco_step; traced under simulate)
+_ma_update_log = jax.jit(ma_update_log)
+
+# jitted for eager steps with the library's model and noise: one compiled program per shape, not one per operation
+_update_compiled = jax.jit(_update, static_argnames=("model", "log_noise"))

@@ -105,26 +105,45 @@ def predict_index(h, xp):
 
 def loss_matrix(h, tau, xp):
     r""":math:`\ell^\tau(h, y)` for every label ``y``: shape ``[..., n]``; ``tau`` broadcasts against ``[..., 1]``."""
-    w = xp.maximum(logsumexp(h, xp, keepdims=True) - h, 0.0)
     if xp is np:
+        w = np.maximum(logsumexp(h, np, keepdims=True) - h, 0.0)
         with np.errstate(over="ignore", invalid="ignore"):  # w = inf (a masked class) at tau = 1: 0 * inf unused
             return _phi_of_w(w, 1.0 - tau, xp=np)
-    return _phi_of_w(w, 1.0 - tau, xp=jnp)
+    return _loss_matrix_jnp(h, 1.0 - tau)
+
+
+def _loss_matrix_jnp(h, a):
+    w = jnp.maximum(logsumexp(h, jnp, keepdims=True) - h, 0.0)
+    return _phi_of_w(w, a, xp=jnp)
 
 
 def conditional_risk(h, p, tau, xp):
     r""":math:`C_\tau(h, p) = \sum_y p_y \ell^\tau(h, y)` with ``0 * inf = 0``."""
-    losses = loss_matrix(h, tau, xp)
     if xp is np:
+        losses = loss_matrix(h, tau, np)
         with np.errstate(invalid="ignore"):
             return np.where(p > 0, p * losses, 0.0).sum(axis=-1)
-    return jnp.sum(jnp.where(p > 0, p * losses, 0.0), axis=-1)
+    return _conditional_risk_jnp(h, p, 1.0 - tau)  # 1 - tau outside the jit: a Python float tau stays exact
+
+
+@jax.jit  # one compiled program per shape for eager calls; inlined under a caller's jit
+def _conditional_risk_jnp(h, p, a):
+    return jnp.sum(jnp.where(p > 0, p * _loss_matrix_jnp(h, a), 0.0), axis=-1)
 
 
 def zero_one_regret(h, p, xp):
     r""":math:`\max_y p_y - p_{\hat y(h)}`."""
+    return _zero_one_regret(h, p, np) if xp is np else _zero_one_regret_jnp(h, p)
+
+
+def _zero_one_regret(h, p, xp):
     yhat = predict_index(h, xp)
     return xp.max(p, axis=-1) - xp.take_along_axis(p, yhat[..., None], axis=-1)[..., 0]
+
+
+@jax.jit  # one compiled program per shape for eager calls; inlined under a caller's jit
+def _zero_one_regret_jnp(h, p):
+    return _zero_one_regret(h, p, jnp)
 
 
 def _log_p(p, xp):
@@ -147,6 +166,15 @@ def min_risk_complete(p, tau, xp):
     gives the right derivative in ``tau``. ``tau`` broadcasts against ``p.shape[:-1]``
     (docs/compsum.md#minimal-conditional-risk).
     """
+    return _min_risk_complete(p, tau, np) if xp is np else _min_risk_complete_jnp(p, tau)
+
+
+@jax.jit  # one compiled program per shape for eager calls; inlined under a caller's jit
+def _min_risk_complete_jnp(p, tau):
+    return _min_risk_complete(p, tau, jnp)
+
+
+def _min_risk_complete(p, tau, xp):
     logp = _log_p(p, xp)
     safe_logp = xp.where(p > 0, logp, 0.0)
     tau = tau if xp is np else jnp.asarray(tau, p.dtype)

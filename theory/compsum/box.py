@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -281,9 +282,14 @@ def t0_threshold(*, lam, num_classes):
         ``compsum.box_flat_segment``.
     """
     if is_traced(lam) or is_traced(num_classes):
-        z = (num_classes - 2) * jnp.exp(-2.0 * lam)
-        return nan_unless((lam >= 0) & (num_classes >= 2), z / (2.0 + z))
+        return _t0_threshold_jnp(lam, num_classes)
     lam = check_real("lam", lam, low=0.0, allow_inf=True)
     n = check_int("num_classes", num_classes, low=2)
     z = (n - 2) * math.exp(-2.0 * lam)
     return z / (2.0 + z)
+
+
+@jax.jit  # one compiled program per shape for eager (e.g. vmapped) calls; inlined under a caller's jit
+def _t0_threshold_jnp(lam, num_classes):
+    z = (num_classes - 2) * jnp.exp(-2.0 * lam)
+    return nan_unless((lam >= 0) & (num_classes >= 2), z / (2.0 + z))

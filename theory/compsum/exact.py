@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -381,13 +382,7 @@ def bounded_logistic_transform(t, *, lam) -> np.ndarray:
     """
     if is_traced(t) or is_traced(lam):
         dtype = jnp.result_type(t, lam, float)
-        t, lam = jnp.asarray(t, dtype), jnp.asarray(lam, dtype)
-        inner = _binary_logistic(jnp.atleast_1d(t).ravel(), jnp).reshape(jnp.shape(t))
-        finite = jnp.isfinite(lam)
-        lam_f = jnp.where(finite, lam, 1.0)
-        log_cosh = lam_f + jnp.log1p(jnp.exp(-2.0 * lam_f)) - jnp.log(2.0)
-        out = jnp.where(finite & (t > jnp.tanh(lam_f)), t * lam_f - log_cosh, inner)
-        return nan_unless((lam >= 0) & (t >= 0) & (t <= 1), out)
+        return _bounded_logistic_jnp(jnp.asarray(t, dtype), jnp.asarray(lam, dtype))
     lam = check_real("lam", lam, low=0.0, allow_inf=True)
     t = _check_t(t)
     inner = _binary_logistic(np.atleast_1d(t)).reshape(np.shape(t))
@@ -395,6 +390,16 @@ def bounded_logistic_transform(t, *, lam) -> np.ndarray:
         return inner
     log_cosh = lam + math.log1p(math.exp(-2.0 * lam)) - math.log(2.0)
     return np.where(t <= math.tanh(lam), inner, t * lam - log_cosh)
+
+
+@jax.jit  # one compiled program per shape for eager (e.g. vmapped) calls; inlined under a caller's jit
+def _bounded_logistic_jnp(t, lam):
+    inner = _binary_logistic(jnp.atleast_1d(t).ravel(), jnp).reshape(jnp.shape(t))
+    finite = jnp.isfinite(lam)
+    lam_f = jnp.where(finite, lam, 1.0)
+    log_cosh = lam_f + jnp.log1p(jnp.exp(-2.0 * lam_f)) - jnp.log(2.0)
+    out = jnp.where(finite & (t > jnp.tanh(lam_f)), t * lam_f - log_cosh, inner)
+    return nan_unless((lam >= 0) & (t >= 0) & (t <= 1), out)
 
 
 @keyword_only(renamed={"n_classes": "num_classes", "K": "logit_gap"})

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy import special as jspecial
@@ -125,13 +126,19 @@ def minimizability_gap_intercept(pi, P, *, tau, box=None) -> float:
         dtype = jnp.result_type(pi, P, float)
         pi, P = pi.astype(dtype), P.astype(dtype)
         pbar = pi @ P
-        rows = jnp.vstack([pbar / pbar.sum(), P])
-        cstar = K.min_risk_complete(rows, jnp.broadcast_to(jnp.asarray(tau, dtype), rows.shape[:1]), jnp)
-        return nan_unless((tau >= 0) & _dist_ok(pi, P), cstar[0] - pi @ cstar[1:])
+        return _gap_intercept_jnp(pi, P, pbar / pbar.sum(), tau)
     pbar = pi @ P
     pbar = pbar / pbar.sum()
     cstar = box_cstar_rows(np.vstack([pbar, P]), tau, lam)
     return float(cstar[0] - pi @ cstar[1:])
+
+
+@jax.jit  # one compiled program per shape for eager (e.g. vmapped) calls; inlined under a caller's jit
+def _gap_intercept_jnp(pi, P, pbar, tau):
+    """The traced :func:`minimizability_gap_intercept` (``box=None``) from the normalised ``pbar``."""
+    rows = jnp.vstack([pbar, P])
+    cstar = K.min_risk_complete(rows, jnp.broadcast_to(jnp.asarray(tau, rows.dtype), rows.shape[:1]), jnp)
+    return nan_unless((tau >= 0) & _dist_ok(pi, P), cstar[0] - pi @ cstar[1:])
 
 
 def zero_one_gap_intercept(pi, P) -> float:

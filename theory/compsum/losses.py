@@ -32,8 +32,13 @@ __all__ = ["comp_sum_loss", "comp_sum_phi", "comp_sum_psi", "neg_log_softmax_at"
 def _check_tau(tau):
     """A concrete ``tau`` checked in ``[0, inf)``; a traced one is made NaN outside it (never a finite wrong loss)."""
     if is_traced(tau):
-        return nan_unless((tau >= 0) & (tau < jnp.inf), tau)
+        return _nan_unless_valid_tau(tau)
     return check_real("tau", tau, low=0.0)
+
+
+@jax.jit  # one compiled program per shape for eager (e.g. grad in tau) calls; inlined under a caller's jit
+def _nan_unless_valid_tau(tau):
+    return nan_unless((tau >= 0) & (tau < jnp.inf), tau)
 
 
 def _phi_of_w(w, a, xp=jnp):

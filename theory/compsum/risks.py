@@ -23,6 +23,7 @@ References:
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -176,6 +177,11 @@ def min_conditional_risk(p, *, tau, box=None):
     p = jnp.asarray(p)
     if not jnp.issubdtype(p.dtype, jnp.floating):
         p = p.astype(jnp.result_type(float))
+    return _min_conditional_risk_jnp(p, tau)
+
+
+@jax.jit  # one compiled program per shape for eager (e.g. vmapped) calls; inlined under a caller's jit
+def _min_conditional_risk_jnp(p, tau):
     value = K.min_risk_complete(p, jnp.broadcast_to(jnp.asarray(tau, p.dtype), p.shape[:-1]), jnp)
     return nan_unless((tau >= 0) & K.simplex_ok(p), value)
 

@@ -212,7 +212,12 @@ def make_gaussian_mixture(*, key, num_samples=500, num_classes=3, dim=2, scale=1
     dim = check_int("dim", dim, low=1)
     scale = check_real("scale", scale, low=0.0)
     noise_var = _noise_var(noise_var, noise)
-    noise = math.sqrt(noise_var)
+    return _gaussian_mixture(key, scale, math.sqrt(noise_var), noise_var, m, n_classes, dim, dtype)
+
+
+# Jitted: one compiled program per shape for eager calls (instead of one per operation); the floats are traced.
+@functools.partial(jax.jit, static_argnames=("m", "n_classes", "dim", "dtype"))
+def _gaussian_mixture(key, scale, noise, noise_var, m, n_classes, dim, dtype):
     k_mu, k_y, k_x = jax.random.split(key, 3)
     mu = scale * jax.random.normal(k_mu, (n_classes, dim), dtype)
     labels = jax.random.randint(k_y, (m,), 0, n_classes)
@@ -237,6 +242,12 @@ def make_linear_problem(*, key, num_samples=200, num_classes=3, dim=2, wiggle=0.
     n_classes = check_int("num_classes", num_classes, low=2)
     dim = check_int("dim", dim, low=1)
     wiggle = check_real("wiggle", wiggle, low=0.0)
+    return _linear_problem(key, wiggle, m, n_classes, dim, dtype)
+
+
+# Jitted: one compiled program per shape for eager calls (instead of one per operation); ``wiggle`` is traced.
+@functools.partial(jax.jit, static_argnames=("m", "n_classes", "dim", "dtype"))
+def _linear_problem(key, wiggle, m, n_classes, dim, dtype):
     kx, kpi, kw, kb, kg = jax.random.split(key, 5)
     X = 1.5 * jax.random.normal(kx, (m, dim), dtype)
     pi = jax.random.dirichlet(kpi, 5.0 * jnp.ones(m, dtype)).astype(dtype)
@@ -284,6 +295,7 @@ def _expand(x, xs):
     return x if isinstance(xs, list) else x[:, None]
 
 
+@jax.jit  # one compiled program per shape for eager calls; inlined in :func:`_train`
 def _risk_logit_grad(h, q, a):
     r"""Gradient in the logits of :math:`\sum_i \pi_i C_\tau(h_i, p_i)`, one run per row of ``h [runs, n, m]``.
 
@@ -328,6 +340,7 @@ def _risk_logit_grad(h, q, a):
     return _cstack(_cmap(lambda e, u_: r * e - u_, es, us))
 
 
+@jax.jit  # one compiled program per shape for eager calls; inlined in :func:`_train`
 def _run_errors(h, P, pi, a, c_min):
     """:func:`excess_errors` of the logits ``h [runs, n, m]`` (``a = 1 - tau [runs, 1]``, ``c_min [runs, m]`` the
     minimal conditional risks), with the class sums, the argmax and the pick of :math:`p_{\\hat y}` done on the
@@ -391,6 +404,11 @@ def _train(keys, taus, init_scales, X, pi, P, P_train, lr, steps, record_every):
     return tuple(e.T.reshape(R, T, S, -1).transpose(1, 2, 0, 3) for e in errors)
 
 
+@jax.jit  # one compiled check per shape for eager calls instead of one compile per operation
+def _all_nonnegative(x):
+    return jnp.all(x >= 0)
+
+
 @keyword_only(leading=("key",))
 def train_linear(X, pi, P, *, key, taus, num_replicates=5, init_scales=(0.3, 3.0), num_steps=1500,
                  record_every=10, lr=0.3, labels=None):
@@ -428,7 +446,7 @@ def train_linear(X, pi, P, *, key, taus, num_replicates=5, init_scales=(0.3, 3.0
     steps = check_int("num_steps", num_steps, low=record_every)
     lr = check_real("lr", lr, low=0.0, low_open=True)
     taus = jnp.asarray(taus, X.dtype)
-    if taus.ndim != 1 or bool(jnp.any(~(taus >= 0))):
+    if taus.ndim != 1 or not bool(_all_nonnegative(taus)):
         raise ValueError("taus must be a 1-D sequence of values >= 0")
     scales = jnp.asarray(init_scales, X.dtype)
     keys = shard_replicates(jax.random.split(key, n_seeds))

@@ -20,6 +20,9 @@ References:
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -37,6 +40,12 @@ __all__ = [
     "gd_params",
     "one_step_gd_predict",
 ]
+
+
+def _array(x):
+    """``x`` as an array for the shape checks: a NumPy or JAX array (a tracer included) as it is (the jitted cores
+    convert it as ``jnp.asarray`` would, without an eager JAX operation), anything else through ``jnp.asarray``."""
+    return x if isinstance(x, jax.Array | np.ndarray) else jnp.asarray(x)
 
 
 def _shape_check(Z, W_KQ, W_PV):
@@ -65,10 +74,16 @@ def make_prompt(X, y, x_q):
         >>> make_prompt(jnp.eye(2), jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0])).tolist()
         [[1.0, 0.0, 3.0], [0.0, 1.0, 4.0], [1.0, 2.0, 0.0]]
     """
-    X, y, x_q = jnp.asarray(X), jnp.asarray(y), jnp.asarray(x_q)
+    X, y, x_q = _array(X), _array(y), _array(x_q)
     if X.ndim < 2 or y.shape != X.shape[:-1] or x_q.shape != X.shape[:-2] + X.shape[-1:]:
         raise ValueError(f"shapes must be X (..., n, d), y (..., n), x_q (..., d); got {X.shape}, {y.shape}, "
                          f"{x_q.shape}")
+    return _make_prompt(X, y, x_q)
+
+
+# Jitted: an eager call compiles one program per shape instead of one per jnp operation (inlined under jit).
+@jax.jit
+def _make_prompt(X, y, x_q):
     ctx = jnp.concatenate([X, y[..., None]], axis=-1)  # (..., n, d+1)
     q = jnp.concatenate([x_q, jnp.zeros_like(x_q[..., :1])], axis=-1)[..., None, :]
     return jnp.swapaxes(jnp.concatenate([ctx, q], axis=-2), -1, -2)
@@ -100,12 +115,26 @@ def lsa_forward(W_KQ, W_PV, Z, *, include_query=False, normalize=True):
     References:
         Mahankali, Hashimoto, Ma, ICLR 2024, Sec. 2 (as recalled); docs/icl.md, "The objects".
     """
-    Z, W_KQ, W_PV = jnp.asarray(Z), jnp.asarray(W_KQ), jnp.asarray(W_PV)
-    d, n = _shape_check(Z, W_KQ, W_PV)
+    Z, W_KQ, W_PV = _array(Z), _array(W_KQ), _array(W_PV)
+    _shape_check(Z, W_KQ, W_PV)
+    return _lsa_forward(W_KQ, W_PV, Z, include_query=include_query, normalize=normalize)
+
+
+def _forward(W_KQ, W_PV, Z, include_query, normalize):
+    n = Z.shape[-1] - 1
     mask = jnp.ones(n + 1, Z.dtype) if include_query else jnp.ones(n + 1, Z.dtype).at[-1].set(0.0)
     attn = (Z * mask) @ jnp.swapaxes(Z, -1, -2)  # Z Mask Z^T
     scale = 1.0 / n if normalize else 1.0
     return Z + scale * (W_PV @ attn @ W_KQ @ Z)
+
+
+# Jitted: an eager call compiles one program per shape instead of one per jnp operation (inlined under jit).
+_lsa_forward = jax.jit(_forward, static_argnames=("include_query", "normalize"))
+
+
+@functools.partial(jax.jit, static_argnames=("include_query", "normalize"))
+def _lsa_predict(W_KQ, W_PV, Z, include_query, normalize):
+    return _forward(W_KQ, W_PV, Z, include_query, normalize)[..., -1, -1]
 
 
 def lsa_predict(W_KQ, W_PV, Z, *, include_query=False, normalize=True):
@@ -117,7 +146,9 @@ def lsa_predict(W_KQ, W_PV, Z, *, include_query=False, normalize=True):
         >>> round(float(lsa_predict(*gd_params(eta=0.5, dim=2), Z)), 6)
         0.5
     """
-    return lsa_forward(W_KQ, W_PV, Z, include_query=include_query, normalize=normalize)[..., -1, -1]
+    Z, W_KQ, W_PV = _array(Z), _array(W_KQ), _array(W_PV)
+    _shape_check(Z, W_KQ, W_PV)
+    return _lsa_predict(W_KQ, W_PV, Z, include_query=include_query, normalize=normalize)
 
 
 def context_readout(W_KQ, W_PV, Z, *, normalize=True):
@@ -132,8 +163,15 @@ def context_readout(W_KQ, W_PV, Z, *, normalize=True):
     Returns:
         ``g`` of shape ``(..., d)``.
     """
-    Z, W_KQ, W_PV = jnp.asarray(Z), jnp.asarray(W_KQ), jnp.asarray(W_PV)
-    d, n = _shape_check(Z, W_KQ, W_PV)
+    Z, W_KQ, W_PV = _array(Z), _array(W_KQ), _array(W_PV)
+    _shape_check(Z, W_KQ, W_PV)
+    return _context_readout(W_KQ, W_PV, Z, normalize=normalize)
+
+
+# Jitted: an eager call compiles one program per shape instead of one per jnp operation (inlined under jit).
+@functools.partial(jax.jit, static_argnames=("normalize",))
+def _context_readout(W_KQ, W_PV, Z, normalize):
+    d, n = Z.shape[-2] - 1, Z.shape[-1] - 1
     ctx = Z[..., :, :n]  # (..., d+1, n)
     value = jnp.einsum("k,...kj->...j", W_PV[d, :], ctx)  # (..., n)
     key = jnp.einsum("ki,...kj->...ji", W_KQ[:, :d], ctx)  # (..., n, d)
@@ -158,10 +196,17 @@ def effective_params(W_KQ, W_PV):
     References:
         Derivation in docs/icl.md, "Why the optimum is one GD step".
     """
-    W_KQ, W_PV = jnp.asarray(W_KQ), jnp.asarray(W_PV)
+    W_KQ, W_PV = _array(W_KQ), _array(W_PV)
     d = W_KQ.shape[-1] - 1
     if W_KQ.shape[-2:] != (d + 1, d + 1) or W_PV.shape[-2:] != (d + 1, d + 1) or d < 1:
         raise ValueError(f"W_KQ and W_PV must both be (d+1, d+1) with d >= 1, got {W_KQ.shape}, {W_PV.shape}")
+    return _effective_params(W_KQ, W_PV)
+
+
+# Jitted: an eager call compiles one program per shape instead of one per jnp operation (inlined under jit).
+@jax.jit
+def _effective_params(W_KQ, W_PV):
+    d = W_KQ.shape[-1] - 1
     A = W_KQ[..., :d, :d]
     b = W_KQ[..., d, :d]
     u = W_PV[..., d, :d]
@@ -227,7 +272,14 @@ def one_step_gd_predict(X, y, x_q, *, eta, preconditioner=None):
         ...                           jnp.array([2., -1]), eta=0.5))
         0.5
     """
-    X, y, x_q = jnp.asarray(X), jnp.asarray(y), jnp.asarray(x_q)
+    X, y, x_q = _array(X), _array(y), _array(x_q)
+    P = None if preconditioner is None else _array(preconditioner)
+    return _one_step_gd_predict(X, y, x_q, eta, P)
+
+
+# Jitted: an eager call compiles one program per shape instead of one per jnp operation (inlined under jit).
+@jax.jit
+def _one_step_gd_predict(X, y, x_q, eta, P):
     v = jnp.einsum("...j,...ji->...i", y, X) / X.shape[-2]
-    w1 = eta * (v if preconditioner is None else v @ jnp.asarray(preconditioner).T)
+    w1 = eta * (v if P is None else v @ P.T)
     return jnp.sum(w1 * x_q, axis=-1)

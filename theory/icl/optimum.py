@@ -43,11 +43,11 @@ from theory._compat import keyword_only
 from theory._validation import is_traced
 from theory.icl._args import (
     check_covariance,  # noqa: F401  (importable from here, where it used to live)
+    checked,
+    compiled,
     concrete,
     general_args,
     isotropic_args,
-    masked,
-    positive_arg,
 )
 
 __all__ = [
@@ -67,6 +67,24 @@ __all__ = [
 
 _ISO = ("num_samples", "dim", "noise_var")
 _GEN = ("num_samples", "cov_x", "cov_w", "noise_var")
+_ISO_KINDS = ("count", "count", "positive")
+_GEN_KINDS = ("count", "covariance", "covariance", "positive")
+
+
+def _isotropic(formula, *args, kinds=_ISO_KINDS):
+    """``formula(*args)``: exactly in Python float64 when every argument is concrete, else with the validity masks
+    of the traced arguments as one compiled program (one per formula and shapes under ``vmap``/``grad``)."""
+    if any(is_traced(a) for a in args):
+        return compiled(formula, kinds, *args)
+    return formula(*args)
+
+
+def _general(formula, *args, kinds=_GEN_KINDS):
+    """``formula(*args, xp=np)`` in float64 NumPy when every argument is concrete, else ``formula(*args, xp=jnp)``
+    with the validity masks of the traced arguments as one compiled program."""
+    if any(is_traced(a) for a in args):
+        return compiled(formula, kinds, *args, xp=jnp)
+    return formula(*args, xp=np)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,8 +119,11 @@ def optimal_step_size(*, num_samples, dim, noise_var):
         Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1 (printed in the sum form, as recalled);
         derivation in docs/icl.md, "Optimal step size and risk".
     """
-    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
-    return masked(ok, n / (n + d + 1.0 + s2))
+    return _isotropic(_step_size, *isotropic_args(num_samples, dim, noise_var))
+
+
+def _step_size(n, d, s2):
+    return n / (n + d + 1.0 + s2)
 
 
 @keyword_only(*_ISO)
@@ -118,8 +139,11 @@ def optimal_step_size_sum(*, num_samples, dim, noise_var):
     References:
         Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1 (as recalled); docs/icl.md, "Conventions".
     """
-    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
-    return masked(ok, 1.0 / (n + d + 1.0 + s2))
+    return _isotropic(_step_size_sum, *isotropic_args(num_samples, dim, noise_var))
+
+
+def _step_size_sum(n, d, s2):
+    return 1.0 / (n + d + 1.0 + s2)
 
 
 @keyword_only(*_ISO)
@@ -144,18 +168,18 @@ def risk_of_step_size(eta, *, num_samples, dim, noise_var):
     References:
         Derivation in docs/icl.md, "The risk of a y-linear predictor" (its isotropic case).
     """
-    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
-    if is_traced(eta):
-        ok = (*ok, jnp.isfinite(eta))
-    else:
+    n, d, s2 = isotropic_args(num_samples, dim, noise_var)
+    if not is_traced(eta):
         eta = np.asarray(concrete(eta), dtype=np.float64)
         if np.any(np.isnan(eta)):
             raise ValueError("eta must not contain NaN (a finite step size)")
         if not np.all(np.isfinite(eta)):
             raise ValueError("eta must be finite, in (-inf, inf)")
-        if any(v is not True for v in ok):
-            eta = jnp.asarray(eta)
-    return masked(ok, s2 + d - 2.0 * eta * d + eta**2 * d * (n + d + 1.0 + s2) / n)
+    return _isotropic(_risk_of_step, n, d, s2, eta, kinds=(*_ISO_KINDS, "finite"))
+
+
+def _risk_of_step(n, d, s2, eta):
+    return s2 + d - 2.0 * eta * d + eta**2 * d * (n + d + 1.0 + s2) / n
 
 
 @keyword_only(*_ISO)
@@ -182,8 +206,11 @@ def optimal_risk(*, num_samples, dim, noise_var):
         Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 1; the value is derived in docs/icl.md,
         "Optimal step size and risk".
     """
-    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
-    return masked(ok, s2 + d * (d + 1.0 + s2) / (n + d + 1.0 + s2))
+    return _isotropic(_optimal_risk, *isotropic_args(num_samples, dim, noise_var))
+
+
+def _optimal_risk(n, d, s2):
+    return s2 + d * (d + 1.0 + s2) / (n + d + 1.0 + s2)
 
 
 @keyword_only(*_ISO)
@@ -201,8 +228,11 @@ def rank_one_trap_risk(*, num_samples, dim, noise_var):
     References:
         Derivation in docs/icl.md, "The rank-one stationary point".
     """
-    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
-    return masked(ok, d + s2 - n / (n + d + 1.0 + s2))
+    return _isotropic(_trap_risk, *isotropic_args(num_samples, dim, noise_var))
+
+
+def _trap_risk(n, d, s2):
+    return d + s2 - n / (n + d + 1.0 + s2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,9 +271,11 @@ def moment_matrices(*, num_samples, cov_x, cov_w, noise_var):
         Derivation in docs/icl.md, "The risk of a y-linear predictor" (Gaussian identity
         :math:`E[xx^\top Qxx^\top] = \Sigma(Q+Q^\top)\Sigma + \operatorname{tr}(Q\Sigma)\Sigma`).
     """
-    xp, n, sx, sw, s2, ok = general_args(num_samples, cov_x, cov_w, noise_var)
-    M, B = _moments(xp, n, sx, sw, s2)
-    return masked(ok, M), masked(ok, B)
+    return _general(_moment_pair, *general_args(num_samples, cov_x, cov_w, noise_var))
+
+
+def _moment_pair(n, sx, sw, s2, *, xp):
+    return _moments(xp, n, sx, sw, s2)
 
 
 @keyword_only(*_GEN)
@@ -275,12 +307,9 @@ def risk_of_preconditioner(gamma, *, num_samples, cov_x, cov_w, noise_var):
         Derivation in docs/icl.md, "The risk of a y-linear predictor" (it underlies Theorems 1-2 of
         Mahankali, Hashimoto, Ma, ICLR 2024).
     """
-    xp, n, sx, sw, s2, ok = general_args(num_samples, cov_x, cov_w, noise_var)
-    if is_traced(gamma):
-        g = gamma
-        ok = (*ok, jnp.all(jnp.isfinite(g)))
-        xp = jnp
-    else:
+    n, sx, sw, s2 = general_args(num_samples, cov_x, cov_w, noise_var)
+    g = gamma
+    if not is_traced(g):
         g = np.asarray(gamma, dtype=np.float64)
         if np.any(np.isnan(g)):
             raise ValueError("gamma must not contain NaN (a finite (d, d) matrix)")
@@ -288,9 +317,13 @@ def risk_of_preconditioner(gamma, *, num_samples, cov_x, cov_w, noise_var):
             raise ValueError("gamma must be finite, in (-inf, inf)")
     if g.shape != sx.shape:
         raise ValueError(f"gamma must have shape {sx.shape} to match cov_x, got {g.shape}")
+    return _general(_risk_of_gamma, n, sx, sw, s2, g, kinds=(*_GEN_KINDS, "all_finite"))
+
+
+def _risk_of_gamma(n, sx, sw, s2, g, *, xp):
     M, B = _moments(xp, n, sx, sw, s2)
     risk = xp.trace(sx @ g.T @ M @ g) - 2.0 * xp.trace(sx @ g.T @ B) + xp.trace(B) + s2
-    return masked(ok, _scalar(xp, risk))
+    return _scalar(xp, risk)
 
 
 @keyword_only(*_GEN)
@@ -324,9 +357,12 @@ def optimal_preconditioner(*, num_samples, cov_x, cov_w, noise_var):
         Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 2 (case :math:`\Sigma_w = \Sigma_x^{-1}`, as
         recalled); the general form is derived in docs/icl.md, "General covariances".
     """
-    xp, n, sx, sw, s2, ok = general_args(num_samples, cov_x, cov_w, noise_var)
+    return _general(_preconditioner, *general_args(num_samples, cov_x, cov_w, noise_var))
+
+
+def _preconditioner(n, sx, sw, s2, *, xp):
     M, B = _moments(xp, n, sx, sw, s2)
-    return masked(ok, xp.linalg.solve(M, B))
+    return xp.linalg.solve(M, B)
 
 
 @keyword_only(*_GEN)
@@ -346,9 +382,12 @@ def optimal_preconditioned_risk(*, num_samples, cov_x, cov_w, noise_var):
     References:
         Derivation in docs/icl.md, "General covariances".
     """
-    xp, n, sx, sw, s2, ok = general_args(num_samples, cov_x, cov_w, noise_var)
+    return _general(_preconditioned_risk, *general_args(num_samples, cov_x, cov_w, noise_var))
+
+
+def _preconditioned_risk(n, sx, sw, s2, *, xp):
     M, B = _moments(xp, n, sx, sw, s2)
-    return masked(ok, _scalar(xp, xp.trace(B) + s2 - xp.trace(sx @ B.T @ xp.linalg.solve(M, B))))
+    return _scalar(xp, xp.trace(B) + s2 - xp.trace(sx @ B.T @ xp.linalg.solve(M, B)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,10 +418,13 @@ def nonlinear_optimal_step_size(*, num_samples, dim, noise_var, mu1, kappa):
         Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 3 (hypotheses as recalled); the formula is derived
         in docs/icl.md, "Non-linear targets".
     """
-    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
-    mu1, ok_m = positive_arg("mu1", mu1, strict=True)
-    kappa, ok_k = positive_arg("kappa", kappa, strict=True)
-    return masked((*ok, ok_m, ok_k), n * mu1 / (kappa + s2 * d + (n - 1.0) * mu1))
+    n, d, s2 = isotropic_args(num_samples, dim, noise_var)
+    mu1, kappa = checked("strict", "mu1", mu1), checked("strict", "kappa", kappa)
+    return _isotropic(_nonlinear_step_size, n, d, s2, mu1, kappa, kinds=(*_ISO_KINDS, "strict", "strict"))
+
+
+def _nonlinear_step_size(n, d, s2, mu1, kappa):
+    return n * mu1 / (kappa + s2 * d + (n - 1.0) * mu1)
 
 
 @keyword_only(*_ISO)
@@ -403,8 +445,11 @@ def relu_optimal_step_size(*, num_samples, dim, noise_var):
         Mahankali, Hashimoto, Ma, ICLR 2024, Theorem 3; the ReLU moments are derived in docs/icl.md,
         "Non-linear targets".
     """
-    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
-    return masked(ok, n / (n + 2.0 * d + 3.0 + 4.0 * d * s2))
+    return _isotropic(_relu_step_size, *isotropic_args(num_samples, dim, noise_var))
+
+
+def _relu_step_size(n, d, s2):
+    return n / (n + 2.0 * d + 3.0 + 4.0 * d * s2)
 
 
 @keyword_only(*_ISO)
@@ -418,5 +463,8 @@ def relu_optimal_risk(*, num_samples, dim, noise_var):
     References:
         Derivation in docs/icl.md, "Non-linear targets".
     """
-    n, d, s2, ok = isotropic_args(num_samples, dim, noise_var)
-    return masked(ok, 0.5 + s2 - n / (n + 2.0 * d + 3.0 + 4.0 * d * s2) / 4.0)
+    return _isotropic(_relu_risk, *isotropic_args(num_samples, dim, noise_var))
+
+
+def _relu_risk(n, d, s2):
+    return 0.5 + s2 - n / (n + 2.0 * d + 3.0 + 4.0 * d * s2) / 4.0

@@ -38,7 +38,7 @@ import numpy as np
 
 from theory._compat import keyword_only
 from theory._validation import is_traced
-from theory.icl._args import count_arg, covariance_arg, masked, positive_arg
+from theory.icl._args import checked, compiled, count_arg, covariance_arg, masked, positive_arg
 
 __all__ = ["population_loss", "population_loss_and_grad", "population_loss_fn", "stationary_point", "MAX_DIM"]
 
@@ -170,9 +170,9 @@ def stationary_point(*, num_samples, cov_x, cov_w, noise_var):
                         "optimum use theory.icl.optimal_preconditioner")
     n, sx, ws, wts, s2, _ = _arguments(num_samples, cov_x, cov_w, noise_var)
     with jax.enable_x64(True):
-        f64 = jnp.float64
-        W_KQ, W_PV, val, grads = _stationary(jnp.asarray(sx, f64), jnp.asarray(ws, f64), jnp.asarray(wts, f64),
-                                             jnp.asarray(s2, f64), jnp.asarray(n, f64))
+        f64 = np.float64  # NumPy float64 arguments: the jitted core takes them without an eager conversion compile
+        W_KQ, W_PV, val, grads = _stationary(np.asarray(sx, f64), np.asarray(ws, f64), np.asarray(wts, f64),
+                                             np.asarray(s2, f64), np.asarray(n, f64))
         return np.asarray(W_KQ), np.asarray(W_PV), float(val), tuple(np.asarray(g) for g in grads)
 
 
@@ -209,14 +209,35 @@ def population_loss(W_KQ, W_PV, *, num_samples, cov_x, cov_w, noise_var, normali
     if not any(is_traced(a) for a in args):
         return population_loss_and_grad(W_KQ, W_PV, num_samples=num_samples, cov_x=cov_x, cov_w=cov_w,
                                         noise_var=noise_var, normalize=normalize)[0]
-    n, sx, ws, wts, s2, ok = _arguments(num_samples, cov_x, cov_w, noise_var)
-    W_KQ, W_PV = jnp.asarray(W_KQ), jnp.asarray(W_PV)
-    _check_params(W_KQ, W_PV, sx.shape[0])
-    dt = jnp.result_type(W_KQ, W_PV, jnp.asarray(s2), jnp.asarray(sx), float)
-    value = _pop_loss(W_KQ.astype(dt), W_PV.astype(dt), jnp.asarray(sx, dt), jnp.asarray(ws, dt),
-                      jnp.asarray(wts, dt), jnp.asarray(s2, dt), jnp.asarray(n, dt),
-                      jnp.asarray(1.0 if normalize else n, dt))
-    return masked(ok, value)
+    n = checked("count", "num_samples", num_samples)
+    sx = checked("covariance", "cov_x", cov_x)
+    d = sx.shape[0]
+    if d > MAX_DIM:
+        raise ValueError(f"cov_x must be at most {MAX_DIM}x{MAX_DIM} (quadrature with 3**dim nodes), got dim = {d}")
+    sw = checked("covariance", "cov_w", cov_w, d)
+    s2 = checked("positive", "noise_var", noise_var)
+    W_KQ, W_PV = _as_array(W_KQ), _as_array(W_PV)
+    _check_params(W_KQ, W_PV, d)
+    xi, wts = _nodes(d)
+    if not is_traced(sw):  # the nodes of a concrete cov_w in float64 NumPy, as in the concrete path
+        xi, sw = xi @ np.linalg.cholesky(sw).T, None
+    return compiled(_traced_loss, (None, None, "count", "covariance", "covariance", "positive", None, None),
+                    W_KQ, W_PV, n, sx, sw, s2, xi, wts, normalize=normalize)
+
+
+def _as_array(W):
+    """A JAX array (a tracer included) as it is, anything else as an array without a JAX operation."""
+    return W if isinstance(W, jax.Array | np.ndarray) else jnp.asarray(W)
+
+
+def _traced_loss(W_KQ, W_PV, n, sx, sw, s2, xi, wts, *, normalize):
+    """The loss in the traced dtype: ``xi`` are the quadrature nodes ``ws`` already (``sw`` None) or the standard
+    ones, transformed by the Cholesky factor of a traced ``sw``."""
+    ws = xi if sw is None else xi @ jnp.linalg.cholesky(sw).T
+    dt = jnp.result_type(W_KQ, W_PV, s2, sx, float)
+    return _pop_loss(W_KQ.astype(dt), W_PV.astype(dt), jnp.asarray(sx, dt), jnp.asarray(ws, dt),
+                     jnp.asarray(wts, dt), jnp.asarray(s2, dt), jnp.asarray(n, dt),
+                     jnp.asarray(1.0 if normalize else n, dt))
 
 
 _VALUE_AND_GRAD = jax.jit(jax.value_and_grad(_pop_loss, argnums=(0, 1)))
@@ -234,7 +255,7 @@ def population_loss_and_grad(W_KQ, W_PV, *, num_samples, cov_x, cov_w, noise_var
     W_KQ, W_PV = np.asarray(W_KQ, np.float64), np.asarray(W_PV, np.float64)
     _check_params(W_KQ, W_PV, d)
     with jax.enable_x64(True):
-        f64 = jnp.float64
-        args = [jnp.asarray(a, f64) for a in (W_KQ, W_PV, sx, ws, wts, s2, n, 1.0 if normalize else float(n))]
+        # NumPy float64 arguments: the jitted core takes them without an eager conversion compile
+        args = [np.asarray(a, np.float64) for a in (W_KQ, W_PV, sx, ws, wts, s2, n, 1.0 if normalize else float(n))]
         val, grads = _VALUE_AND_GRAD(*args)
         return float(val), tuple(np.asarray(g) for g in grads)

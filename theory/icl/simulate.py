@@ -72,6 +72,16 @@ def _sample_tasks(key, batch, n, d, noise_var, chol_x, chol_w, target, dtype):
     return X, a[:, None] * jax.nn.relu(jnp.einsum("bnd,bd->bn", X, v)) + noise, (a, v)
 
 
+# Jitted for eager calls (one compiled program per shape instead of one per jnp operation; inlined under jit).
+_sample_tasks_compiled = jax.jit(_sample_tasks, static_argnames=("batch", "n", "d", "target", "dtype"))
+
+
+def _host(x, dtype):
+    """``jnp.asarray(x, dtype)`` without an eager JAX operation (a compile per shape) for a concrete non-JAX value:
+    a NumPy array of ``dtype`` (the same single rounding), which a jitted function takes as it would the JAX one."""
+    return jnp.asarray(x, dtype) if isinstance(x, jax.Array) else np.asarray(x, dtype)
+
+
 def _check_factor(name, chol, d):
     if chol is None:
         return np.eye(d)
@@ -112,8 +122,9 @@ def sample_tasks(*, key, batch, num_samples, dim, noise_var, chol_x=None, chol_w
     if not is_traced(noise_var):
         noise_var = check_real("noise_var", noise_var, low=0.0)
     check_choice("target", target, TARGETS)
-    return _sample_tasks(key, batch, n, d, noise_var, _check_factor("chol_x", chol_x, d),
-                         _check_factor("chol_w", chol_w, d), target, check_dtype(dtype))
+    chol_x, chol_w, dtype = _check_factor("chol_x", chol_x, d), _check_factor("chol_w", chol_w, d), check_dtype(dtype)
+    return _sample_tasks_compiled(key, batch, n, d, _host(noise_var, dtype), _host(chol_x, dtype), _host(chol_w, dtype),
+                                  target, dtype)
 
 
 def _conditional_risk(g, task, noise_var, cov_x, target):
@@ -147,7 +158,15 @@ def conditional_risk(g, task, *, noise_var, cov_x=None, target="linear"):
     check_choice("target", target, TARGETS)
     if not is_traced(noise_var):
         noise_var = check_real("noise_var", noise_var, low=0.0)
-    g = jnp.asarray(g)
+    g = g if isinstance(g, jax.Array | np.ndarray) else jnp.asarray(g)
+    if cov_x is not None and not isinstance(cov_x, jax.Array | np.ndarray):
+        cov_x = jnp.asarray(cov_x)
+    return _conditional_risk_compiled(g, task, noise_var, cov_x, target)
+
+
+# Jitted for eager calls (one compiled program per shape instead of one per jnp operation; inlined under jit).
+@functools.partial(jax.jit, static_argnames=("target",))
+def _conditional_risk_compiled(g, task, noise_var, cov_x, target):
     if cov_x is None:
         cov_x = jnp.eye(g.shape[-1], dtype=g.dtype)
     return _conditional_risk(g, task, noise_var, cov_x, target)
@@ -239,8 +258,8 @@ def train_lsa(*, key, num_samples, dim, num_steps, batch, num_replicates=1, nois
                                                          target, lr, lr_final, init_scale)
     dtype = check_dtype(dtype)
     keys = shard_replicates(jax.random.split(key, n_seeds))
-    (W_KQ, W_PV), losses = _train(keys, jnp.asarray(s2, dtype), jnp.asarray(lx, dtype), jnp.asarray(lw, dtype),
-                                  jnp.asarray(lr, dtype), jnp.asarray(lr_final, dtype), jnp.asarray(init_scale, dtype),
+    (W_KQ, W_PV), losses = _train(keys, _host(s2, dtype), _host(lx, dtype), _host(lw, dtype),
+                                  _host(lr, dtype), _host(lr_final, dtype), _host(init_scale, dtype),
                                   n=n, d=d, steps=steps, batch=batch, target=target, dtype=dtype)
     return W_KQ, W_PV, losses
 
@@ -344,12 +363,10 @@ def train_lsa_padded(*, key, num_samples, dim, num_samples_pad, dim_pad, num_ste
     chol[0, :d, :d], chol[1, :d, :d] = lx, lw
     k_train, k_eval = jax.random.split(key)
     (W_KQ, W_PV), losses, m1, m2 = _train_padded(
-        shard_replicates(jax.random.split(k_train, n_seeds)), k_eval, jnp.asarray(n, jnp.int32),
-        jnp.asarray(d, jnp.int32),
-        jnp.asarray(target == "relu"), jnp.asarray(s2, dtype), jnp.asarray(chol[0], dtype),
-        jnp.asarray(chol[1], dtype), jnp.asarray(lr, dtype), jnp.asarray(lr_final, dtype),
-        jnp.asarray(init_scale, dtype), n_pad=n_pad, d_pad=d_pad, steps=steps, batch=batch,
-        eval_batches=eval_batches, dtype=dtype)
+        shard_replicates(jax.random.split(k_train, n_seeds)), k_eval, _host(n, jnp.int32), _host(d, jnp.int32),
+        _host(target == "relu", bool), _host(s2, dtype), _host(chol[0], dtype), _host(chol[1], dtype),
+        _host(lr, dtype), _host(lr_final, dtype), _host(init_scale, dtype), n_pad=n_pad, d_pad=d_pad, steps=steps,
+        batch=batch, eval_batches=eval_batches, dtype=dtype)
     m1, m2 = np.asarray(m1, np.float64), np.asarray(m2, np.float64)
     N = eval_batches * batch
     risk_se = np.sqrt(np.maximum(m2 - m1 * m1, 0.0) / max(N - 1, 1))
@@ -425,7 +442,7 @@ def lsa_risk(W_KQ, W_PV, *, key, num_samples, num_prompts, noise_var=0.0, cov_x=
     """
     key = check_key(key)
     dtype = check_dtype(dtype)
-    W_KQ, W_PV = jnp.asarray(W_KQ, dtype), jnp.asarray(W_PV, dtype)
+    W_KQ, W_PV = _host(W_KQ, dtype), _host(W_PV, dtype)
     if W_KQ.ndim != 3 or W_KQ.shape != W_PV.shape or W_KQ.shape[1] != W_KQ.shape[2]:
         raise ValueError(f"W_KQ, W_PV must be stacks (R, d+1, d+1) of equal shape, got {W_KQ.shape}, {W_PV.shape}")
     d = W_KQ.shape[1] - 1
@@ -439,8 +456,8 @@ def lsa_risk(W_KQ, W_PV, *, key, num_samples, num_prompts, noise_var=0.0, cov_x=
     ref = np.zeros((d, d)) if ref_gamma is None else np.asarray(ref_gamma, np.float64)
     if ref.shape != (d, d):
         raise ValueError(f"ref_gamma must be ({d}, {d}), got {ref.shape}")
-    parts, refs = _risk(key, W_KQ, W_PV, jnp.asarray(ref, dtype), jnp.asarray(s2, dtype), jnp.asarray(lx, dtype),
-                        jnp.asarray(lw, dtype), n=n, d=d, chunks=chunks, chunk=chunk, target=target, dtype=dtype)
+    parts, refs = _risk(key, W_KQ, W_PV, _host(ref, dtype), _host(s2, dtype), _host(lx, dtype),
+                        _host(lw, dtype), n=n, d=d, chunks=chunks, chunk=chunk, target=target, dtype=dtype)
     tot = np.asarray(parts, np.float64).sum(axis=0)  # (R, 4)
     rtot = np.asarray(refs, np.float64).sum(axis=0)
     N = chunks * chunk
@@ -521,8 +538,8 @@ def gd_risk_coefficients(*, key, num_samples, dim, batch, num_replicates, noise_
         raise ValueError(f"preconditioner must be ({d}, {d}), got {P.shape}")
     n_pad = n if num_samples_pad is None else check_int("num_samples_pad", num_samples_pad, low=n)
     keys = shard_replicates(jax.random.split(key, replicates))
-    q = _coefficients(keys, jnp.asarray(n, dtype), jnp.asarray(s2, dtype), jnp.asarray(lx, dtype),
-                      jnp.asarray(lw, dtype), jnp.asarray(P, dtype), n_pad=n_pad, d=d, batch=batch, target=target,
+    q = _coefficients(keys, _host(n, dtype), _host(s2, dtype), _host(lx, dtype),
+                      _host(lw, dtype), _host(P, dtype), n_pad=n_pad, d=d, batch=batch, target=target,
                       dtype=dtype)
     return np.asarray(q, np.float64)
 
@@ -543,6 +560,12 @@ def adam_init(params):
     """Deprecated (the trainers use ``optax.adam``): Adam state ``(m, v, t)`` with zero moments."""
     warnings.warn("theory.icl.simulate.adam_init is deprecated; use optax.adam(...).init", DeprecationWarning,
                   stacklevel=2)
+    return _adam_zeros(params)
+
+
+# Jitted for eager calls (one compiled program per shape instead of one per jnp operation).
+@jax.jit
+def _adam_zeros(params):
     zeros = jax.tree.map(jnp.zeros_like, params)
     return zeros, zeros, jnp.zeros((), jnp.int32)
 
@@ -552,10 +575,16 @@ def adam_update(params, grads, state, lr, b1=0.9, b2=0.999, eps=1e-8):
     :math:`\theta \leftarrow \theta - \mathrm{lr}\,\hat m/(\sqrt{\hat v}+\epsilon)`."""
     warnings.warn("theory.icl.simulate.adam_update is deprecated; use optax.adam(...).update", DeprecationWarning,
                   stacklevel=2)
+    return _adam_step(params, grads, state, lr, b1, b2, eps, 1 - b1, 1 - b2)
+
+
+# Jitted for eager calls (one compiled program per shape instead of one per jnp operation); 1 - b1, 1 - b2 come in.
+@jax.jit
+def _adam_step(params, grads, state, lr, b1, b2, eps, one_minus_b1, one_minus_b2):
     m, v, t = state
     t = t + 1
-    m = jax.tree.map(lambda m_, g: b1 * m_ + (1 - b1) * g, m, grads)
-    v = jax.tree.map(lambda v_, g: b2 * v_ + (1 - b2) * g * g, v, grads)
+    m = jax.tree.map(lambda m_, g: b1 * m_ + one_minus_b1 * g, m, grads)
+    v = jax.tree.map(lambda v_, g: b2 * v_ + one_minus_b2 * g * g, v, grads)
     c1 = 1 - b1 ** t.astype(jnp.float32)
     c2 = 1 - b2 ** t.astype(jnp.float32)
     new = jax.tree.map(lambda p, m_, v_: p - lr * (m_ / c1) / (jnp.sqrt(v_ / c2) + eps), params, m, v)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -19,6 +20,7 @@ from theory._compat import keyword_only
 from theory._validation import check_array, check_int, check_simplex, is_traced, nan_unless
 from theory.compsum import _kernels as K
 from theory.compsum.adversarial._checks import check_rho, check_tau
+from theory.compsum.losses import _phi_of_w
 
 __all__ = [
     "adversarial_conditional_min",
@@ -61,9 +63,7 @@ def adversarial_conditional_min(p, *, tau) -> np.ndarray:
         p = jnp.asarray(p, jnp.result_type(p, float))
         if p.ndim < 1 or p.shape[-1] < 2:
             raise ValueError(f"p must have n >= 2 classes along its last axis, got shape {p.shape}")
-        ps = -jnp.sort(-p, axis=-1)
-        value = (ps * K.phi(jnp.arange(p.shape[-1], dtype=p.dtype), tau, jnp)).sum(axis=-1)
-        return nan_unless((tau >= 0) & K.simplex_ok(p), value)
+        return _conditional_min_jnp(p, tau, 1.0 - tau)  # 1 - tau outside the jit: a Python float tau stays exact
     tau = check_tau(tau)
     p = check_simplex("p", p)
     n = p.shape[-1]
@@ -71,6 +71,13 @@ def adversarial_conditional_min(p, *, tau) -> np.ndarray:
         raise ValueError("p must have n >= 2 classes")
     ps = -np.sort(-p, axis=-1)
     return (ps * K.phi(np.arange(n, dtype=np.float64), tau, np)).sum(axis=-1)
+
+
+@jax.jit  # one compiled program per shape for eager (e.g. vmapped) calls; inlined under a caller's jit
+def _conditional_min_jnp(p, tau, a):
+    ps = -jnp.sort(-p, axis=-1)
+    value = (ps * _phi_of_w(jnp.log1p(jnp.arange(p.shape[-1], dtype=p.dtype)), a, xp=jnp)).sum(axis=-1)
+    return nan_unless((tau >= 0) & K.simplex_ok(p), value)
 
 
 @keyword_only("tau")
@@ -98,9 +105,14 @@ def adversarial_calibration_constant(*, tau) -> float:
         [reconstructed, derived form].
     """
     if is_traced(tau):
-        return nan_unless(tau >= 0, K.phi(jnp.ones((), jnp.result_type(tau, float)), tau, jnp))
+        return _calibration_constant_jnp(tau)
     tau = check_tau(tau)
     return float(K.phi(1.0, tau, np))
+
+
+@jax.jit  # one compiled program per shape for eager (e.g. vmapped) calls; inlined under a caller's jit
+def _calibration_constant_jnp(tau):
+    return nan_unless(tau >= 0, K.phi(jnp.ones((), jnp.result_type(tau, float)), tau, jnp))
 
 
 def adversarial_bound(eps, *, tau) -> np.ndarray:
