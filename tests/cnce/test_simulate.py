@@ -46,7 +46,7 @@ def test_bias_and_gradient_samples_shapes():
 
 
 def test_density_fit_rejects_bad_arguments():
-    """The fit itself runs in tests/test_experiments.py (the density_2d figure at smoke scale)."""
+    """The fit itself runs in tests/cnce/test_figures.py (the density_2d figure at smoke scale)."""
     with pytest.raises(ValueError, match="method"):
         fit_density_2d(key=jax.random.key(0), method="ence")
     with pytest.raises(ValueError, match="gamma"):
