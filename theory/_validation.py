@@ -187,6 +187,12 @@ def check_dtype(dtype, name: str = "dtype"):
     return dt
 
 
+def as_jit_input(x):
+    """``x`` to hand a jitted core: a float NumPy array as it is (the jit converts it as ``jnp.asarray`` would, without
+    an eager compiled transfer of its own per shape), anything else through ``jnp.asarray``."""
+    return x if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) else jnp.asarray(x)
+
+
 def nan_unless(valid, value):
     """``value`` where ``valid`` holds, NaN elsewhere: the traced half of the input policy.
 

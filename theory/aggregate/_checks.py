@@ -8,7 +8,6 @@ invalid traced value to NaN with :func:`theory._validation.nan_unless`, docs/glo
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from theory._compat import keyword_only
@@ -32,12 +31,6 @@ def rho_valid(xp, rho, allow_extrapolation: bool):
     """The elementwise validity of ``rho`` (for traced values): finite, >= 0, and <= 1 unless extrapolating."""
     ok = xp.isfinite(rho) & (rho >= 0.0)
     return ok if allow_extrapolation else ok & (rho <= 1.0)
-
-
-def as_array(x):
-    """``x`` for a jitted core: a float NumPy array as it is (the jit converts it as ``jnp.asarray`` would, without a
-    compiled transfer of its own), anything else through ``jnp.asarray``."""
-    return x if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) else jnp.asarray(x)
 
 
 def integer_array(x) -> bool:

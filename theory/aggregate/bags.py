@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory._random import check_key
-from theory._validation import check_int
-from theory.aggregate._checks import as_array, integer_array, old_spellings
+from theory._validation import as_jit_input, check_int
+from theory.aggregate._checks import integer_array, old_spellings
 
 __all__ = ["BagInfo", "make_bags", "check_bags", "bags_from_groups", "bag_means"]
 
@@ -177,7 +177,7 @@ def bag_means(values, bags, *, num_bags: int):
         predictions; as recalled).
     """
     if integer_array(bags) and isinstance(num_bags, numbers.Integral):
-        return _bag_means_compiled(as_array(values), bags, num_bags=num_bags)
+        return _bag_means_compiled(as_jit_input(values), bags, num_bags=num_bags)
     return _bag_means(jnp.asarray(values), bags, num_bags=num_bags)
 
 

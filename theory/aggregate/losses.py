@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_real, is_traced, nan_unless
-from theory.aggregate._checks import as_array, check_rho, integer_array, old_spellings, rho_valid
+from theory._validation import as_jit_input, check_real, is_traced, nan_unless
+from theory.aggregate._checks import check_rho, integer_array, old_spellings, rho_valid
 from theory.aggregate.bags import bag_means
 
 __all__ = [
@@ -71,7 +71,7 @@ def huber_loss(y, f, *, delta=1.0):
         r = jnp.abs(jnp.asarray(y) - jnp.asarray(f))
         return nan_unless(jnp.isfinite(delta) & (delta > 0.0), jnp.where(r <= delta, r**2, 2.0 * delta * r - delta**2))
     delta = check_real("delta", delta, low=0.0, low_open=True)
-    return _huber_compiled(as_array(y), as_array(f), delta=delta)
+    return _huber_compiled(as_jit_input(y), as_jit_input(f), delta=delta)
 
 
 def _huber(y, f, *, delta):
@@ -140,9 +140,9 @@ def _bregman_gap(phi_f, phi_y, dphi_y, f, y):
 
 
 def _finite(name, x):
-    """``x`` as an array (:func:`~theory.aggregate._checks.as_array`); a concrete one must be finite (NaN or inf
+    """``x`` as an array (:func:`~theory._validation.as_jit_input`); a concrete one must be finite (NaN or inf
     raise)."""
-    x = as_array(x)
+    x = as_jit_input(x)
     if not is_traced(x) and not np.all(np.isfinite(np.asarray(x))):
         raise ValueError(f"{name} must be finite (got NaN or inf)")
     return x

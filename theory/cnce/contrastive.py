@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_int, check_real, is_traced, nan_unless
+from theory._validation import as_jit_input, check_int, check_real, is_traced, nan_unless
 from theory.logspace import logmeanexp, softmax_weights
 
 __all__ = [
@@ -55,14 +55,8 @@ def _temperature(value, name="temperature"):
     return check_real(name, value, low=0.0, low_open=True), True
 
 
-def _as_array(x):
-    """A float NumPy array as it is (the jitted core converts it without a compiled transfer of its own), anything
-    else as a JAX array."""
-    return x if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) else jnp.asarray(x)
-
-
 def _similarities(s, min_len=2):
-    s = _as_array(s)
+    s = as_jit_input(s)
     if not jnp.issubdtype(s.dtype, jnp.floating):
         s = s.astype(jnp.result_type(float))
     if s.ndim < 1 or s.shape[-1] < min_len:
@@ -117,7 +111,7 @@ def _hardness(s, tau, ok):
 
 
 def _views(z1, z2):
-    z1, z2 = _as_array(z1), _as_array(z2)
+    z1, z2 = as_jit_input(z1), as_jit_input(z2)
     if z1.ndim != 2 or z1.shape != z2.shape or z1.shape[0] < 2:
         raise ValueError(f"z1 and z2 must be embeddings [N, dim] of the same shape with N >= 2, got {z1.shape} and "
                          f"{z2.shape}")
@@ -253,7 +247,7 @@ def expected_npc_multiplier(batch_size, *, dim, temperature, positive, num_negat
 
 
 def _margins(h):
-    h = _as_array(h)
+    h = as_jit_input(h)
     if not jnp.issubdtype(h.dtype, jnp.floating):
         h = h.astype(jnp.result_type(float))
     if h.ndim < 1 or h.shape[-1] < 1:

@@ -23,20 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_real, is_traced, nan_unless
+from theory._validation import as_jit_input, check_real, is_traced, nan_unless
 from theory.logspace import logmeanexp
 
 __all__ = ["nce_loss", "ence_loss", "compositional_nll", "log_partition_estimate", "check_log_densities"]
 
 
-def _as_array(x):
-    """A float NumPy array as it is (the jitted cores convert it without a compiled transfer of its own), anything
-    else as a JAX array."""
-    return x if isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) else jnp.asarray(x)
-
-
 def _check_density(name, x, *, allow_minus_inf):
-    x = _as_array(x)
+    x = as_jit_input(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     if x.ndim < 1 or x.shape[-1] < 1:
