@@ -7,14 +7,15 @@ on a batch of ``(4096, 1000)`` float32 logits are timed against
 for two classes only) get the same number of logits, ``(2048000, 2)``, and optax on that batch: at ``(4096, 2)``
 both sides take microseconds, and the ratio measured dispatch overhead and load, not the loss. The two are timed in
 alternation (interleaved repeats, medians; each sample is a burst of calls lasting about 30 ms, divided by its
-length), so load from other processes falls on both; the ratio is median / median (and best / best, less
-sensitive to bursts of load). Compile time (first call minus the steady median) and steady-state time are
-reported apart.
+length), so load from other processes falls on both. The ratio is paired: each round times optax and the entry back
+to back (in alternating order), and the reported ratio is the median over rounds of their per-round ratio, so a
+slow spell of the machine that spans a round cancels; best / best (the fastest sample of each) is reported beside
+it. Compile time (first call minus the steady median) and steady-state time are reported apart.
 
 Targets: 1.25x for every entry, 3x for the top-k entries (``ldr_topk``, ``topk_svm``), 10x for ALDR-KL
 (an exact per-example 1-D solve).
 
-Usage: python benchmarks/losses_bench.py [--batch 4096] [--classes 1000] [--repeat 15] [--only NAME ...]
+Usage: python benchmarks/losses_bench.py [--batch 4096] [--classes 1000] [--repeat 31] [--only NAME ...]
 [--json FILE]
 """
 
@@ -58,8 +59,9 @@ def _first_call(fn, *args):
 
 
 def interleaved(programs, args, repeat, *, sample_seconds=0.03):
-    """``({label: (compile estimate s, median steady s)}, {label: best steady s})``: the first call of each, then
-    ``repeat`` rounds in turn.
+    """``({label: (compile estimate s, median steady s)}, {label: [steady s per round]})``: the first call of each,
+    then ``repeat`` rounds in which every program takes one sample, in forward order on even rounds and in reverse
+    on odd ones (so no program always runs right after another).
 
     One sample is a burst of calls long enough to last about ``sample_seconds`` (the same count for every program:
     the slowest program's single-call time sets it), divided by the count: a single call of a few milliseconds is
@@ -69,16 +71,22 @@ def interleaved(programs, args, repeat, *, sample_seconds=0.03):
     single = max(_first_call(fn, *args) for fn in programs.values())
     calls = max(1, math.ceil(sample_seconds / max(single, 1e-9)))
     times = {label: [] for label in programs}
-    for _ in range(repeat):
-        for label, fn in programs.items():
+    order = list(programs.items())
+    for r in range(repeat):
+        for label, fn in (order if r % 2 == 0 else order[::-1]):
             t0 = time.perf_counter()
             for _ in range(calls):
                 out = fn(*args)
             jax.block_until_ready(out)
             times[label].append((time.perf_counter() - t0) / calls)
     steady = {label: statistics.median(ts) for label, ts in times.items()}
-    return ({label: (max(first[label] - steady[label], 0.0), steady[label]) for label in programs},
-            {label: min(ts) for label, ts in times.items()})
+    return {label: (max(first[label] - steady[label], 0.0), steady[label]) for label in programs}, times
+
+
+def paired_ratio(times, label, reference):
+    """Median over rounds of ``times[label][r] / times[reference][r]``: the two samples of a round are back to back,
+    so a slow spell of the machine that spans the round divides out."""
+    return statistics.median(t / t_ref for t, t_ref in zip(times[label], times[reference], strict=True))
 
 
 def batch(rows, num_classes, seed=0):
@@ -97,12 +105,13 @@ def entry_benchmark(entry, rows, num_classes, repeat):
     hyper = hyperparameters(entry, k)
     value, grad = _programs(lambda h, y: entry.fn(h, y, **hyper))
     ce_value, ce_grad = _programs(optax.losses.softmax_cross_entropy_with_integer_labels)
-    timed, best = interleaved({"optax CE value": ce_value, "value": value, "optax CE value+grad": ce_grad,
-                               "value+grad": grad}, batch(rows, k), repeat)
+    timed, times = interleaved({"optax CE value": ce_value, "value": value, "optax CE value+grad": ce_grad,
+                                "value+grad": grad}, batch(rows, k), repeat)
     target = TARGETS.get(entry.name, 1.25)
     parts = ("value", "value+grad")
-    ratios = {f"{part} / optax": timed[part][1] / timed[f"optax CE {part}"][1] for part in parts}
-    fastest = {f"{part} / optax (best of {repeat})": best[part] / best[f"optax CE {part}"] for part in parts}
+    ratios = {f"{part} / optax": paired_ratio(times, part, f"optax CE {part}") for part in parts}
+    fastest = {f"{part} / optax (best of {repeat})": min(times[part]) / min(times[f"optax CE {part}"])
+               for part in parts}
     return ({f"{label} ({rows}, {k})": t for label, t in timed.items()},
             {**ratios, **fastest, "target": target, "within target": float(all(r <= target for r in ratios.values()))})
 
@@ -111,12 +120,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=31)
     parser.add_argument("--only", nargs="*", default=None, help="registry names (default: every entry)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     names = args.only or losses.names()
-    print(f"device: {jax.devices()[0]}, float32, ratios to optax's cross-entropy (interleaved medians)")
+    print(f"device: {jax.devices()[0]}, float32, ratios to optax's cross-entropy (medians of per-round paired ratios)")
     results = {name: entry_benchmark(losses.get(name), args.batch, args.classes, args.repeat) for name in names}
     return report(results, args.json, width=40)
 
