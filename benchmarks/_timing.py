@@ -1,5 +1,7 @@
 """Timing shared by the benchmarks: compile time and steady-state time, measured apart."""
 
+import math
+import statistics
 import time
 
 import jax
@@ -19,6 +21,43 @@ def timeit(fn, *args, repeat=20):
         jax.block_until_ready(fn(*args))
         best = min(best, time.perf_counter() - t0)
     return first - best, best
+
+
+def _first_call(fn, *args):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t0
+
+
+def interleaved(programs, args, repeat, *, sample_seconds=0.03):
+    """``({label: (compile estimate s, median steady s)}, {label: [steady s per round]})``: the first call of each,
+    then ``repeat`` rounds in which every program takes one sample, in forward order on even rounds and in reverse
+    on odd ones (so no program always runs right after another).
+
+    One sample is a burst of calls long enough to last about ``sample_seconds`` (the same count for every program:
+    the slowest program's single-call time sets it), divided by the count: a single call of a few milliseconds is
+    at the mercy of one scheduler tick, a burst of ten is not.
+    """
+    first = {label: _first_call(fn, *args) for label, fn in programs.items()}
+    single = max(_first_call(fn, *args) for fn in programs.values())
+    calls = max(1, math.ceil(sample_seconds / max(single, 1e-9)))
+    times = {label: [] for label in programs}
+    order = list(programs.items())
+    for r in range(repeat):
+        for label, fn in (order if r % 2 == 0 else order[::-1]):
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                out = fn(*args)
+            jax.block_until_ready(out)
+            times[label].append((time.perf_counter() - t0) / calls)
+    steady = {label: statistics.median(ts) for label, ts in times.items()}
+    return {label: (max(first[label] - steady[label], 0.0), steady[label]) for label in programs}, times
+
+
+def paired_ratio(times, label, reference):
+    """Median over rounds of ``times[label][r] / times[reference][r]``: the two samples of a round are back to back,
+    so a slow spell of the machine that spans the round divides out."""
+    return statistics.median(t / t_ref for t, t_ref in zip(times[label], times[reference], strict=True))
 
 
 def report(benchmarks: dict, json_path=None, *, width: int = 36) -> dict:

@@ -2,8 +2,9 @@
 
 ``ldr_kl_loss`` (lambda = 1 and 10, margin 0.1; lam = 0 and inf; lambda traced), the exact ``aldr_kl_loss``
 and top-k LDR-KL, value and gradient, on the same batch as
-``optax.losses.softmax_cross_entropy_with_integer_labels`` (optax is a test extra). Compile time and
-steady-state time are reported apart.
+``optax.losses.softmax_cross_entropy_with_integer_labels`` (optax is a test extra), each entry timed in
+alternation with optax and the ratio the median of the per-round ratios (``losses_bench``'s method). Compile
+time and steady-state (median) time are reported apart.
 
 Second, the noisy-label simulator at the default scale of ``ldr.noisy_accuracy`` (uniform noise eta = 0.3 and
 0.6, 8 seeds, n_train 300, n_test 2000, 400 steps, MLP (32, 32), one loss): the replicates vmapped in one
@@ -23,7 +24,7 @@ import json
 
 import jax
 import jax.numpy as jnp
-from _timing import timeit
+from _timing import interleaved, paired_ratio, timeit
 
 from theory.ldr import aldr_alpha_from_code, aldr_kl_loss, ldr_kl_loss, ldr_loss
 
@@ -44,27 +45,27 @@ def loss_benchmark(batch, classes, repeat=20):
     }
     try:
         import optax
-
-        losses["optax CE"] = optax.losses.softmax_cross_entropy_with_integer_labels
-    except ImportError:
+    except ImportError:  # optax is a test extra: without it, the rows only
         optax = None
-    rows = {}
     traced = jnp.float32(3.0)
     f = jax.jit(lambda h, y, lam: ldr_kl_loss(h, y, lam=lam, margin=0.1).mean())
     g = jax.jit(jax.grad(lambda h, y, lam: ldr_kl_loss(h, y, lam=lam, margin=0.1).mean()))
-    rows["ldr_kl lam traced value"] = timeit(f, logits, labels, traced, repeat=repeat)
-    rows["ldr_kl lam traced grad"] = timeit(g, logits, labels, traced, repeat=repeat)
+    programs = {"ldr_kl lam traced": (lambda h, y: f(h, y, traced), lambda h, y: g(h, y, traced))}
     for name, fn in losses.items():
-        f = jax.jit(lambda h, y, fn=fn: fn(h, y).mean())
-        g = jax.jit(jax.grad(lambda h, y, fn=fn: fn(h, y).mean()))
-        rows[f"{name} value"] = timeit(f, logits, labels, repeat=repeat)
-        rows[f"{name} grad"] = timeit(g, logits, labels, repeat=repeat)
-    ratios = {}
+        programs[name] = (jax.jit(lambda h, y, fn=fn: fn(h, y).mean()),
+                          jax.jit(jax.grad(lambda h, y, fn=fn: fn(h, y).mean())))
     if optax is not None:
-        for name in [*losses, "ldr_kl lam traced"]:
-            if name != "optax CE":
-                for part in ("value", "grad"):
-                    ratios[f"{name} {part} / optax"] = rows[f"{name} {part}"][1] / rows[f"optax CE {part}"][1]
+        ce = optax.losses.softmax_cross_entropy_with_integer_labels
+        reference = (jax.jit(lambda h, y: ce(h, y).mean()), jax.jit(jax.grad(lambda h, y: ce(h, y).mean())))
+    rows, ratios = {}, {}
+    for name, (value, grad) in programs.items():
+        timed = {f"{name} value": value, f"{name} grad": grad}
+        if optax is not None:  # each entry timed in alternation with optax (paired rounds, as in losses_bench)
+            timed = {"optax CE value": reference[0], **timed, "optax CE grad": reference[1]}
+        steady, times = interleaved(timed, (logits, labels), repeat)
+        rows.update(steady)
+        for part in ("value", "grad") if optax is not None else ():
+            ratios[f"{name} {part} / optax"] = paired_ratio(times, f"{name} {part}", f"optax CE {part}")
     return rows, ratios
 
 
