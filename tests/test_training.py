@@ -145,6 +145,19 @@ def test_chunk_size_choice(monkeypatch):
     assert _training._auto_chunk_size(1000, 10) == 1  # below one replicate: chunks of one
 
 
+def test_chunks_carry_leaves_with_no_elements():
+    # a zero-length axis (an empty history, a fit with no polish steps) in an input or an output leaf
+    def fn(x, empty):
+        return {"y": 2.0 * x, "none": jnp.zeros((0, 3)) + empty.sum(), "kept": empty}
+
+    xs, empty = jnp.arange(7.0), jnp.zeros((7, 0))
+    direct = jax.vmap(fn)(xs, empty)
+    for chunk_size in (1, 2, 3, 7):
+        out = _training.map_replicates(fn, xs, empty, chunk_size=chunk_size)
+        assert {k: v.shape for k, v in out.items()} == {"y": (7,), "none": (7, 0, 3), "kept": (7, 0)}
+        assert _equal(out, direct)
+
+
 @pytest.mark.parametrize("bad, error", [("big", ValueError), (0, ValueError), (1.5, TypeError), (True, TypeError)])
 def test_chunk_size_rejected(bad, error):
     with pytest.raises(error, match="chunk_size"):

@@ -266,11 +266,12 @@ def map_replicates(fn: Callable[..., Any], *xs, chunk_size: int | str | None = N
         return mapped(*place(xs))
     pad = (-num) % chunk_size
 
-    def split(a):
-        return (jnp.concatenate([a, a[:pad]]) if pad else a).reshape((-1, chunk_size) + a.shape[1:])
+    def split(a):  # explicit sizes, not -1: a leaf may hold no elements (a zero-length trailing axis)
+        return (jnp.concatenate([a, a[:pad]]) if pad else a).reshape(
+            ((num + pad) // chunk_size, chunk_size) + a.shape[1:])
 
     out = jax.lax.map(lambda chunk: mapped(*place(chunk)), jax.tree_util.tree_map(split, xs))
-    return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:])[:num], out)
+    return jax.tree_util.tree_map(lambda a: a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:])[:num], out)
 
 
 def _auto_chunk_size(total_bytes: int, num: int) -> int:
