@@ -159,6 +159,25 @@ def test_top_k_gradient_is_finite_for_margins_beyond_the_exponential_range():
         assert np.isfinite(np.asarray(g)).all()
 
 
+@pytest.mark.parametrize("lam", [0.01, math.exp(-2.0), 1.0])
+def test_l2_float32_gradient_is_the_float64_one_for_logits_of_size_1e4(lam):
+    """p = (x - s)_+ / lam with the threshold s near 1e4: formed as (x - max x) - tau, not x - (max x + tau), whose
+    rounding at that scale (an ulp is about 1e-3) moved p by up to ulp/lam (2e-2 at lam = 0.01; the weights summed
+    to 1.003 at lam = e^-2)."""
+    rng = np.random.default_rng(0)
+    f = rng.uniform(-1e4, 1e4, (64, 4)).astype(np.float32)
+    y = rng.integers(0, 4, 64)
+
+    def grad(dtype):
+        with jax.enable_x64(dtype == jnp.float64):
+            h = jnp.asarray(f, dtype)
+            return np.asarray(jax.grad(lambda h: ldr_loss(h, jnp.asarray(y), lam=lam, margin=0.0, reg="l2").sum())(h))
+
+    g32, g64 = grad(jnp.float32), grad(jnp.float64)
+    np.testing.assert_allclose(g32, g64, atol=1e-5)  # the float32 rounding of the weights, not of the logits
+    np.testing.assert_allclose(g32.sum(axis=-1), 0.0, atol=1e-5)  # shift invariance: the weights sum to 1
+
+
 def test_masked_classes_drop_out_unless_fewer_than_k_remain(x64):
     """With m masked classes (-inf logits) the top-k loss is that of the unmasked classes while K - m >= k
     (mass 0 on the masked ones), and -inf once fewer than k remain; the gradient stays finite."""

@@ -331,8 +331,11 @@ def _l2_parts(logits, labels, c, lam):
     exact, over ``K/g + 1`` entries) is a lower bound on the true threshold, and equal to it when no block holds
     two entries above it: one counting pass over the logits certifies that, row by row. Rows it does not certify
     (two support entries in one block) continue Michelot's iteration on their full rows, gathered (at most an
-    eighth of the batch, else every row), from that lower bound. Returns ``(value, s, Q, rest)`` with
-    :math:`Q = \sum_j (x_j - s)_+^2` and ``rest`` :math:`= \sum_{j \ne y} (x_j - s)_+ = \lambda (1 - p_y)`.
+    eighth of the batch, else every row), from that lower bound. Returns ``(value, top, tau, Q, rest)`` with
+    :math:`s = \mathrm{top} + \tau` (``top`` the largest :math:`x_j`, kept apart: :math:`x_j - s` is computed as
+    :math:`(x_j - \mathrm{top}) - \tau`, exact near the top, where :math:`\mathrm{top} + \tau` would round at the
+    scale of the logits), :math:`Q = \sum_j (x_j - s)_+^2` and ``rest`` :math:`= \sum_{j \ne y} (x_j - s)_+ =
+    \lambda (1 - p_y)`.
     """
     batch, K = logits.shape[:-1], logits.shape[-1]
     f = logits.reshape(-1, K)
@@ -399,7 +402,7 @@ def _l2_parts(logits, labels, c, lam):
         tau, Q, rest = jax.lax.cond(jnp.sum(fail) > limit, every, lambda state: state, (tau, Q, rest))
     value = tau + (top - x_y) + Q / (2.0 * lam) + lam / (2.0 * K)
     shape = lambda v: v.reshape(batch)  # noqa: E731
-    return shape(value), shape(tau + top), shape(Q), shape(rest)
+    return shape(value), shape(top), shape(tau), shape(Q), shape(rest)
 
 
 @jax.custom_jvp
@@ -414,12 +417,12 @@ def _l2_logits_jvp(primals, tangents):
     # Reverse mode: one pass writing p (the label's entry set to 0 by a scatter) plus a scatter at the label.
     logits, labels, c, lam = primals
     dlogits, _, dc, dlam = tangents
-    value, s, Q, rest = _l2_parts(logits, labels, c, lam)
+    value, top, tau, Q, rest = _l2_parts(logits, labels, c, lam)
     inv = 1.0 / lam
     q = rest * inv
     tangent = jnp.zeros_like(value)
     if type(dlogits) is not SymbolicZero:
-        p = _without_label(jnp.maximum(logits - s[..., None], 0.0) * inv[..., None], labels)
+        p = _without_label(jnp.maximum((logits - top[..., None]) - tau[..., None], 0.0) * inv[..., None], labels)
         tangent = tangent + jnp.sum(p * dlogits, axis=-1) - q * _label_entry(dlogits, labels)
     if type(dc) is not SymbolicZero:
         tangent = tangent + q * dc
