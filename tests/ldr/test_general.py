@@ -205,3 +205,39 @@ def test_traced_lambda_0_and_inf_and_invalid_values_for_top_k_and_l2(x64):
         for lam in ((-1.0, math.nan) if reg != "l2" else (-1.0, math.nan, 0.0)):
             assert math.isnan(float(fn(lam)))
     assert float(ldr_loss(f, y, lam=0.0, margin=0.2, reg="none", k=1)) == float(crammer_singer_loss(f, y, margin=0.2))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30), k=st.integers(1, 8))
+def test_few_largest_is_lax_top_k_with_ties_and_masked_entries(seed, n, k):
+    """Values, indices (ties to the smaller index, distinct among -inf entries) and the gradient (each value's to its
+    own entry, not shared among ties) of lax.top_k."""
+    from theory.ldr.general import _few_largest
+
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 3, (6, n)).astype(np.float32)
+    x[rng.random(x.shape) < 0.3] = -np.inf
+    for got, want in zip(_few_largest(jnp.asarray(x), k), jax.lax.top_k(jnp.asarray(x), k), strict=True):
+        np.testing.assert_array_equal(got, want)
+    finite = jnp.asarray(np.where(np.isinf(x), -5.0, x))
+    weights = jnp.arange(1.0, k + 1.0)
+    grads = [jax.grad(lambda v, top=top: jnp.sum(top(v, k)[0] * weights))(finite)
+             for top in (_few_largest, jax.lax.top_k)]
+    np.testing.assert_array_equal(*grads)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_top_k_value_alone_equals_the_value_its_derivative_pass_computes(k):
+    """The value alone sums the tail from the clamped exponentials, the derivative pass from the tail array: the
+    same number up to rounding, ties and a margin included."""
+    rng = np.random.default_rng(k)
+    f = np.round(rng.normal(size=(64, 12)), 1)  # rounded: ties at the k-th margin
+    y = rng.integers(0, 12, 64)
+    with jax.enable_x64(True):
+        def loss(h):
+            return ldr_loss(h, jnp.asarray(y), lam=0.3, margin=0.2, k=k)
+
+        alone = np.asarray(jax.jit(loss)(jnp.asarray(f)))
+        with_tangent = np.asarray(jax.jit(lambda h: jax.jvp(loss, (h,), (h,))[0])(jnp.asarray(f)))
+    np.testing.assert_allclose(alone, with_tangent, rtol=1e-13, atol=1e-13)
