@@ -228,16 +228,23 @@ def test_few_largest_is_lax_top_k_with_ties_and_masked_entries(seed, n, k):
 
 
 @pytest.mark.parametrize("k", [2, 3, 5])
-def test_top_k_value_alone_equals_the_value_its_derivative_pass_computes(k):
-    """The value alone sums the tail from the clamped exponentials, the derivative pass from the tail array: the
-    same number up to rounding, ties and a margin included."""
+def test_top_k_from_the_logits_equals_the_margin_vector_form_with_ties(k):
+    """The scalar-margin path (tail sum from clamped exponentials, gradient by index compares) against the same
+    margin as a matrix (the margin vector, its tail by a scatter, weights p): values, gradients in the logits and in
+    lambda, with ties at the k-th margin, the label inside and outside the top k, and a masked class."""
     rng = np.random.default_rng(k)
     f = np.round(rng.normal(size=(64, 12)), 1)  # rounded: ties at the k-th margin
+    f[0, 3] = -np.inf
     y = rng.integers(0, 12, 64)
+    y[0] = 0
+    c = 0.2
+    matrix = c * (1.0 - np.eye(12))
     with jax.enable_x64(True):
-        def loss(h):
-            return ldr_loss(h, jnp.asarray(y), lam=0.3, margin=0.2, k=k)
+        def total(h, lam, margin):
+            return ldr_loss(h, jnp.asarray(y), lam=lam, margin=margin, k=k).sum()
 
-        alone = np.asarray(jax.jit(loss)(jnp.asarray(f)))
-        with_tangent = np.asarray(jax.jit(lambda h: jax.jvp(loss, (h,), (h,))[0])(jnp.asarray(f)))
-    np.testing.assert_allclose(alone, with_tangent, rtol=1e-13, atol=1e-13)
+        scalar, matrix_form = (jax.jit(jax.value_and_grad(total, argnums=(0, 1)))(jnp.asarray(f), 0.3, m)
+                               for m in (c, jnp.asarray(matrix)))
+    np.testing.assert_allclose(scalar[0], matrix_form[0], rtol=1e-13)
+    for got, want in zip(scalar[1], matrix_form[1], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

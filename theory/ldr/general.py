@@ -220,78 +220,69 @@ def _topk_kl(a, lam, k):
     return _topk_kl_value(a, lam, k), jax.lax.stop_gradient(_topk_weights(a, lam, k, parts))
 
 
-def _topk_of_logits(logits, labels, c, lam, k, *, fused_tail=False):
-    r"""Top-k LDR-KL for a scalar margin ``c`` straight from the logits: ``(value, parts, tail, vals, idx)``.
+def _topk_of_logits(logits, labels, c, lam, k):
+    r"""Top-k LDR-KL for a scalar margin ``c`` straight from the logits: ``(value, parts, vals, idx)``.
 
-    The top k margins ``vals`` (classes ``idx``) come from :func:`_top_margins` (no margin vector); the tail pass
-    computes :math:`e^{(c + f_j - f_y - s)/\lambda}` and one scatter sets the top k entries to 0 and the label's to
-    :math:`e^{-s/\lambda}` (``a_y = 0``; 0 when the label is among the top k): that array is ``tail``, and the
-    tail sum is its row sum.
-
-    With ``fused_tail`` (the value alone, where the array is not needed) the tail sum is instead
-    :math:`C = \sum_j e^{\min(c + f_j - f_y - s, 0)/\lambda}` minus the same terms of the top k classes and of the
-    label (gathered, the same expression) plus the label's own :math:`e^{-s/\lambda}` when it is not among the top
-    k: no scatter, so the exponential fuses into the reduction. Every top-k term is at most 1 (at most
-    :math:`k + 1` are subtracted), and the log-sum-exp it enters adds the k-th term, :math:`e^0 = 1`: an absolute
-    error of a few ulps of :math:`k + 1` in the sum, a relative one of the same size in its logarithm.
+    The top k margins ``vals`` (classes ``idx``) come from :func:`_top_margins` (no margin vector). The tail sum
+    :math:`\sum_{j \notin \text{top-}k} e^{(a_j - s)/\lambda}` is :math:`C = \sum_j e^{\min(c + f_j - f_y - s,
+    0)/\lambda}` over the logits, minus the same terms of the top k classes and of the label (gathered, the same
+    expression), plus the label's own :math:`e^{-s/\lambda}` (``a_y = 0``) when it is not among the top k: no
+    margin vector and no scatter, so the exponential fuses into the reduction. Every subtracted term is at most 1
+    (at most :math:`k + 1` of them), and the log-sum-exp the sum enters also holds the k-th term, :math:`e^0 = 1`:
+    an absolute error of a few ulps of :math:`k + 1` in the sum is a relative one of that size in its logarithm.
     """
     f_y = _label_entry(logits, labels)[..., None]
     vals, idx = _top_margins(logits, labels, c, k)
     inv = (1.0 / lam)[..., None]
-    kept = []
 
     def tail_of(shift):
         base = f_y - c + shift
-        e = jnp.exp((logits - base) * inv)
-        at_y = idx == labels[..., None]
-        chosen = jnp.any(at_y, axis=-1, keepdims=True)
-        own = jnp.where(chosen, 0.0, jnp.exp(-shift * inv))  # the label's term, a_y = 0
-        at = jnp.concatenate([idx, labels[..., None].astype(idx.dtype)], axis=-1)
-        new = jnp.concatenate([jnp.zeros_like(vals), own], axis=-1)
-        kept.append(jnp.put_along_axis(e, at, new.astype(e.dtype), axis=-1, inplace=False))
-        if not fused_tail:
-            return jnp.sum(kept[-1], axis=-1, keepdims=True)
 
         def clamped(f):
             return jnp.exp(jnp.minimum((f - base) * inv, 0.0))
 
+        at_y = idx == labels[..., None]
+        own = jnp.where(jnp.any(at_y, axis=-1, keepdims=True), 0.0, jnp.exp(-shift * inv))
         top = jnp.sum(jnp.where(at_y, 0.0, clamped(jnp.take_along_axis(logits, idx, axis=-1))), axis=-1,
                       keepdims=True)
         total = jnp.sum(clamped(logits), axis=-1, keepdims=True)
         return jnp.maximum(total - top - clamped(f_y) + own, 0.0)
 
     value, parts = _topk_closed_form(vals, tail_of, lam, k, logits.shape[-1])
-    return nan_unless(~jnp.isnan(c), value), parts, kept[-1], vals, idx
+    return nan_unless(~jnp.isnan(c), value), parts, vals, idx
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _topk_kl_logits(logits, labels, c, lam, k):
-    """Top-k LDR-KL value for a scalar margin (:func:`_topk_of_logits`, its tail sum fused); derivatives by the
-    envelope theorem."""
-    return _topk_of_logits(logits, labels, c, lam, k, fused_tail=True)[0]
+    """Top-k LDR-KL value for a scalar margin (:func:`_topk_of_logits`); derivatives by the envelope theorem."""
+    return _topk_of_logits(logits, labels, c, lam, k)[0]
 
 
 def _topk_kl_logits_jvp(k, primals, tangents):
     # d psi = sum_{j != y} p_j df_j - q df_y + q dc - KL(p || u) dlam with q = 1 - p_y (p_y <= 1/k <= 1/2: no
-    # cancellation). Outside the top k, p_j = (1 - m/k) e^{-L_m} tail_j: the tail array of the value pass, so the
-    # reverse mode is one scaled copy of it plus scatters at the top k classes and the label.
+    # cancellation). Outside the top k, p_j = (1 - m/k) e^{-L_m} e^{(c + f_j - f_y - s)/lam}; the top k classes take
+    # their capped or softmax weights and the label -q, selected by index compares: the gradient is one pass over
+    # the logits (the exponential recomputed in it), with no tail array and no scatter.
     logits, labels, c, lam = primals
     dlogits, _, dc, dlam = tangents
-    value, parts, tail, vals, idx = _topk_of_logits(logits, labels, c, lam, k)
-    feasible, _, _, share, L_first, _ = parts
+    value, parts, vals, idx = _topk_of_logits(logits, labels, c, lam, k)
+    feasible, shift, _, share, L_first, _ = parts
     zero = jnp.zeros((), logits.dtype)
+    inv = (1.0 / lam)[..., None]
     coef = jnp.where(feasible[..., None], share * jnp.exp(-L_first), zero)  # [..., 1]
     p_top = _topk_weights(vals, lam, k, parts)  # [..., k], 0 on infeasible rows
     y_top = idx == labels[..., None]
-    tail_y = _label_entry(tail, labels)
-    p_y = jnp.where(jnp.any(y_top, axis=-1), jnp.sum(jnp.where(y_top, p_top, zero), axis=-1), coef[..., 0] * tail_y)
+    p_y = jnp.where(jnp.any(y_top, axis=-1), jnp.sum(jnp.where(y_top, p_top, zero), axis=-1),
+                    (coef * jnp.exp(-shift * inv))[..., 0])  # a_y = 0
     q = jnp.where(feasible, 1.0 - p_y, zero)
     tangent = jnp.zeros_like(value)
     if type(dlogits) is not SymbolicZero:
-        d_y = _label_entry(dlogits, labels)
-        d_top = jnp.take_along_axis(dlogits, idx, axis=-1)
-        tangent = (tangent + coef[..., 0] * (jnp.sum(tail * dlogits, axis=-1) - tail_y * d_y)
-                   + jnp.sum(jnp.where(y_top, zero, p_top) * d_top, axis=-1) - q * d_y)
+        iota = jax.lax.broadcasted_iota(idx.dtype, logits.shape, logits.ndim - 1)
+        grad = coef * jnp.exp((logits - (_label_entry(logits, labels)[..., None] - c + shift)) * inv)
+        for r in range(k):
+            grad = jnp.where(iota == idx[..., r:r + 1], jnp.where(y_top[..., r:r + 1], zero, p_top[..., r:r + 1]), grad)
+        grad = jnp.where(iota == labels[..., None].astype(idx.dtype), -q[..., None], grad)
+        tangent = tangent + jnp.sum(grad * dlogits, axis=-1)
     if type(dc) is not SymbolicZero:
         tangent = tangent + q * dc
     if type(dlam) is not SymbolicZero:
