@@ -98,11 +98,13 @@ def _largest(x, k):
 
 
 def _top_k(x, k):
-    """``lax.top_k`` over the last axis, in two levels where the axis splits into blocks: the k largest block maxima
+    r"""``lax.top_k`` over the last axis, in two levels where the axis splits into blocks: the k largest block maxima
     hold the k largest entries, so ``top_k`` runs on the block maxima and on those k blocks only (the same values;
-    among tied entries the chosen indices may differ)."""
+    among tied entries the chosen indices may differ). The block size g minimises the entries the two levels
+    search, :math:`n/g + kg` (g near :math:`\sqrt{n/k}`)."""
     n = x.shape[-1]
-    size = next((g for g in (40, 32, 25, 20, 16, 10, 8) if n % g == 0 and 4 * k * g <= n), None)
+    sizes = [g for g in (40, 32, 25, 20, 16, 10, 8) if n % g == 0 and 4 * k * g <= n]
+    size = min(sizes, key=lambda g: n / g + k * g) if sizes else None
     if size is None:
         return jax.lax.top_k(x, k)
     blocks = x.reshape(x.shape[:-1] + (n // size, size))
