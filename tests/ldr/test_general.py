@@ -159,23 +159,24 @@ def test_top_k_gradient_is_finite_for_margins_beyond_the_exponential_range():
         assert np.isfinite(np.asarray(g)).all()
 
 
-@pytest.mark.parametrize("lam", [0.01, math.exp(-2.0), 1.0])
-def test_l2_float32_gradient_is_the_float64_one_for_logits_of_size_1e4(lam):
+def test_l2_float32_gradient_is_the_float64_one_for_logits_of_size_1e4():
     """p = (x - s)_+ / lam with the threshold s near 1e4: formed as (x - max x) - tau, not x - (max x + tau), whose
     rounding at that scale (an ulp is about 1e-3) moved p by up to ulp/lam (2e-2 at lam = 0.01; the weights summed
     to 1.003 at lam = e^-2)."""
     rng = np.random.default_rng(0)
     f = rng.uniform(-1e4, 1e4, (64, 4)).astype(np.float32)
-    y = rng.integers(0, 4, 64)
+    y = jnp.asarray(rng.integers(0, 4, 64))
 
-    def grad(dtype):
-        with jax.enable_x64(dtype == jnp.float64):
-            h = jnp.asarray(f, dtype)
-            return np.asarray(jax.grad(lambda h: ldr_loss(h, jnp.asarray(y), lam=lam, margin=0.0, reg="l2").sum())(h))
+    @jax.jit
+    def grad(h, lam):  # lam traced: one compile per dtype
+        return jax.grad(lambda h: ldr_loss(h, y, lam=lam, margin=0.0, reg="l2").sum())(h)
 
-    g32, g64 = grad(jnp.float32), grad(jnp.float64)
-    np.testing.assert_allclose(g32, g64, atol=1e-5)  # the float32 rounding of the weights, not of the logits
-    np.testing.assert_allclose(g32.sum(axis=-1), 0.0, atol=1e-5)  # shift invariance: the weights sum to 1
+    for lam in (0.01, math.exp(-2.0), 1.0):
+        g32 = np.asarray(grad(jnp.asarray(f), jnp.float32(lam)))
+        with jax.enable_x64(True):
+            g64 = np.asarray(grad(jnp.asarray(f, jnp.float64), jnp.float64(lam)))
+        np.testing.assert_allclose(g32, g64, atol=1e-5)  # the float32 rounding of the weights, not of the logits
+        np.testing.assert_allclose(g32.sum(axis=-1), 0.0, atol=1e-5)  # shift invariance: the weights sum to 1
 
 
 def test_masked_classes_drop_out_unless_fewer_than_k_remain(x64):
@@ -207,27 +208,28 @@ def test_traced_lambda_0_and_inf_and_invalid_values_for_top_k_and_l2(x64):
     assert float(ldr_loss(f, y, lam=0.0, margin=0.2, reg="none", k=1)) == float(crammer_singer_loss(f, y, margin=0.2))
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 30), k=st.integers(1, 8))
-def test_few_largest_is_lax_top_k_with_ties_and_masked_entries(seed, n, k):
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (6, 3), (12, 8), (30, 4)])
+def test_few_largest_is_lax_top_k_with_ties_and_masked_entries(n, k):
     """Values, indices (ties to the smaller index, distinct among -inf entries) and the gradient (each value's to its
     own entry, not shared among ties) of lax.top_k."""
     from theory.ldr.general import _few_largest
 
-    k = min(k, n)
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-3, 3, (6, n)).astype(np.float32)
+    rng = np.random.default_rng(n)
+    x = rng.integers(-3, 3, (64, n)).astype(np.float32)  # many ties
     x[rng.random(x.shape) < 0.3] = -np.inf
-    for got, want in zip(_few_largest(jnp.asarray(x), k), jax.lax.top_k(jnp.asarray(x), k), strict=True):
-        np.testing.assert_array_equal(got, want)
-    finite = jnp.asarray(np.where(np.isinf(x), -5.0, x))
     weights = jnp.arange(1.0, k + 1.0)
-    grads = [jax.grad(lambda v, top=top: jnp.sum(top(v, k)[0] * weights))(finite)
-             for top in (_few_largest, jax.lax.top_k)]
-    np.testing.assert_array_equal(*grads)
+
+    @jax.jit
+    def both(x):
+        finite = jnp.where(jnp.isinf(x), -5.0, x)
+        return [(*top(x, k), jax.grad(lambda v, top=top: jnp.sum(top(v, k)[0] * weights))(finite))
+                for top in (_few_largest, jax.lax.top_k)]
+
+    for got, want in zip(*both(jnp.asarray(x)), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("k", [2, 3, 5])
+@pytest.mark.parametrize("k", [2, 5])
 def test_top_k_from_the_logits_equals_the_margin_vector_form_with_ties(k):
     """The scalar-margin path (tail sum from clamped exponentials, gradient by index compares) against the same
     margin as a matrix (the margin vector, its tail by a scatter, weights p): values, gradients in the logits and in
