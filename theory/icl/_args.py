@@ -12,8 +12,14 @@ import numpy as np
 
 from theory._validation import check_int, check_real, is_traced, nan_unless
 
-__all__ = ["check_covariance", "check_square", "concrete", "count_arg", "positive_arg", "covariance_arg", "masked",
-           "checked", "traced_valid", "compiled", "isotropic_args", "general_args"]
+__all__ = ["as_array", "check_covariance", "check_square", "concrete", "count_arg", "positive_arg", "covariance_arg",
+           "masked", "checked", "traced_valid", "compiled", "isotropic_args", "general_args"]
+
+
+def as_array(x):
+    """``x`` as an array for the shape checks: a NumPy or JAX array (a tracer included) as it is (the jitted cores
+    convert it as ``jnp.asarray`` would, without an eager JAX operation), anything else through ``jnp.asarray``."""
+    return x if isinstance(x, jax.Array | np.ndarray) else jnp.asarray(x)
 
 
 def concrete(value):

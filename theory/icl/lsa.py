@@ -28,6 +28,7 @@ import numpy as np
 
 from theory._compat import keyword_only
 from theory._validation import check_int, check_real
+from theory.icl._args import as_array
 
 __all__ = [
     "make_prompt",
@@ -40,12 +41,6 @@ __all__ = [
     "gd_params",
     "one_step_gd_predict",
 ]
-
-
-def _array(x):
-    """``x`` as an array for the shape checks: a NumPy or JAX array (a tracer included) as it is (the jitted cores
-    convert it as ``jnp.asarray`` would, without an eager JAX operation), anything else through ``jnp.asarray``."""
-    return x if isinstance(x, jax.Array | np.ndarray) else jnp.asarray(x)
 
 
 def _shape_check(Z, W_KQ, W_PV):
@@ -74,7 +69,7 @@ def make_prompt(X, y, x_q):
         >>> make_prompt(jnp.eye(2), jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0])).tolist()
         [[1.0, 0.0, 3.0], [0.0, 1.0, 4.0], [1.0, 2.0, 0.0]]
     """
-    X, y, x_q = _array(X), _array(y), _array(x_q)
+    X, y, x_q = as_array(X), as_array(y), as_array(x_q)
     if X.ndim < 2 or y.shape != X.shape[:-1] or x_q.shape != X.shape[:-2] + X.shape[-1:]:
         raise ValueError(f"shapes must be X (..., n, d), y (..., n), x_q (..., d); got {X.shape}, {y.shape}, "
                          f"{x_q.shape}")
@@ -115,7 +110,7 @@ def lsa_forward(W_KQ, W_PV, Z, *, include_query=False, normalize=True):
     References:
         Mahankali, Hashimoto, Ma, ICLR 2024, Sec. 2 (as recalled); docs/icl.md, "The objects".
     """
-    Z, W_KQ, W_PV = _array(Z), _array(W_KQ), _array(W_PV)
+    Z, W_KQ, W_PV = as_array(Z), as_array(W_KQ), as_array(W_PV)
     _shape_check(Z, W_KQ, W_PV)
     return _lsa_forward(W_KQ, W_PV, Z, include_query=include_query, normalize=normalize)
 
@@ -146,7 +141,7 @@ def lsa_predict(W_KQ, W_PV, Z, *, include_query=False, normalize=True):
         >>> round(float(lsa_predict(*gd_params(eta=0.5, dim=2), Z)), 6)
         0.5
     """
-    Z, W_KQ, W_PV = _array(Z), _array(W_KQ), _array(W_PV)
+    Z, W_KQ, W_PV = as_array(Z), as_array(W_KQ), as_array(W_PV)
     _shape_check(Z, W_KQ, W_PV)
     return _lsa_predict(W_KQ, W_PV, Z, include_query=include_query, normalize=normalize)
 
@@ -163,7 +158,7 @@ def context_readout(W_KQ, W_PV, Z, *, normalize=True):
     Returns:
         ``g`` of shape ``(..., d)``.
     """
-    Z, W_KQ, W_PV = _array(Z), _array(W_KQ), _array(W_PV)
+    Z, W_KQ, W_PV = as_array(Z), as_array(W_KQ), as_array(W_PV)
     _shape_check(Z, W_KQ, W_PV)
     return _context_readout(W_KQ, W_PV, Z, normalize=normalize)
 
@@ -196,7 +191,7 @@ def effective_params(W_KQ, W_PV):
     References:
         Derivation in docs/icl.md, "Why the optimum is one GD step".
     """
-    W_KQ, W_PV = _array(W_KQ), _array(W_PV)
+    W_KQ, W_PV = as_array(W_KQ), as_array(W_PV)
     d = W_KQ.shape[-1] - 1
     if W_KQ.shape[-2:] != (d + 1, d + 1) or W_PV.shape[-2:] != (d + 1, d + 1) or d < 1:
         raise ValueError(f"W_KQ and W_PV must both be (d+1, d+1) with d >= 1, got {W_KQ.shape}, {W_PV.shape}")
@@ -272,8 +267,8 @@ def one_step_gd_predict(X, y, x_q, *, eta, preconditioner=None):
         ...                           jnp.array([2., -1]), eta=0.5))
         0.5
     """
-    X, y, x_q = _array(X), _array(y), _array(x_q)
-    P = None if preconditioner is None else _array(preconditioner)
+    X, y, x_q = as_array(X), as_array(y), as_array(x_q)
+    P = None if preconditioner is None else as_array(preconditioner)
     return _one_step_gd_predict(X, y, x_q, eta, P)
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from theory._compat import keyword_only
 from theory._validation import is_traced
-from theory.icl._args import checked, compiled, count_arg, covariance_arg, masked, positive_arg
+from theory.icl._args import as_array, checked, compiled, count_arg, covariance_arg, masked, positive_arg
 
 __all__ = ["population_loss", "population_loss_and_grad", "population_loss_fn", "stationary_point", "MAX_DIM"]
 
@@ -216,18 +216,13 @@ def population_loss(W_KQ, W_PV, *, num_samples, cov_x, cov_w, noise_var, normali
         raise ValueError(f"cov_x must be at most {MAX_DIM}x{MAX_DIM} (quadrature with 3**dim nodes), got dim = {d}")
     sw = checked("covariance", "cov_w", cov_w, d)
     s2 = checked("positive", "noise_var", noise_var)
-    W_KQ, W_PV = _as_array(W_KQ), _as_array(W_PV)
+    W_KQ, W_PV = as_array(W_KQ), as_array(W_PV)
     _check_params(W_KQ, W_PV, d)
     xi, wts = _nodes(d)
     if not is_traced(sw):  # the nodes of a concrete cov_w in float64 NumPy, as in the concrete path
         xi, sw = xi @ np.linalg.cholesky(sw).T, None
     return compiled(_traced_loss, (None, None, "count", "covariance", "covariance", "positive", None, None),
                     W_KQ, W_PV, n, sx, sw, s2, xi, wts, normalize=normalize)
-
-
-def _as_array(W):
-    """A JAX array (a tracer included) as it is, anything else as an array without a JAX operation."""
-    return W if isinstance(W, jax.Array | np.ndarray) else jnp.asarray(W)
 
 
 def _traced_loss(W_KQ, W_PV, n, sx, sw, s2, xi, wts, *, normalize):

@@ -39,7 +39,7 @@ from theory._compat import keyword_only
 from theory._random import check_key
 from theory._training import shard_replicates, train
 from theory._validation import check_choice, check_dtype, check_int, check_real, is_traced
-from theory.icl._args import check_covariance, check_square
+from theory.icl._args import as_array, check_covariance, check_square
 from theory.icl.lsa import context_readout, make_prompt
 
 __all__ = ["TARGETS", "sample_tasks", "conditional_risk", "train_lsa", "train_lsa_padded", "unpad_params", "lsa_risk",
@@ -158,9 +158,8 @@ def conditional_risk(g, task, *, noise_var, cov_x=None, target="linear"):
     check_choice("target", target, TARGETS)
     if not is_traced(noise_var):
         noise_var = check_real("noise_var", noise_var, low=0.0)
-    g = g if isinstance(g, jax.Array | np.ndarray) else jnp.asarray(g)
-    if cov_x is not None and not isinstance(cov_x, jax.Array | np.ndarray):
-        cov_x = jnp.asarray(cov_x)
+    g = as_array(g)
+    cov_x = None if cov_x is None else as_array(cov_x)
     return _conditional_risk_compiled(g, task, noise_var, cov_x, target)
 
 
