@@ -70,8 +70,9 @@ def _few_largest(x, k):
     """``lax.top_k(x, k)`` for a small k: k rounds of a row maximum, the smallest not yet chosen index attaining it,
     and that entry set aside. The same values and indices (ties go to the smaller index, as in ``lax.top_k``; the
     indices are distinct even among ``-inf`` entries) and the same derivative: each value's goes to its own entry,
-    not shared among ties as a maximum's is. On XLA's CPU backend two plain reductions per round are several times
-    faster than ``lax.top_k`` on a short axis. A NaN row gives the last index, not one out of range."""
+    not shared among ties as a maximum's is. On XLA's CPU backend two plain reductions per round are about twice as
+    fast as ``lax.top_k`` on a short axis (measured on the two levels of :func:`_top_k` for a (4096, 1000) batch).
+    A NaN row gives the last index, not one out of range."""
     n = x.shape[-1]
     iota = jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
     taken = jnp.zeros(x.shape, bool)
