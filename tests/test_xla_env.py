@@ -27,3 +27,28 @@ def test_subprocess_flags_replace_the_device_count(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_known=1 --xla_force_host_platform_device_count=2")
     assert xla_env.xla_flags() == "--xla_known=1"
     assert xla_env.xla_flags(devices=8) == "--xla_known=1 --xla_force_host_platform_device_count=8"
+
+
+@pytest.mark.parametrize(("cores", "workers", "shares"), [
+    ({0, 1}, 2, [{0}, {1}]),
+    ({0, 1, 2, 3, 4}, 2, [{0, 1}, {2, 3, 4}]),  # contiguous, every core used once
+    ({3, 5}, 3, [{3}, {5}, {3}]),  # more workers than cores: one core each, round-robin
+    ({0, 1, 2, 3}, 1, [{0, 1, 2, 3}]),
+])
+def test_core_shares_cover_the_cores_and_never_leave_a_worker_without_one(cores, workers, shares):
+    assert [xla_env.core_share(cores, w, workers) for w in range(workers)] == shares
+
+
+def test_own_cores_pins_a_worker_and_leaves_other_processes_alone(monkeypatch):
+    pinned = []
+    monkeypatch.setattr(xla_env.os, "sched_setaffinity", lambda pid, cores: pinned.append(cores), raising=False)
+    monkeypatch.setattr(xla_env.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    xla_env.own_cores()
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "1")
+    xla_env.own_cores()
+    assert pinned == []
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    xla_env.own_cores()
+    assert pinned == [{2, 3}]
