@@ -4,8 +4,9 @@ import os
 
 from tests.xla_env import own_cores, use_test_flags
 
-use_test_flags()  # before JAX starts its backend: faster CPU compilation (tests/xla_env.py)
-own_cores()  # before JAX starts its thread pools: each test worker on its own share of the cores
+# before JAX starts its backend and thread pools: each test worker on its own share of the cores, and XLA flags
+# for faster CPU compilation (tests/xla_env.py)
+use_test_flags(one_core=own_cores())
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -44,11 +44,24 @@ def test_own_cores_pins_a_worker_and_leaves_other_processes_alone(monkeypatch):
     monkeypatch.setattr(xla_env.os, "sched_setaffinity", lambda pid, cores: pinned.append(cores), raising=False)
     monkeypatch.setattr(xla_env.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
-    xla_env.own_cores()
+    assert not xla_env.own_cores()
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "1")
-    xla_env.own_cores()
+    assert not xla_env.own_cores()
     assert pinned == []
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
-    xla_env.own_cores()
-    assert pinned == [{2, 3}]
+    assert not xla_env.own_cores()  # two cores each
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    assert xla_env.own_cores()
+    assert pinned == [{2, 3}, {1}]
+
+
+def test_one_core_flags_only_in_a_process_on_one_core(monkeypatch):
+    monkeypatch.setattr(xla_env, "TEST_XLA_FLAGS", {"xla_known": "1"})
+    monkeypatch.setattr(xla_env, "ONE_CORE_XLA_FLAGS", {"xla_split": "1"})
+    monkeypatch.setattr(xla_env, "_accepted", lambda flags: True)
+    monkeypatch.setenv("XLA_FLAGS", "")
+    xla_env.use_test_flags()
+    assert xla_env.os.environ["XLA_FLAGS"] == "--xla_known=1"
+    xla_env.use_test_flags(one_core=True)  # a worker: the inherited flags stay, the one-core flag is added
+    assert xla_env.os.environ["XLA_FLAGS"] == "--xla_known=1 --xla_split=1"
