@@ -25,7 +25,7 @@ TEST_XLA_FLAGS = {"xla_cpu_use_fusion_emitters": "false", "xla_backend_optimizat
 #: Added in a test worker that runs on one core (:func:`own_cores`). XLA splits each program's LLVM module into
 #: parts compiled on separate threads; on one core the parts compile one after another and the split only adds
 #: work. The gain is small, inside the run-to-run spread of a 2-core machine: the ldr and moe tests ran in 158, 146
-#: and 172 s with the flag against 176 and 172 s without, the whole suite in CI in 365-385 s against 377-392 s.
+#: and 172 s with the flag against 176 and 172 s without, the whole suite in CI in 365-394 s against 377-392 s.
 ONE_CORE_XLA_FLAGS = {"xla_cpu_parallel_codegen_split_count": "1"}
 
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
