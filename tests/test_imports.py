@@ -1,10 +1,11 @@
 """Importing the library is cheap: heavy optional libraries are imported on first use, not on import.
 
-Each module below is imported in a fresh interpreter, every name of its ``__all__`` is looked up (a
-topic may load its submodules lazily), and the test reads ``sys.modules`` afterwards:
-cvxpy (reference solvers), matplotlib (figures), sympy (proofs) and rich (the CLI's table) must not be
-there. The check is deterministic, not timed; ``benchmarks/import_bench.py`` measures the times.
-Importing must not flip JAX's global x64 flag either.
+The modules below are imported one after another in one fresh interpreter; after each import every name of its
+``__all__`` is looked up (a topic may load its submodules lazily) and the probe reads ``sys.modules``.
+cvxpy (reference solvers), matplotlib (figures), sympy (proofs) and rich (the CLI's table) must not be there.
+``sys.modules`` only grows, so a heavy library that any of the imports loads is seen, and charged to the first
+import that brings it in. The check is deterministic, not timed; ``benchmarks/import_bench.py`` measures the
+times. Importing must not flip JAX's global x64 flag either.
 """
 
 import json
@@ -25,36 +26,37 @@ CONTROL = "theory._figures"
 
 PROBE = """
 import importlib, json, sys
-module = importlib.import_module({module!r})
-for name in getattr(module, "__all__", ()):  # a lazily loaded public name counts as imported
-    getattr(module, name)
-heavy = sorted(name for name in sys.modules if name.split(".")[0] in {heavy!r})
-roots = sorted({{name.split(".")[0] for name in heavy}})
-jax_loaded = "jax" in sys.modules
-x64 = None
-if jax_loaded:
-    import jax
-    x64 = bool(jax.config.jax_enable_x64)
-print(json.dumps({{"heavy": roots, "jax": jax_loaded, "x64": x64}}))
+def heavy_roots():
+    return {{name.split(".")[0] for name in sys.modules if name.split(".")[0] in {heavy!r}}}
+out = {{}}
+for module_name in {modules!r}:
+    before = heavy_roots()
+    module = importlib.import_module(module_name)
+    for name in getattr(module, "__all__", ()):  # a lazily loaded public name counts as imported
+        getattr(module, name)
+    jax_loaded = "jax" in sys.modules
+    x64 = None
+    if jax_loaded:
+        import jax
+        x64 = bool(jax.config.jax_enable_x64)
+    out[module_name] = {{"heavy": sorted(heavy_roots() - before), "jax": jax_loaded, "x64": x64}}
+print(json.dumps(out))
 """
 
 
 @pytest.fixture(scope="module")
 def imported():
-    """``{module: {"heavy": [...], "jax": bool, "x64": bool | None}}``, one fresh interpreter per module,
-    started together."""
+    """``{module: {"heavy": [...], "jax": bool, "x64": bool | None}}``: the modules imported in this order in one
+    fresh interpreter, ``theory`` first (nothing loaded before it) and the control last; ``heavy`` lists the
+    heavy libraries that the module's import brought in."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "JAX_ENABLE_X64")}
     env["PYTHONPATH"] = str(ROOT)
     env["JAX_PLATFORMS"] = "cpu"
-    procs = {m: subprocess.Popen([sys.executable, "-c", PROBE.format(module=m, heavy=HEAVY)], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for m in (*MODULES, CONTROL)}
-    out = {}
-    for module, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == 0, f"import {module} failed:\n{stderr[-3000:]}"
-        out[module] = json.loads(stdout.strip().splitlines()[-1])
-    return out
+    probe = PROBE.format(modules=(*MODULES, CONTROL), heavy=HEAVY)
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, f"the imports failed:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("module", MODULES)
