@@ -20,6 +20,7 @@ import numpy as np
 
 from theory._validation import is_traced
 from theory.compsum.losses import _phi_of_w
+from theory.logspace import np_logsumexp
 
 LOG2 = math.log(2.0)
 
@@ -78,9 +79,7 @@ def piecewise(xp, x, cases):
 
 def logsumexp(x, xp, axis=-1, keepdims=False):
     if xp is np:
-        from scipy import special
-
-        return special.logsumexp(x, axis=axis, keepdims=keepdims)
+        return np_logsumexp(x, axis=axis, keepdims=keepdims)
     return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
 
 

@@ -223,9 +223,7 @@ def _linear_objective(theta, X, pi, P, tau):
     d, n = X.shape[1], P.shape[1]
     W, b = theta[: d * n].reshape(d, n), theta[d * n :]
     h = X @ W + b
-    from scipy import special
-
-    log_s = h - special.logsumexp(h, axis=1, keepdims=True)
+    log_s = h - K.logsumexp(h, np, axis=1, keepdims=True)
     s = np.exp(log_s)
     pos = P > 0
     with np.errstate(over="ignore", invalid="ignore"):
