@@ -20,7 +20,7 @@ import numpy as np
 
 from theory._validation import check_real, is_traced, nan_unless
 
-__all__ = ["logmeanexp", "ma_update_log", "softmax_weights", "kl_to_uniform"]
+__all__ = ["logmeanexp", "ma_update_log", "softmax_weights", "kl_to_uniform", "np_logsumexp"]
 
 
 def logmeanexp(x, *, axis=-1, keepdims: bool = False):
