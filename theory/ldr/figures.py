@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from theory._figures import measured, plt, predicted, save, series_style
-from theory.ldr.claims import NOISY_CONTRASTS, NOISY_DELTA, NOISY_K_SE
+from theory.ldr.claims import NOISY_ACCURACY, NOISY_CONTRASTS, NOISY_DELTA, NOISY_K_SE
 from theory.ldr.losses import ldr_kl_loss
 from theory.ldr.simulate import train_noisy
 
@@ -107,9 +107,11 @@ def noisy_accuracy(out_dir, scale="default", seed=0):
     95% t-interval over seeds; a synthetic Gaussian mixture, K = 10), and the claim ``ldr.noisy_accuracy``
     on the same run: the paired accuracy difference of each LDR variant against CE (mean +- k SE, the
     claim's one-sided margin) with the claimed bound (-delta for "not less accurate", 0 for "more accurate")."""
-    uni = {"smoke": [0.0, 0.6], "default": [0.0, 0.2, 0.4, 0.6, 0.8], "paper": [0.0, 0.2, 0.4, 0.6, 0.8, 0.9]}[scale]
+    # at smoke scale, the trainer of the claim's smoke run (two noise settings, its seeds and sizes): one compile
+    smoke = NOISY_ACCURACY.configs["smoke"]
+    uni = {"smoke": [0.6], "default": [0.0, 0.2, 0.4, 0.6, 0.8], "paper": [0.0, 0.2, 0.4, 0.6, 0.8, 0.9]}[scale]
     pair = {"smoke": [0.3], "default": [0.1, 0.3, 0.45], "paper": [0.1, 0.2, 0.3, 0.4, 0.45]}[scale]
-    sim = {"smoke": dict(n_seeds=2, steps=50, n_train=100, n_test=500, hidden=(16,)),
+    sim = {"smoke": dict(n_seeds=smoke["seeds"], **smoke["sim"]),
            "default": dict(n_seeds=8, steps=400, n_train=300, n_test=2000),
            "paper": dict(n_seeds=20, steps=2000, n_train=1000, n_test=5000, hidden=(64, 64))}[scale]
     losses = NOISY_LOSSES if scale != "smoke" else NOISY_LOSSES[:5]
