@@ -10,50 +10,28 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.xla_env import xla_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
-import dataclasses, json
-import jax, jax.numpy as jnp, numpy as np
-from theory import _training, verify
-
-assert len(jax.devices()) == 8
-def one(key, scale):
-    return scale * jnp.cumsum(jax.random.normal(key, (5,)))
-sharded = jax.jit(lambda key: _training.over_replicates(one, key, 16, 2.0))(jax.random.key(3))
-chunked = jax.jit(lambda key: _training.over_replicates(one, key, 16, 2.0, chunk_size=8))(jax.random.key(3))
-placed = len(sharded.sharding.device_set)
-claim = verify.claims("ensloss.excess_risk_rate")[0]
-many = verify.run_claim(claim, scale="smoke", seed=1)
-_training.replicate_sharding = lambda n: None  # the one-device placement; nothing else changes
-single = jax.jit(lambda key: _training.over_replicates(one, key, 16, 2.0))(jax.random.key(3))
-alone = verify.run_claim(claim, scale="smoke", seed=1)
-keep = lambda v: {k: v.to_dict()[k] for k in ("status", "estimate", "ci_low", "ci_high", "worst")}
-print(json.dumps({"placed": placed, "same_values": bool(np.array_equal(sharded, single)),
-                  "same_chunked": bool(np.array_equal(chunked, single)), "many": keep(many), "alone": keep(alone)}))
-"""
-
-
-def test_sharded_replicates_and_verdicts_match_one_device():
-    env = {**os.environ, "XLA_FLAGS": xla_flags(devices=8), "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["placed"] == 8  # the replicate axis is split over the eight devices
-    assert result["same_values"] and result["same_chunked"]
-    assert result["many"] == result["alone"]
-
-
-MOE_LDR_SCRIPT = r"""
 import json
 import jax, jax.numpy as jnp, numpy as np
-from theory import _training
+from theory import _training, verify
 from theory.ldr.simulate import train_noisy
 from theory.moe import simulate as moe
 
 assert len(jax.devices()) == 8
+def one(key, scale):
+    return scale * jnp.cumsum(jax.random.normal(key, (5,)))
+def replicates(chunk=None):
+    return jax.jit(lambda key: _training.over_replicates(one, key, 16, 2.0, chunk_size=chunk))(jax.random.key(3))
+claim = verify.claims("ensloss.excess_risk_rate")[0]
+def verdict():
+    v = verify.run_claim(claim, scale="smoke", seed=1).to_dict()
+    return {k: v[k] for k in ("status", "estimate", "ci_low", "ci_high", "worst")}
 def moe_run():  # 16 replicates (two rows of 8) at two sample sizes, in one chunk split over the devices
     t = moe.run_design(moe.EXACT_DESIGN, [60, 80], 8, key=jax.random.key(2), em_iters=4, polish_iters=3,
                        newton_iters=2, chunk_size=16)
@@ -63,23 +41,44 @@ def ldr_run(chunk):
                              kinds=[0], n_seeds=16, num_classes=3, dim=4, n_train=40, n_test=50, hidden=(8,),
                              steps=20, chunk_size=chunk)
     return np.concatenate([np.asarray(acc).ravel(), np.asarray(noisy).ravel()])
-placed = len(_training.shard_replicates(jnp.zeros(8)).sharding.device_set)
-many = [moe_run(), ldr_run(None), ldr_run(8)]
+def everything():
+    return {"replicates": replicates(), "chunked": replicates(8), "verdict": verdict(),
+            "runs": [moe_run(), ldr_run(None), ldr_run(8)]}
+placed = len(replicates().sharding.device_set)
+placed_ldr = len(_training.shard_replicates(jnp.zeros(8)).sharding.device_set)
+many = everything()
 _training.replicate_sharding = lambda n: None  # the one-device placement; nothing else changes
 jax.clear_caches()  # the simulators' jitted programs were traced with the eight-device placement
-alone = [moe_run(), ldr_run(None), ldr_run(8)]
-print(json.dumps({"placed": placed, "same": [bool(np.array_equal(a, b)) for a, b in zip(many, alone)],
-                  "moe_rel": float(np.max(np.abs(many[0] - alone[0]) / np.abs(alone[0]))),
-                  "chunk_free": bool(np.array_equal(alone[1], alone[2]))}))
+alone = everything()
+print(json.dumps({
+    "placed": placed, "placed_ldr": placed_ldr,
+    "same_values": bool(np.array_equal(many["replicates"], alone["replicates"])),
+    "same_chunked": bool(np.array_equal(many["chunked"], alone["replicates"])),
+    "many": many["verdict"], "alone": alone["verdict"],
+    "same": [bool(np.array_equal(a, b)) for a, b in zip(many["runs"], alone["runs"])],
+    "moe_rel": float(np.max(np.abs(many["runs"][0] - alone["runs"][0]) / np.abs(alone["runs"][0]))),
+    "chunk_free": bool(np.array_equal(alone["runs"][1], alone["runs"][2]))}))
 """
 
 
-def test_moe_and_ldr_replicates_sharded_match_one_device():
+@pytest.fixture(scope="module")
+def result():
+    """One subprocess with eight host CPU devices: everything below on the eight devices, then the same on one
+    device (the placement replaced and JAX's caches cleared, so every program is traced again)."""
     env = {**os.environ, "XLA_FLAGS": xla_flags(devices=8), "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", MOE_LDR_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["placed"] == 8
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_sharded_replicates_and_verdicts_match_one_device(result):
+    assert result["placed"] == 8  # the replicate axis is split over the eight devices
+    assert result["same_values"] and result["same_chunked"]
+    assert result["many"] == result["alone"]
+
+
+def test_moe_and_ldr_replicates_sharded_match_one_device(result):
+    assert result["placed_ldr"] == 8
     assert result["same"][1:] == [True, True]  # ldr train_noisy, unchunked and in chunks: identical
     # moe run_design: the partitioned fit (EM, L-BFGS, Newton in float64) rounds differently from the one-device
     # program, by 8.6e-10 relative here (known gap: not bit-identical; the verdicts are the same, docs/verify.md).
