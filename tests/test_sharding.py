@@ -44,14 +44,14 @@ def ldr_run(chunk):
 def everything():
     return {"replicates": replicates(), "chunked": replicates(8), "verdict": verdict(),
             "runs": [moe_run(), ldr_run(None), ldr_run(8)]}
-placed = len(replicates().sharding.device_set)
 placed_ldr = len(_training.shard_replicates(jnp.zeros(8)).sharding.device_set)
 many = everything()
 _training.replicate_sharding = lambda n: None  # the one-device placement; nothing else changes
 jax.clear_caches()  # the simulators' jitted programs were traced with the eight-device placement
 alone = everything()
 print(json.dumps({
-    "placed": placed, "placed_ldr": placed_ldr,
+    "placed": len(many["replicates"].sharding.device_set), "placed_ldr": placed_ldr,
+    "placed_alone": len(alone["replicates"].sharding.device_set),
     "same_values": bool(np.array_equal(many["replicates"], alone["replicates"])),
     "same_chunked": bool(np.array_equal(many["chunked"], alone["replicates"])),
     "many": many["verdict"], "alone": alone["verdict"],
@@ -73,6 +73,7 @@ def result():
 
 def test_sharded_replicates_and_verdicts_match_one_device(result):
     assert result["placed"] == 8  # the replicate axis is split over the eight devices
+    assert result["placed_alone"] == 1  # and the second half really ran on one
     assert result["same_values"] and result["same_chunked"]
     assert result["many"] == result["alone"]
 
