@@ -86,6 +86,10 @@ def np_logsumexp(x, axis=-1, keepdims: bool = False):
     An all ``-inf`` slice gives ``-inf``, a ``+inf`` entry ``+inf``, a NaN entry NaN. The same numbers as SciPy's
     without its array-API dispatch: on a (150000, 126) float64 array 0.12 s against 5.3 s with SciPy 1.17 (the same
     bits), and 20 us against 72 us per call on a (40, 3) array.
+
+    References:
+        SciPy, ``scipy.special.logsumexp`` (the same formula:
+        https://docs.scipy.org/doc/scipy/reference/generated/scipy.special.logsumexp.html).
     """
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.inexact):
