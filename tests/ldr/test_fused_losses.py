@@ -13,7 +13,7 @@ import pytest
 from scipy import special
 
 from theory.ldr.baselines import softmax_squared_error_loss, symmetric_cross_entropy_loss
-from theory.ldr.general import _project_simplex, ldr_loss, ldr_weights
+from theory.ldr.general import _block_count, _project_simplex, ldr_loss, ldr_weights
 from theory.ldr.losses import ldr_kl_loss, margin_vector
 
 
@@ -124,6 +124,37 @@ def test_l2_gradient_is_the_projection_minus_e_y(x64):
     g = np.asarray(jax.grad(lambda f: ldr_loss(f, y, lam=0.8, margin=0.2, reg="l2").sum())(f))
     p = np.asarray(ldr_weights(f, y, lam=0.8, margin=0.2, reg="l2"))
     np.testing.assert_allclose(g, p - np.eye(6)[np.asarray(y)], atol=1e-12)
+
+
+def _sorted_l2(f, y, lam, c):
+    """LDR-l2 through the sorted projection: <p, a> - lam ||p - u||^2 / 2 at p = Proj(u + a / lam)."""
+    K = f.shape[-1]
+    a = c * (1.0 - np.eye(K)[y]) + f - np.take_along_axis(f, y[:, None], axis=-1)
+    with np.errstate(invalid="ignore"):  # masked classes: -inf - (-inf) in the running sums, never counted
+        p = _sorted_projection(1.0 / K + a / lam)
+    return np.sum(p * np.where(p > 0, a, 0.0), axis=-1) - 0.5 * lam * np.sum((p - 1.0 / K) ** 2, axis=-1)
+
+
+@pytest.mark.parametrize("K", [64, 1000])
+@pytest.mark.parametrize("lam", [0.05, 1.0, 10.0])
+def test_l2_block_solve_equals_the_sorted_projection(x64, K, lam):
+    """From 32 classes on, the l2 threshold is solved on the block maxima and certified by each block's second
+    entry; the rows it does not certify go back to their full rows, in chunks. Built in: a quarter of the rows
+    raise two entries of one strided block and an eighth three (some with the label in that block), a few
+    classes are masked, and at lam = 10 more rows fail than one chunk holds. Every row is the sorted projection's."""
+    rows = 320
+    rng = np.random.default_rng(11)
+    f = rng.normal(size=(rows, K))
+    y = rng.integers(0, K, rows)
+    w = K // _block_count(K)
+    f[: rows // 4, [3, 3 + w]] += 3.0
+    f[: rows // 8, 3 + 2 * w] += 3.0
+    y[: rows // 16] = 3 + w
+    masked = np.arange(rows // 2, rows, 5)
+    f[masked, (y[masked] + 1) % K] = -np.inf
+    loss = jax.jit(lambda f, y, lam: ldr_loss(f, y, lam=lam, margin=0.3, reg="l2"))
+    value = np.asarray(loss(jnp.asarray(f), jnp.asarray(y), lam))
+    np.testing.assert_allclose(value, _sorted_l2(f, y, lam, 0.3), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("scale", [0.5, 5.0, 40.0])

@@ -368,6 +368,18 @@ def _block_count(K):
     return next((g for g in (8, 10, 5, 4, 16, 2) if K % g == 0 and K // g >= 16), 1)
 
 
+def _top_two(x, axis):
+    """The largest and second largest entries of ``x`` along ``axis`` (as a multiset: a tied maximum is also the
+    second): one variadic reduction whose leaves are ``(x, -inf)`` pairs, merged as
+    ``(max(h, h'), max(min(h, h'), l, l'))`` (no sort, no top_k; one pass over ``x``)."""
+    def merge(a, b):
+        (h1, l1), (h2, l2) = a, b
+        return jnp.maximum(h1, h2), jnp.maximum(jnp.minimum(h1, h2), jnp.maximum(l1, l2))
+
+    ninf = jnp.array(-jnp.inf, x.dtype)
+    return jax.lax.reduce((x, jnp.full_like(x, -jnp.inf)), (ninf, ninf), merge, (axis,))
+
+
 def _l2_parts(logits, labels, c, lam):
     r"""LDR-l2 for a scalar margin ``c`` and ``0 < lam < inf`` (batch-shaped), from the logits, sort-free and exact.
 
@@ -381,13 +393,15 @@ def _l2_parts(logits, labels, c, lam):
     The threshold is found on a compressed row: the maxima of ``g`` strided blocks of the off-label logits, and
     :math:`x_y`. Its sum :math:`\sum_b (x_b - s)_+` is at most the full one, so its root (Michelot's iteration,
     exact, over ``K/g + 1`` entries) is a lower bound on the true threshold, and equal to it when no block holds
-    two entries above it: one counting pass over the logits certifies that, row by row. Rows it does not certify
-    (two support entries in one block) continue Michelot's iteration on their full rows, gathered (at most an
-    eighth of the batch, else every row), from that lower bound. Returns ``(value, top, tau, Q, rest)`` with
-    :math:`s = \mathrm{top} + \tau` (``top`` the largest :math:`x_j`, kept apart: :math:`x_j - s` is computed as
-    :math:`(x_j - \mathrm{top}) - \tau`, exact near the top, where :math:`\mathrm{top} + \tau` would round at the
-    scale of the logits), :math:`Q = \sum_j (x_j - s)_+^2` and ``rest`` :math:`= \sum_{j \ne y} (x_j - s)_+ =
-    \lambda (1 - p_y)`.
+    two entries above it. The pass over the logits that takes the block maxima also takes each block's second
+    largest entry, which bounds all its other entries: no second entry above the threshold certifies the row
+    (every other entry then adds an exact zero, in floating point too, as :math:`(x - \mathrm{top}) - \tau` is
+    monotone in :math:`x`). Rows it does not certify (two support entries in one block) continue Michelot's
+    iteration on their full rows, gathered in chunks of a sixteenth of the batch (at least 64 rows), from that
+    lower bound; a batch with no such row runs no chunk. Returns ``(value, top, tau, Q, rest)`` with :math:`s =
+    \mathrm{top} + \tau` (``top`` the largest :math:`x_j`, kept apart: :math:`x_j - s` is computed as :math:`(x_j -
+    \mathrm{top}) - \tau`, exact near the top, where :math:`\mathrm{top} + \tau` would round at the scale of the
+    logits), :math:`Q = \sum_j (x_j - s)_+^2` and ``rest`` :math:`= \sum_{j \ne y} (x_j - s)_+ = \lambda (1 - p_y)`.
     """
     batch, K = logits.shape[:-1], logits.shape[-1]
     f = logits.reshape(-1, K)
@@ -405,13 +419,17 @@ def _l2_parts(logits, labels, c, lam):
         comp = full_rows(f, y, x_y)
     else:
         w = K // g
-        comp = jnp.max(f.reshape(rows, g, w), axis=-2)  # block b: the entries b, b + w, b + 2w, ...
+        hi, lo = _top_two(f.reshape(rows, g, w), axis=1)  # block b: the entries b, b + w, b + 2w, ...
         col = y % w
         idx = col[:, None] + w * jnp.arange(g)
-        members = jnp.take_along_axis(f, idx, axis=-1)
-        off = jnp.max(jnp.where(idx == y[:, None], -jnp.inf, members), axis=-1, keepdims=True)
-        comp = jnp.concatenate([jnp.put_along_axis(comp, col[:, None], off, axis=-1, inplace=False),
-                                x_y[:, None]], axis=-1)
+        members = jnp.where(idx == y[:, None], -jnp.inf, jnp.take_along_axis(f, idx, axis=-1))  # the label left out
+        own_hi, own_lo = _top_two(members, axis=1)
+
+        def at_label_block(v, own):
+            return jnp.put_along_axis(v, col[:, None], own[:, None], axis=-1, inplace=False)
+
+        comp = jnp.concatenate([at_label_block(hi, own_hi), x_y[:, None]], axis=-1)
+        second = at_label_block(lo, own_lo)
     top = jnp.max(comp, axis=-1)  # the largest x_j
     z = comp - top[:, None]
     tau, n = _michelot_rows(z, lam, -lam, comp.shape[-1] + 2)  # max z - lam = -lam is a lower bound
@@ -420,38 +438,25 @@ def _l2_parts(logits, labels, c, lam):
     r_y = jnp.maximum((x_y - top) - tau, 0.0)
     rest = jnp.sum(r, axis=-1) - r_y
     if g > 1:
-        # Certify, block by block: the sum of (x_j - s)_+ over a block's entries equals its maximum's term exactly when
-        # at most one entry is above s (the others add exact zeros; an entry above s by less than half an ulp of
-        # that term would also pass: it changes the threshold by less than rounding). The label's block is summed
-        # from its gathered members, the label left out.
-        s_rel = tau[:, None, None]
-        block_sum = jnp.sum(jnp.maximum((f.reshape(rows, g, w) - top[:, None, None]) - s_rel, 0.0), axis=-2)
-        own = jnp.sum(jnp.where(idx == y[:, None], 0.0, jnp.maximum((members - top[:, None]) - tau[:, None], 0.0)),
-                      axis=-1, keepdims=True)
-        block_sum = jnp.put_along_axis(block_sum, col[:, None], own, axis=-1, inplace=False)
-        fail = jnp.any(block_sum != r[:, :w], axis=-1)
-        limit = min(rows, max(64, rows // 16))
+        fail = jnp.max((second - top[:, None]) - tau[:, None], axis=-1) > 0.0  # a second support entry in a block
+        chunk = min(rows, max(64, rows // 16))
 
-        def repair(sel, tau):
-            fs, ys, xs, tops, lams = f[sel], y[sel], x_y[sel], top[sel], lam[sel]
-            zs = full_rows(fs, ys, xs) - tops[:, None]
-            t, _ = _michelot_rows(zs, lams, tau, K + 2)
-            rs = jnp.maximum(zs - t[:, None], 0.0)
-            return t, jnp.sum(rs * rs, axis=-1), jnp.sum(rs, axis=-1) - jnp.maximum((xs - tops) - t, 0.0)
-
-        # the rows that fail (a few per cent: two support entries in one block), up to `limit` of them, gathered
-        sel = jnp.nonzero(fail, size=limit, fill_value=rows)[0]
-        safe = jnp.minimum(sel, rows - 1)
-        t, q2, re = repair(safe, tau[safe])
-        tau, Q, rest = (tau.at[sel].set(t, mode="drop"), Q.at[sel].set(q2, mode="drop"),
-                        rest.at[sel].set(re, mode="drop"))
-
-        def every(state):
+        def repair(i, state):  # the i-th chunk of the failing rows, gathered, from the lower bound tau
             tau, Q, rest = state
-            t, q2, re = repair(jnp.arange(rows), tau)
-            return jnp.where(fail, t, tau), jnp.where(fail, q2, Q), jnp.where(fail, re, rest)
+            sel = jax.lax.dynamic_slice_in_dim(order, i * chunk, chunk)
+            safe = jnp.minimum(sel, rows - 1)
+            fs, ys, xs, tops, lams = f[safe], y[safe], x_y[safe], top[safe], lam[safe]
+            zs = full_rows(fs, ys, xs) - tops[:, None]
+            t, _ = _michelot_rows(zs, lams, tau[safe], K + 2)
+            rs = jnp.maximum(zs - t[:, None], 0.0)
+            q2, re = jnp.sum(rs * rs, axis=-1), jnp.sum(rs, axis=-1) - jnp.maximum((xs - tops) - t, 0.0)
+            return (tau.at[sel].set(t, mode="drop"), Q.at[sel].set(q2, mode="drop"),
+                    rest.at[sel].set(re, mode="drop"))
 
-        tau, Q, rest = jax.lax.cond(jnp.sum(fail) > limit, every, lambda state: state, (tau, Q, rest))
+        # the failing rows (a few per cent) in chunks of `chunk` rows: no chunk when every row is certified, and
+        # the temporaries are a chunk's, never the whole batch's
+        order = jnp.nonzero(fail, size=-(-rows // chunk) * chunk, fill_value=rows)[0]
+        tau, Q, rest = jax.lax.fori_loop(0, -(-jnp.sum(fail) // chunk), repair, (tau, Q, rest))
     value = tau + (top - x_y) + Q / (2.0 * lam) + lam / (2.0 * K)
     shape = lambda v: v.reshape(batch)  # noqa: E731
     return shape(value), shape(top), shape(tau), shape(Q), shape(rest)
