@@ -141,30 +141,46 @@ class _Point(typing.NamedTuple):
     var: jax.Array
 
 
-def _moment(g, beta, j):
-    """``sum_k e^{g_k beta} g_k^j``: one fused exponential pass (the barrier keeps XLA from sharing one materialised
-    exponential array between the moments, which costs more than recomputing it)."""
-    g, beta = jax.lax.optimization_barrier((g, beta))
+def _shift(a, m, floor):
+    """``g = a - m <= 0``, a masked class (``a_k = -inf``) at ``floor``, a large finite negative value per row
+    (:func:`_floor`): weight ``e^{g/lam} = 0`` and ``g^2`` finite."""
+    return jnp.maximum(a - m[..., None], floor[..., None])
+
+
+def _floor(m):
+    """The value of a masked class in :func:`_shift`, one per row: a scalar constant there was materialised by XLA
+    as a batch-sized array (an operand of every exponential pass)."""
+    return jnp.full_like(m, -math.sqrt(float(jnp.finfo(m.dtype).max)) / 4.0)
+
+
+def _moment(a, m, beta, j):
+    """``sum_k e^{g_k beta} g_k^j`` with ``g = a - m`` (:func:`_shift`): one fused pass over ``a``, ``g`` and the
+    exponential recomputed in it. The barrier keeps XLA from sharing one materialised exponential (or ``g``) array
+    between the moments, which costs more than recomputing it; it carries ``j`` so that the barriers of two
+    moments differ (identical barriers were merged, and the shared arrays came back: four batch-sized
+    temporaries, 66 MB at (4096, 1000), where one is needed)."""
+    a, m, floor, beta, _ = jax.lax.optimization_barrier((a, m, _floor(m), beta, jnp.int32(j)))
+    g = _shift(a, m, floor)
     e = jnp.exp(g * beta[..., None])
     return jnp.sum(e if j == 0 else e * g if j == 1 else e * g * g, axis=-1)
 
 
-def _point(g, m, lam, lam0, alpha, second=False):
-    """:class:`_Point` of ``g = a - m <= 0`` (a masked class at a large finite negative value: weight 0, ``g^2``
-    finite) at ``lam``: ``S_j = sum_k e^{g_k/lam} g_k^j``, ``psi = m + lam log(S0/K)``, ``mu = S1/S0``,
-    ``KL = mu/lam - log(S0/K)``, ``Q = S2/S0``, ``Var = Q - mu^2``; two exponential passes (three with ``second``)."""
-    K = g.shape[-1]
-    eps = float(jnp.finfo(g.dtype).eps)
+def _point(a, m, lam, lam0, alpha, second=False):
+    """:class:`_Point` of the margins ``a`` at ``lam``, with ``g = a - m`` (:func:`_shift`; ``m = max_k a_k``):
+    ``S_j = sum_k e^{g_k/lam} g_k^j``, ``psi = m + lam log(S0/K)``, ``mu = S1/S0``, ``KL = mu/lam - log(S0/K)``,
+    ``Q = S2/S0``, ``Var = Q - mu^2``; two exponential passes (three with ``second``)."""
+    K = a.shape[-1]
+    eps = float(jnp.finfo(a.dtype).eps)
     beta = 1.0 / lam
-    S0 = _moment(g, beta, 0)
-    mu = _moment(g, beta, 1) / S0
+    S0 = _moment(a, m, beta, 0)
+    mu = _moment(a, m, beta, 1) / S0
     logm = jnp.log(S0) - math.log(K)
     kl = beta * mu - logm
     h = m + lam * logm - 0.5 * alpha * (lam - lam0) ** 2
     F = kl - alpha * (lam0 - lam)
     err = 16.0 * eps * (1.0 + jnp.abs(beta * mu) + jnp.abs(logm) + alpha * lam0)
     if second:
-        Q = _moment(g, beta, 2) / S0
+        Q = _moment(a, m, beta, 2) / S0
         var = jnp.maximum(Q - mu * mu, 0.0) + 16.0 * eps * Q  # the rounding of the difference: an upper bound
         Q = Q * (1.0 + 16.0 * eps)
     else:
@@ -234,7 +250,7 @@ def _by_chunks(need, chunk, fn, carry):
     return jax.lax.while_loop(lambda state: state[0] < todo, body, (jnp.zeros((), todo.dtype), carry))[1]
 
 
-def _local_solve(g, m, lam0, alpha, lo, max_steps):
+def _local_solve(a, m, lam0, alpha, lo, max_steps):
     r"""The largest stationary point of h below :math:`\lambda_0` and a certificate that it is the global maximiser.
 
     ``KL`` decreases in the temperature, so :math:`z = \lambda_0 - \mathrm{KL}_{\lambda_0}/\alpha` (clipped to
@@ -253,10 +269,10 @@ def _local_solve(g, m, lam0, alpha, lo, max_steps):
     Returns ``(x, p, certified, below, bound)``: ``p`` the :class:`_Point` at x, ``below`` whether :func:`_below_ok`
     covers ``[lo, x]``, and ``bound = (L, V, Q, tol, slack)`` for the finer check of :func:`_solve_lambda_value`.
     """
-    eps = float(jnp.finfo(g.dtype).eps)
-    p0 = _point(g, m, lam0, lam0, alpha)
+    eps = float(jnp.finfo(a.dtype).eps)
+    p0 = _point(a, m, lam0, lam0, alpha)
     z = jnp.clip(lam0 - p0.kl / alpha, lo, lam0)
-    pz = _point(g, m, z, lam0, alpha, second=True)
+    pz = _point(a, m, z, lam0, alpha, second=True)
     bad = jnp.isnan(lam0) | jnp.isnan(alpha)  # an invalid traced pair: NaN everywhere, nothing to search
 
     def converged(p, lo=lo):
@@ -271,26 +287,26 @@ def _local_solve(g, m, lam0, alpha, lo, max_steps):
     left = jnp.where(pz.F <= 0, z, lo)  # the bracket: F(left) <= 0 < F(right)
     right = jnp.where(pz.F > 0, z, lam0)
     x1 = safeguarded(pz, alpha - pz.var / z**3, left, right, lo)
-    p1 = _point(g, m, x1, lam0, alpha)
+    p1 = _point(a, m, x1, lam0, alpha)
 
     def step(state):
-        i, p, prev, left, right, g, m, lam0, alpha, lo = state
+        i, p, prev, left, right, a, m, lam0, alpha, lo = state
         left = jnp.where(p.F <= 0, p.lam, left)
         right = jnp.where(p.F > 0, p.lam, right)
         dl = p.lam - prev.lam
         slope = (p.F - prev.F) / jnp.where(dl != 0, dl, 1.0)
         x = safeguarded(p, jnp.where(dl != 0, slope, 0.0), left, right, lo)
-        return i + 1, _point(g, m, x, lam0, alpha), p, left, right, g, m, lam0, alpha, lo
+        return i + 1, _point(a, m, x, lam0, alpha), p, left, right, a, m, lam0, alpha, lo
 
     def refine(rows, p):  # the rows still unconverged after the first step, a chunk at a time
         take = functools.partial(jax.tree.map, lambda v: v[rows])
-        state = (1, take(p), take(pz), left[rows], right[rows], g[rows], m[rows], lam0[rows], alpha[rows], lo[rows])
+        state = (1, take(p), take(pz), left[rows], right[rows], a[rows], m[rows], lam0[rows], alpha[rows], lo[rows])
         sub = jax.lax.while_loop(lambda st: (st[0] < max_steps) & ~jnp.all(converged(st[1], st[9])), step, state)[1]
         return jax.tree.map(lambda full, new: full.at[rows].set(new), p, sub)
 
     p = _by_chunks(~converged(p1), 256, refine, p1)
     x = p.lam
-    K = g.shape[-1]
+    K = a.shape[-1]
     tol = 16.0 * eps * (1.0 + jnp.abs(p.h) + jnp.abs(m) + lam0 * math.log(K))
     slack = 1.0 + 16.0 * eps
     L = -pz.mu * slack  # m - mu_z >= 0
@@ -322,10 +338,8 @@ def _solve_lambda_value(a, lam0, alpha, lam_min, grid, iters):
     lo = jnp.maximum(jnp.asarray(lam_min, dtype), lam0 - math.log(K) / alpha)
     lo = jnp.maximum(lo, lam0 * 1e-6)  # lam* > 0 is guaranteed by the checks; guard round-off
     m = jnp.max(a, axis=-1)
-    big = math.sqrt(float(jnp.finfo(dtype).max)) / 4.0  # a masked class: finite, with e^{g/lam} = 0 and g^2 finite
-    g = jnp.maximum(a - m[..., None], -big)
     lam0, alpha, lo = (jnp.broadcast_to(v, (n,)) for v in (lam0, alpha, lo))
-    x, p, ok, below, (L, V, Q, tol, slack) = _local_solve(g, m, lam0, alpha, lo, 40)
+    x, p, ok, below, (L, V, Q, tol, slack) = _local_solve(a, m, lam0, alpha, lo, 40)
 
     def finer(rows, below):  # [lo, w] by _cell_max, [w, x] by _below_ok, for the rows that need it
         x_, F, h, lo_, lam0_, alpha_ = x[rows], p.F[rows], p.h[rows], lo[rows], lam0[rows], alpha[rows]
@@ -334,7 +348,7 @@ def _solve_lambda_value(a, lam0, alpha, lam_min, grid, iters):
         for f in (0.995, 0.985, 0.97, 0.94, 0.875, 0.75, 0.5, 0.25):
             wf = lo_ + (x_ - lo_) * f
             w = jnp.where(_below_ok(x_, F, *bound[:3], wf, alpha_, bound[3], slack), wf, w)
-        pw, plo = (_point(g[rows], m[rows], t, lam0_, alpha_) for t in (w, lo_))
+        pw, plo = (_point(a[rows], m[rows], t, lam0_, alpha_) for t in (w, lo_))
         ok_rows = (_cell_max(lo_, plo, w, pw, alpha_, lam0_) <= h + bound[3]) | (w <= lo_)
         return below.at[rows].set(below[rows] | ok_rows)
 
@@ -347,7 +361,8 @@ def _solve_lambda_value(a, lam0, alpha, lam_min, grid, iters):
         new_h = _h(a[rows], new, lam0[rows], alpha[rows])
         return lam.at[rows].set(jnp.where(keep, lam[rows], new)), h.at[rows].set(jnp.where(keep, h[rows], new_h))
 
-    lam, h = _by_chunks(~certified, 16, grid_search, (x, p.h))
+    # 4 rows a chunk: the grid search holds a [rows, grid, K] array (16 MB at 16 rows, grid 256, K = 1000)
+    lam, h = _by_chunks(~certified, 4, grid_search, (x, p.h))
     return lam.reshape(batch), h.reshape(batch)
 
 
