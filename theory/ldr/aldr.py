@@ -40,7 +40,7 @@ import jax.numpy as jnp
 
 from theory._compat import keyword_only
 from theory._validation import check_int, check_logits_labels, check_loss_inputs, check_real, is_traced, nan_unless
-from theory.ldr.losses import _kl_to_uniform, _psi, _psi_value, check_margin, margin_vector
+from theory.ldr.losses import _by_chunks, _kl_to_uniform, _psi, _psi_value, check_margin, margin_vector
 
 __all__ = [
     "aldr_alpha_from_code",
@@ -231,23 +231,6 @@ def _cell_max(t1, p1, t2, p2, alpha, lam0):
     s = jnp.clip(A / alpha, 0.0, cross)
     r = jnp.clip(B / alpha, 0.0, w - cross)
     return jnp.maximum(p1.h + s * A - 0.5 * alpha * s * s, p2.h + r * B - 0.5 * alpha * r * r)
-
-
-def _by_chunks(need, chunk, fn, carry):
-    """``carry`` after ``fn(rows, carry)`` on the rows where ``need`` holds, ``chunk`` rows at a time (a gather of
-    those rows: the rare rows of a later stage never cost a pass over the batch; none needed, nothing runs).
-    ``fn`` must leave a row it is given unchanged where ``need`` is false."""
-    n = need.shape[0]
-    chunk = min(n, chunk)
-    order = jnp.argsort(~need, stable=True)  # the rows needing work first
-    todo = jnp.sum(need)
-
-    def body(state):
-        start, carry = state
-        rows = jax.lax.dynamic_slice(order, (jnp.minimum(start, n - chunk),), (chunk,))
-        return start + chunk, fn(rows, carry)
-
-    return jax.lax.while_loop(lambda state: state[0] < todo, body, (jnp.zeros((), todo.dtype), carry))[1]
 
 
 def _local_solve(a, m, lam0, alpha, lo, max_steps):

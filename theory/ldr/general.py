@@ -35,6 +35,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from theory._validation import check_choice, check_int, check_loss_inputs, is_traced, nan_unless
 from theory.ldr.losses import (
+    _by_chunks,
     _hinge_core,
     _label_entry,
     _ldr_kl_of_a,
@@ -439,24 +440,21 @@ def _l2_parts(logits, labels, c, lam):
     rest = jnp.sum(r, axis=-1) - r_y
     if g > 1:
         fail = jnp.max((second - top[:, None]) - tau[:, None], axis=-1) > 0.0  # a second support entry in a block
-        chunk = min(rows, max(64, rows // 16))
 
-        def repair(i, state):  # the i-th chunk of the failing rows, gathered, from the lower bound tau
+        def repair(rows, state):  # a chunk of the failing rows, gathered, from the lower bound tau
             tau, Q, rest = state
-            sel = jax.lax.dynamic_slice_in_dim(order, i * chunk, chunk)
-            safe = jnp.minimum(sel, rows - 1)
-            fs, ys, xs, tops, lams = f[safe], y[safe], x_y[safe], top[safe], lam[safe]
+            fs, ys, xs, tops, lams, ts = f[rows], y[rows], x_y[rows], top[rows], lam[rows], tau[rows]
             zs = full_rows(fs, ys, xs) - tops[:, None]
-            t, _ = _michelot_rows(zs, lams, tau[safe], K + 2)
+            t, _ = _michelot_rows(zs, lams, ts, K + 2)
             rs = jnp.maximum(zs - t[:, None], 0.0)
             q2, re = jnp.sum(rs * rs, axis=-1), jnp.sum(rs, axis=-1) - jnp.maximum((xs - tops) - t, 0.0)
-            return (tau.at[sel].set(t, mode="drop"), Q.at[sel].set(q2, mode="drop"),
-                    rest.at[sel].set(re, mode="drop"))
+            keep = ~fail[rows]  # a certified row in the last chunk stays as it is
+            return (tau.at[rows].set(jnp.where(keep, ts, t)), Q.at[rows].set(jnp.where(keep, Q[rows], q2)),
+                    rest.at[rows].set(jnp.where(keep, rest[rows], re)))
 
-        # the failing rows (a few per cent) in chunks of `chunk` rows: no chunk when every row is certified, and
-        # the temporaries are a chunk's, never the whole batch's
-        order = jnp.nonzero(fail, size=-(-rows // chunk) * chunk, fill_value=rows)[0]
-        tau, Q, rest = jax.lax.fori_loop(0, -(-jnp.sum(fail) // chunk), repair, (tau, Q, rest))
+        # the failing rows (a few per cent), a sixteenth of the batch at a time: no chunk when every row is
+        # certified, and the temporaries are a chunk's, never the whole batch's
+        tau, Q, rest = _by_chunks(fail, max(64, rows // 16), repair, (tau, Q, rest))
     value = tau + (top - x_y) + Q / (2.0 * lam) + lam / (2.0 * K)
     shape = lambda v: v.reshape(batch)  # noqa: E731
     return shape(value), shape(top), shape(tau), shape(Q), shape(rest)

@@ -137,6 +137,23 @@ def _without_label(values, labels):
     return jnp.put_along_axis(values, labels[..., None], jnp.zeros((), values.dtype), axis=-1, inplace=False)
 
 
+def _by_chunks(need, chunk, fn, carry):
+    """``carry`` after ``fn(rows, carry)`` on the rows where ``need`` holds, ``chunk`` rows at a time (a gather of
+    those rows: the rare rows of a later stage never cost a pass over the batch; none needed, nothing runs).
+    ``fn`` must leave a row it is given unchanged where ``need`` is false."""
+    n = need.shape[0]
+    chunk = min(n, chunk)
+    order = jnp.argsort(~need, stable=True)  # the rows needing work first
+    todo = jnp.sum(need)
+
+    def body(state):
+        start, carry = state
+        rows = jax.lax.dynamic_slice(order, (jnp.minimum(start, n - chunk),), (chunk,))
+        return start + chunk, fn(rows, carry)
+
+    return jax.lax.while_loop(lambda state: state[0] < todo, body, (jnp.zeros((), todo.dtype), carry))[1]
+
+
 def margin_vector(logits, labels, margin=0.0):
     r"""The margin vector :math:`a_k = C_{k,y} + f_k - f_y`, with :math:`a_y = 0` exactly.
 
