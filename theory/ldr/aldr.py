@@ -141,32 +141,23 @@ class _Point(typing.NamedTuple):
     var: jax.Array
 
 
-def _shift(a, m, floor):
-    """``g = a - m <= 0``, a masked class (``a_k = -inf``) at ``floor``, a large finite negative value per row
-    (:func:`_floor`): weight ``e^{g/lam} = 0`` and ``g^2`` finite."""
-    return jnp.maximum(a - m[..., None], floor[..., None])
-
-
-def _floor(m):
-    """The value of a masked class in :func:`_shift`, one per row: a scalar constant there was materialised by XLA
-    as a batch-sized array (an operand of every exponential pass)."""
-    return jnp.full_like(m, -math.sqrt(float(jnp.finfo(m.dtype).max)) / 4.0)
-
-
 def _moment(a, m, beta, j):
-    """``sum_k e^{g_k beta} g_k^j`` with ``g = a - m`` (:func:`_shift`): one fused pass over ``a``, ``g`` and the
-    exponential recomputed in it. The barrier keeps XLA from sharing one materialised exponential (or ``g``) array
-    between the moments, which costs more than recomputing it; it carries ``j`` so that the barriers of two
-    moments differ (identical barriers were merged, and the shared arrays came back: four batch-sized
-    temporaries, 66 MB at (4096, 1000), where one is needed)."""
-    a, m, floor, beta, _ = jax.lax.optimization_barrier((a, m, _floor(m), beta, jnp.int32(j)))
-    g = _shift(a, m, floor)
+    """``sum_k e^{g_k beta} g_k^j`` with ``g = a - m <= 0``: one fused pass over ``a``, ``g`` and the exponential
+    recomputed in it. A masked class (``a_k = -inf``) sits at a large finite negative floor (weight 0, ``g^2``
+    finite), given per row: XLA materialised a scalar floor as a batch-sized operand of every pass. The barrier
+    keeps XLA from sharing one materialised exponential (or ``g``) array between the moments, which costs more
+    than recomputing it; it carries ``j`` so that the barriers of two moments differ (identical barriers were
+    merged, and the shared arrays came back: four batch-sized temporaries, 66 MB at (4096, 1000), where one is
+    needed)."""
+    floor = jnp.full_like(m, -math.sqrt(float(jnp.finfo(m.dtype).max)) / 4.0)
+    a, m, floor, beta, _ = jax.lax.optimization_barrier((a, m, floor, beta, jnp.int32(j)))
+    g = jnp.maximum(a - m[..., None], floor[..., None])
     e = jnp.exp(g * beta[..., None])
     return jnp.sum(e if j == 0 else e * g if j == 1 else e * g * g, axis=-1)
 
 
 def _point(a, m, lam, lam0, alpha, second=False):
-    """:class:`_Point` of the margins ``a`` at ``lam``, with ``g = a - m`` (:func:`_shift`; ``m = max_k a_k``):
+    """:class:`_Point` of the margins ``a`` at ``lam``, with ``g = a - m`` (:func:`_moment`; ``m = max_k a_k``):
     ``S_j = sum_k e^{g_k/lam} g_k^j``, ``psi = m + lam log(S0/K)``, ``mu = S1/S0``, ``KL = mu/lam - log(S0/K)``,
     ``Q = S2/S0``, ``Var = Q - mu^2``; two exponential passes (three with ``second``)."""
     K = a.shape[-1]

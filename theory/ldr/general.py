@@ -441,16 +441,16 @@ def _l2_parts(logits, labels, c, lam):
     if g > 1:
         fail = jnp.max((second - top[:, None]) - tau[:, None], axis=-1) > 0.0  # a second support entry in a block
 
-        def repair(rows, state):  # a chunk of the failing rows, gathered, from the lower bound tau
+        def repair(sel, state):  # a chunk of the failing rows, gathered, from the lower bound tau
             tau, Q, rest = state
-            fs, ys, xs, tops, lams, ts = f[rows], y[rows], x_y[rows], top[rows], lam[rows], tau[rows]
+            fs, ys, xs, tops, lams, ts = f[sel], y[sel], x_y[sel], top[sel], lam[sel], tau[sel]
             zs = full_rows(fs, ys, xs) - tops[:, None]
             t, _ = _michelot_rows(zs, lams, ts, K + 2)
             rs = jnp.maximum(zs - t[:, None], 0.0)
             q2, re = jnp.sum(rs * rs, axis=-1), jnp.sum(rs, axis=-1) - jnp.maximum((xs - tops) - t, 0.0)
-            keep = ~fail[rows]  # a certified row in the last chunk stays as it is
-            return (tau.at[rows].set(jnp.where(keep, ts, t)), Q.at[rows].set(jnp.where(keep, Q[rows], q2)),
-                    rest.at[rows].set(jnp.where(keep, rest[rows], re)))
+            keep = ~fail[sel]  # a certified row in the last chunk stays as it is
+            return (tau.at[sel].set(jnp.where(keep, ts, t)), Q.at[sel].set(jnp.where(keep, Q[sel], q2)),
+                    rest.at[sel].set(jnp.where(keep, rest[sel], re)))
 
         # the failing rows (a few per cent), a sixteenth of the batch at a time: no chunk when every row is
         # certified, and the temporaries are a chunk's, never the whole batch's
