@@ -122,6 +122,28 @@ def test_traced_lambda_limits_match_explicit_paths(x64, lam):
     assert np.all(np.isfinite(g))
 
 
+def test_traced_lambda_gradient_of_each_row_equals_its_concrete_gradient(x64):
+    """A traced lam that is 0, finite (the fused and the two-branch rows) and inf on different rows of one batch:
+    each row's logit gradient is that of the concrete path at its lam, and dpsi/dlam is -KL(p* || u) on the
+    finite rows (p* = softmax(a/lam), NumPy) and 0 at the limits."""
+    rng = np.random.default_rng(3)
+    f, y = jnp.asarray(rng.normal(size=(6, 5)) * 2), jnp.arange(6) % 5
+    lams = np.array([0.0, 0.7, INF, 3.0, 0.0, 1e3])
+    total = jax.jit(jax.grad(lambda f, lam: jnp.sum(ldr_kl_loss(f, y, lam=lam, margin=0.4)), argnums=(0, 1)))
+    g_f, g_lam = total(f, jnp.asarray(lams))
+    for i, lam in enumerate(lams):
+        row = jax.grad(lambda r, i=i, lam=lam: ldr_kl_loss(r, y[i], lam=float(lam), margin=0.4))(f[i])
+        np.testing.assert_allclose(g_f[i], row, atol=1e-13)
+        kl = 0.0
+        if 0.0 < lam < INF:
+            a = np.asarray(f[i]) - float(f[i, y[i]]) + 0.4
+            a[int(y[i])] = 0.0
+            p = np.exp(a / lam - np.max(a / lam))
+            p /= p.sum()
+            kl = float(np.sum(p * np.log(p * 5)))
+        np.testing.assert_allclose(g_lam[i], -kl, rtol=1e-10, atol=1e-15)
+
+
 def test_crammer_singer_and_weston_watkins_match_explicit_hinges(x64):
     """max(0, max_{k != y} c + f_k - f_y) and sum_{k != y} max(0, c + f_k - f_y), written as NumPy loops."""
     rng = np.random.default_rng(2)

@@ -300,26 +300,55 @@ def _scalar_margin_parts(logits, labels, c, lam, *, weights):
     return jax.lax.cond(jnp.any(fallback), two_branch, lambda _: fast, None)
 
 
-@jax.custom_jvp
-def _ldr_kl_scalar(logits, labels, c, lam):
+def _limit_parts(logits, labels, c, lam, *, weights):
+    """:func:`_scalar_margin_parts` for a traced ``lam`` that may be 0 or inf on some rows: those rows take the limits
+    (:func:`_max_margin`, the mean) and their weights (uniform on the argmax set, uniform), under ``lax.cond`` so
+    that a batch without such rows never pays for them. ``lam`` enters the fused evaluation as 1 on those rows."""
+    special = (lam == 0) | jnp.isinf(lam)
+    fast = _scalar_margin_parts(logits, labels, c, jnp.where(special, jnp.ones((), lam.dtype), lam), weights=weights)
+
+    def limits(_):
+        a = margin_vector(logits, labels, c)
+        value = jnp.where(lam == 0, _max_margin(a), jnp.where(jnp.isinf(lam), jnp.mean(a, axis=-1), fast[0]))
+        if not weights:
+            return (value,)
+        _, coef, e, q = fast
+        top = (a == jnp.max(a, axis=-1, keepdims=True)).astype(a.dtype)
+        p = jnp.where((lam == 0)[..., None], top / jnp.sum(top, axis=-1, keepdims=True), 1.0 / a.shape[-1])
+        p = _without_label(p, labels)
+        return (value, jnp.where(special, jnp.ones((), coef.dtype), coef), jnp.where(special[..., None], p, e),
+                jnp.where(special, jnp.sum(p, axis=-1), q))
+
+    return jax.lax.cond(jnp.any(special), limits, lambda _: fast, None)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
+def _ldr_kl_scalar(logits, labels, c, lam, limits=False):
     r""":math:`\psi_\lambda` for a scalar margin ``c`` and ``0 < lam < inf`` (an array of the batch shape), from the
-    logits."""
-    return _scalar_margin_parts(logits, labels, c, lam, weights=False)[0]
+    logits; with ``limits``, ``lam`` may also be 0 or inf on some rows (a traced ``lam``, :func:`_limit_parts`).
+
+    Both are custom JVPs: autodiff never linearises their ``lax.cond`` (a linearised ``cond`` carries the union of
+    both branches' residuals, ``[batch, K]`` zeros for the branch not taken: 5.8x optax's value+grad at
+    ``(4096, 1000)``, against 0.9x here)."""
+    return (_limit_parts if limits else _scalar_margin_parts)(logits, labels, c, lam, weights=False)[0]
 
 
-def _ldr_kl_scalar_jvp(primals, tangents):
+def _ldr_kl_scalar_jvp(limits, primals, tangents):
     # d psi = sum_k p*_k da_k - KL(p* || u) dlam, with da_k = dc + df_k - df_y (k != y), da_y = 0:
     # sum_{k != y} p*_k df_k - q df_y + q dc. In reverse mode: one scaled copy of e plus a scatter at the label.
+    # At lam = 0 or inf (limits) the lam-derivative is taken as 0, as the limits do not depend on lam.
     logits, labels, c, lam = primals
     dlogits, _, dc, dlam = tangents
-    value, coef, e, q = _scalar_margin_parts(logits, labels, c, lam, weights=True)
+    value, coef, e, q = (_limit_parts if limits else _scalar_margin_parts)(logits, labels, c, lam, weights=True)
     tangent = jnp.zeros_like(value)
     if type(dlogits) is not SymbolicZero:
         tangent = tangent + coef * jnp.sum(e * dlogits, axis=-1) - q * _label_entry(dlogits, labels)
     if type(dc) is not SymbolicZero:
         tangent = tangent + q * dc
     if type(dlam) is not SymbolicZero:
-        tangent = tangent - _kl_to_uniform(margin_vector(logits, labels, c), lam) * dlam
+        special = (lam == 0) | jnp.isinf(lam) if limits else jnp.zeros(lam.shape, bool)
+        kl = _kl_to_uniform(margin_vector(logits, labels, c), jnp.where(special, jnp.ones((), lam.dtype), lam))
+        tangent = tangent - jnp.where(special, jnp.zeros((), kl.dtype), kl) * dlam
     return value, tangent
 
 
@@ -339,13 +368,7 @@ def _ldr_kl_of_logits(logits, labels, margin, lam):
         if lam == 0.0 or math.isinf(lam):
             return _ldr_kl_of_a(margin_vector(logits, labels, margin), lam)
         return _ldr_kl_scalar(logits, labels, c, jnp.full(batch, lam, logits.dtype))
-    lam = _traced_lam(lam, logits.dtype)
-    special = (lam == 0) | jnp.isinf(lam)
-    finite = _ldr_kl_scalar(logits, labels, c, jnp.broadcast_to(jnp.where(special, jnp.ones((), logits.dtype), lam),
-                                                                  batch))
-    limits = jax.lax.cond(jnp.any(special), lambda _: _ldr_kl_of_a(margin_vector(logits, labels, c), lam),
-                          lambda _: finite, None)
-    return jnp.where(special, limits, finite)
+    return _ldr_kl_scalar(logits, labels, c, jnp.broadcast_to(_traced_lam(lam, logits.dtype), batch), True)
 
 
 def _max_margin(a):
