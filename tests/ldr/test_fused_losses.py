@@ -46,6 +46,26 @@ def test_fused_ldr_kl_value_and_gradients_match_the_plain_formula(x64, lam, c, s
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+def test_fused_ldr_kl_rows_of_every_evaluation_in_one_batch(x64):
+    """One batch whose rows take the fused sum (T/K < 1/2), its mean form (T/K >= 1/2: logits within 1e-6, every
+    margin near c) and the two-branch evaluation (T below the exponent range: the label the argmax by far, c/lam =
+    2000): each row's value and gradients equal the plain formula's."""
+    lam, c = 1e-3, 2.0
+    f, y = _batch(48, 7, 10.0, seed=5)
+    f = f * jnp.where(jnp.arange(48) % 3 == 0, 1e-7, 1.0)[:, None]
+    f = f.at[1::3].add(100.0 * jax.nn.one_hot(y[1::3], 7, dtype=f.dtype))
+    a = np.asarray(c * (1.0 - jax.nn.one_hot(y, 7)) + f - jnp.take_along_axis(f, y[:, None], axis=-1))
+    m = np.maximum(c + np.max(np.asarray(f), -1) - np.asarray(f)[np.arange(48), np.asarray(y)], 0.0)
+    T = np.sum(np.exp((a - m[:, None]) / lam), -1)  # the fused sum, shifted by m = max(0, c + max_k f_k - f_y)
+    assert np.any(T >= 3.5) and np.any((T < 3.5) & (T > 1e-280)) and np.any(T < 1e-280)
+    np.testing.assert_allclose(ldr_kl_loss(f, y, lam=lam, margin=c), _plain_ldr_kl(f, y, lam, c), rtol=1e-12,
+                               atol=1e-12)
+    fused = jax.grad(lambda f, c, lam: ldr_kl_loss(f, y, lam=lam, margin=c).sum(), argnums=(0, 1, 2))
+    plain = jax.grad(lambda f, c, lam: _plain_ldr_kl(f, y, lam, c).sum(), argnums=(0, 1, 2))
+    for got, want in zip(jax.jit(fused)(f, c, lam), plain(f, c, lam), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_fused_ldr_kl_gradient_matches_central_differences(x64):
     f, y = _batch(4, 6, 2.0, seed=1)
     g = np.asarray(jax.grad(lambda f: ldr_kl_loss(f, y, lam=0.7, margin=0.3).sum())(f))

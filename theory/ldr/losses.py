@@ -240,6 +240,13 @@ def _kl_to_uniform(a, lam):
     return jnp.sum(jnp.where(p > 0, p * (logp + math.log(K)), 0.0), axis=-1)
 
 
+def _fused_shift(logits, labels, c):
+    """``(F, d, m)``: ``F = max_k f_k``, ``d = c + F - f_y`` and ``m = max(0, d)`` (see :func:`_fused_parts`)."""
+    top = jnp.max(logits, axis=-1)
+    d = c + top - _label_entry(logits, labels)
+    return top, d, jnp.maximum(d, jnp.zeros((), logits.dtype))
+
+
 def _fused_parts(logits, labels, c, lam):
     r"""The LDR-KL sum for a scalar margin ``c`` from one max and one exponential pass over the logits.
 
@@ -256,10 +263,7 @@ def _fused_parts(logits, labels, c, lam):
     :math:`1 - p_y = e^{(d-m)/\lambda} r/T` (summed over ``k != y``: no cancellation). Returns
     ``(value, scale, e, rest, T)`` with ``scale = e^{(d-m)/\lambda}``.
     """
-    zero = jnp.zeros((), logits.dtype)
-    top = jnp.max(logits, axis=-1)
-    d = c + top - _label_entry(logits, labels)
-    m = jnp.maximum(d, zero)
+    top, d, m = _fused_shift(logits, labels, c)
     e = _without_label(jnp.exp((logits - top[..., None]) * (1.0 / lam)[..., None]), labels)
     rest = jnp.sum(e, axis=-1)
     scale = jnp.exp((d - m) / lam)
@@ -267,34 +271,55 @@ def _fused_parts(logits, labels, c, lam):
     return m + lam * jnp.log(total / logits.shape[-1]), scale, e, rest, total
 
 
+def _fused_mean_form(logits, labels, c, lam):
+    r""":math:`\psi_\lambda = m + \lambda\,\mathrm{log1p}(\frac1K \sum_k t_k)` with
+    :math:`t_k = \mathrm{expm1}((a_k - m)/\lambda) \in (-1, 0]`, from one pass over the logits
+    (:math:`a_k - m = (f_k - F) + (d - m)` for ``k != y``, a scatter for ``y``, whose term is
+    :math:`\mathrm{expm1}(-m/\lambda)`). Every term has the same sign, so the sum has full relative precision,
+    and where :math:`T/K \ge 1/2` the ``log1p`` is well conditioned: the precision of the two-branch ``log1p``
+    branch, for ``lam`` beyond the spread of the margins, without building the margin vector."""
+    top, d, m = _fused_shift(logits, labels, c)
+    shift = (d - m - top)[..., None]
+    t = _without_label(jnp.expm1((logits + shift) * (1.0 / lam)[..., None]), labels)
+    mean = (jnp.expm1(-m / lam) + jnp.sum(t, axis=-1)) / logits.shape[-1]
+    return m + lam * jnp.log1p(mean)
+
+
 def _needs_two_branch(total, num_classes, dtype):
-    """Rows the fused sum cannot certify: ``T/K >= 1/2`` (``lam`` beyond the spread: the ``log1p/expm1`` branch
-    of :func:`_psi_parts` keeps the precision there) or ``T`` so small that underflowed terms could matter
-    (``m`` above the largest margin by more than the exponent range, for ``c/lam`` beyond ~60 in float32)."""
+    """Rows the fused sum cannot certify: ``T`` so small that underflowed terms could matter (``m`` above the
+    largest margin by more than the exponent range, for ``c/lam`` beyond ~60 in float32)."""
     info = jnp.finfo(dtype)
-    return (total >= 0.5 * num_classes) | ~(total >= num_classes * float(info.tiny) / float(info.eps))
+    return ~(total >= num_classes * float(info.tiny) / float(info.eps))
 
 
 def _scalar_margin_parts(logits, labels, c, lam, *, weights):
     """``(value,)``, or with ``weights`` ``(value, coef, e, q)``: psi, the weights ``p*_k = coef e_k`` for
     ``k != y`` (``e_y = 0``), and ``q = 1 - p*_y = sum_{k != y} p*_k``.
 
-    The fused evaluation (:func:`_fused_parts`) where it is certified; where it is not (rare rows, see
-    :func:`_needs_two_branch`), the two-branch evaluation of the margin vector, under ``lax.cond`` so that a
-    batch without such rows never pays for it (and ``e`` passes through unchanged).
+    The fused evaluation (:func:`_fused_parts`); its value is replaced where it is not certified, under
+    ``lax.cond`` so that a batch without such rows never pays for them: rows with ``T/K >= 1/2`` (``lam`` beyond
+    the spread: ``lam log(T/K)`` would carry an error ``lam`` times that of ``T``) take the mean form
+    (:func:`_fused_mean_form`), and the rare rows :func:`_needs_two_branch` finds take the two-branch evaluation of
+    the margin vector. The weights need no such care (a ratio of positive terms) and pass through.
     """
     K = logits.shape[-1]
     value, scale, e, rest, total = _fused_parts(logits, labels, c, lam)
     coef = scale / total
     fallback = _needs_two_branch(total, K, logits.dtype)
+    near_mean = total >= 0.5 * K
     fast = (value, coef, e, coef * rest) if weights else (value,)
+
+    def mean_form(_):
+        return (jnp.where(near_mean, _fused_mean_form(logits, labels, c, lam), value),) + fast[1:]
+
+    fast = jax.lax.cond(jnp.any(near_mean), mean_form, lambda _: fast, None)
 
     def two_branch(_):
         v, t, T, large = _psi_parts(margin_vector(logits, labels, c), lam)
         if not weights:
-            return (jnp.where(fallback, v, value),)
+            return (jnp.where(fallback, v, fast[0]),)
         p = _without_label(_weights_from_parts(t, T, large, K), labels)
-        return (jnp.where(fallback, v, value), jnp.where(fallback, jnp.ones((), coef.dtype), coef),
+        return (jnp.where(fallback, v, fast[0]), jnp.where(fallback, jnp.ones((), coef.dtype), coef),
                 jnp.where(fallback[..., None], p, e), jnp.where(fallback, jnp.sum(p, axis=-1), coef * rest))
 
     return jax.lax.cond(jnp.any(fallback), two_branch, lambda _: fast, None)
