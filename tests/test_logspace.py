@@ -1,8 +1,12 @@
 """The NumPy log-sum-exp of the shared log-space module (theory.logspace.np_logsumexp): SciPy's numbers, its
-special values, and full relative precision when one term dominates."""
+special values, and full relative precision when one term dominates; the module's log1p, accurate in float64 where
+XLA's CPU log1p is not."""
 
 import math
 
+import jax
+import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import special
 
-from theory.logspace import np_logsumexp
+from theory.logspace import log1p, np_logsumexp
 
 # the same formula as SciPy's (the largest term taken out, log1p of the rest); only the order of the additions
 # inside a sum may differ, a few ulps
@@ -54,3 +58,22 @@ def test_integers_are_summed_in_float64():
     out = np_logsumexp(np.arange(6).reshape(2, 3), axis=1)
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, np.log(np.exp(np.arange(6.0)).reshape(2, 3).sum(axis=1)), rtol=RTOL)
+
+
+def _ulps(got, x, dtype):
+    """|got - log1p(x)| in ulps of the result (mpmath reference at 40 digits)."""
+    with mpmath.workdps(40):
+        ref = np.array([float(mpmath.log1p(mpmath.mpf(float(v)))) for v in x])
+    return np.abs(np.asarray(got, np.float64) - ref) / (np.abs(ref) * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log1p_is_within_two_ulps_across_the_range_of_xlas_cpu_approximation(dtype):
+    """On a grid over [-0.7, 0.5] holding -0.414 < x < -0.293, where the float64 rational approximation of XLA's CPU
+    log1p is used outside its range (up to 129 ulps off, jax-ml/jax issue 39707): jitted, float32 and float64."""
+    x = np.concatenate([np.linspace(-0.7, 0.5, 1201), [-0.4141892, -0.2929, -0.25, -0.2500001, -1e-9, 1e-9]])
+    with jax.enable_x64(dtype == np.float64):
+        x = np.asarray(jnp.asarray(x, dtype), np.float64)  # the grid as the dtype rounds it
+        got = jax.jit(log1p)(jnp.asarray(x, dtype))
+    assert got.dtype == dtype
+    assert np.max(_ulps(got, x, dtype)) <= 2.0

@@ -40,6 +40,7 @@ from jax.scipy import special as jspecial
 from theory._compat import keyword_only
 from theory._validation import check_array, check_int, check_real, is_traced, nan_unless
 from theory.compsum import _kernels as K
+from theory.logspace import log1p
 
 __all__ = [
     "consistency_transform",
@@ -185,7 +186,7 @@ def _transform(t, tau, n, xp=np):
     logistic = _binary_logistic(flat, jnp)
     inside = flat < 1.0
     x = jnp.where(inside, flat, 0.5)
-    e2 = 0.5 * ((1 + flat) * jnp.log1p(flat) ** 2 + jnp.where(inside, (1 - x) * jnp.log1p(-x) ** 2, 0.0))
+    e2 = 0.5 * ((1 + flat) * log1p(flat) ** 2 + jnp.where(inside, (1 - x) * log1p(-x) ** 2, 0.0))
     t1 = jnp.where(tau == 1.0, tau, 1.0)
     out_logistic = logistic + (t1 - 1.0) * (0.5 * e2 - jnp.log(n) * logistic)
     out = jnp.where(tau == 1.0, out_logistic, jnp.where(power, out_power, out_linear))

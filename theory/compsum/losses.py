@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory._validation import check_loss_inputs, check_real, is_traced, nan_unless
+from theory.logspace import log1p
 
 __all__ = ["comp_sum_loss", "comp_sum_phi", "comp_sum_psi", "neg_log_softmax_at"]
 
@@ -80,7 +81,7 @@ def _lse_parts(logits, labels):
     top = jnp.max(logits, axis=-1)
     e = _without_label(jnp.exp(logits - jnp.where(jnp.isfinite(top), top, zero)[..., None]), labels)
     m = jnp.where(top == h_y, zero, top - h_y)
-    log_sum = jnp.where(h_y == jnp.inf, zero, jnp.log1p(jnp.expm1(-m) + jnp.sum(e, axis=-1)))
+    log_sum = jnp.where(h_y == jnp.inf, zero, log1p(jnp.expm1(-m) + jnp.sum(e, axis=-1)))
     return m, log_sum, e
 
 

@@ -45,6 +45,7 @@ import numpy as np
 from theory._validation import check_array, check_choice, check_real, is_traced
 from theory.ensloss._checks import as_float64_or_traced, concrete, real_array
 from theory.ensloss.margin_losses import MARGIN_LOSSES
+from theory.logspace import log1p
 
 __all__ = [
     "conditional_risk",
@@ -108,7 +109,7 @@ def _risk_of(phi):
 
 
 def _logit(eta):
-    return jnp.log(eta) - jnp.log1p(-eta)
+    return jnp.log(eta) - log1p(-eta)
 
 
 #: Closed-form minimisers of the conditional risk of the named losses (at eta = 1/2 the symmetric choice 0).

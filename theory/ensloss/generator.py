@@ -39,6 +39,7 @@ import numpy as np
 from theory._random import check_key
 from theory._validation import check_array, check_real, is_traced, nan_unless
 from theory.ensloss._checks import hyper
+from theory.logspace import log1p
 
 __all__ = ["bc_inv", "ensloss_derivatives", "sample_ensloss_derivatives", "ensloss_surrogate"]
 
@@ -50,7 +51,7 @@ def _bc_inv(e, lam):
     zero = lam == 0
     safe = jnp.where(zero, 1.0, lam)
     inside = 1.0 + safe * e > 0
-    t = jnp.where(zero, e, jnp.log1p(jnp.where(inside, safe * e, 0.0)) / safe)
+    t = jnp.where(zero, e, log1p(jnp.where(inside, safe * e, 0.0)) / safe)
     return jnp.where(zero | inside, jnp.exp(t), jnp.where(lam > 0, 0.0, jnp.inf).astype(e.dtype))
 
 

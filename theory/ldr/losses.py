@@ -42,6 +42,7 @@ from theory._validation import (
     is_traced,
     nan_unless,
 )
+from theory.logspace import log1p
 
 # check_logits_labels, check_margin and check_lam stay importable from here (argument checks, not losses).
 __all__ = [
@@ -197,7 +198,7 @@ def _psi_parts(a, lam):
     t = jnp.where(large[..., None], jnp.expm1(z), jnp.exp(z))
     T = jnp.sum(t, axis=-1)
     mean = T / K
-    value = m + lam * jnp.where(large, jnp.log1p(mean), jnp.log(jnp.where(large, 1.0, mean)))
+    value = m + lam * jnp.where(large, log1p(mean), jnp.log(jnp.where(large, 1.0, mean)))
     return value, t, T, large
 
 
@@ -279,10 +280,9 @@ def _fused_mean_form(logits, labels, c, lam):
     and where :math:`T/K \ge 1/2` the ``log1p`` is well conditioned: the precision of the two-branch ``log1p``
     branch, for ``lam`` beyond the spread of the margins, without building the margin vector."""
     top, d, m = _fused_shift(logits, labels, c)
-    shift = (d - m - top)[..., None]
-    t = _without_label(jnp.expm1((logits + shift) * (1.0 / lam)[..., None]), labels)
+    t = _without_label(jnp.expm1(((logits - top[..., None]) + (d - m)[..., None]) * (1.0 / lam)[..., None]), labels)
     mean = (jnp.expm1(-m / lam) + jnp.sum(t, axis=-1)) / logits.shape[-1]
-    return m + lam * jnp.log1p(mean)
+    return m + lam * log1p(mean)
 
 
 def _needs_two_branch(total, num_classes, dtype):
