@@ -438,10 +438,11 @@ def ldr_kl_loss(logits, labels, *, lam, margin=0.0):
 
     Shift invariant and finite for logits of any size (float32 logits of 1e4 included). For a scalar
     margin it is one max and one exponential pass over the logits (the label's term removed by a
-    scatter, not a mask); rows that form needs help with (``lam`` beyond the spread of the margins, or
-    ``c/lam`` beyond the exponent range) take the two-branch evaluation, a max-shifted log-sum-exp for
-    small ``lam`` and a ``log1p/expm1`` form around the mean for large ``lam``, under ``lax.cond``. The
-    gradient is :math:`p^* - e_y` (custom JVP, reusing the exponentials of the value) and
+    scatter, not a mask). Rows whose sum is near its mean (``lam`` beyond the spread of the margins) take a
+    ``log1p/expm1`` form around the mean from a second pass, and rows with ``c/lam`` beyond the exponent range
+    the two-branch evaluation of the margin vector (a max-shifted log-sum-exp for small ``lam``, the
+    ``log1p/expm1`` form for large ``lam``), each under ``lax.cond``: a batch without such rows never pays for
+    them. The gradient is :math:`p^* - e_y` (custom JVP, reusing the exponentials of the value) and
     :math:`\partial\psi/\partial\lambda = -\mathrm{KL}(p^*\|u)`.
 
     Input policy (that of :mod:`theory.losses`): NaN logits raise. A ``-inf`` logit on a class
