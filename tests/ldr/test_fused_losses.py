@@ -8,6 +8,7 @@ autodiff of the plain formulas and against central differences.
 
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 from scipy import special
@@ -44,6 +45,27 @@ def test_fused_ldr_kl_value_and_gradients_match_the_plain_formula(x64, lam, c, s
     plain = jax.grad(lambda f, c, lam: _plain_ldr_kl(f, y, lam, c).sum(), argnums=(0, 1, 2))
     for got, want in zip(jax.jit(fused)(f, c, lam), plain(f, c, lam), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_mean_form_with_a_negative_margin_matches_the_plain_formula(x64):
+    """lam beyond the spread (every row near its mean) with c < 0: the mean form removes the label's term by a
+    scatter there (summing every class and replacing the label's term keeps the precision only for c >= 0)."""
+    f, y = _batch(32, 7, 1.0, seed=6)
+    with pytest.warns(UserWarning, match="negative margin"):
+        value = ldr_kl_loss(f, y, lam=30.0, margin=-0.3)
+    np.testing.assert_allclose(value, _plain_ldr_kl(f, y, 30.0, -0.3), rtol=1e-12, atol=1e-12)
+    traced = jax.jit(lambda f, c: ldr_kl_loss(f, y, lam=30.0, margin=c))  # c traced: the cond picks the scatter
+    np.testing.assert_allclose(traced(f, -0.3), _plain_ldr_kl(f, y, 30.0, -0.3), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(traced(f, 0.3), _plain_ldr_kl(f, y, 30.0, 0.3), rtol=1e-12, atol=1e-12)
+    # every other class at the largest margin up to 1e-9 (psi ~ 1e-9) and c = -5: the label's term in a sum over
+    # every class would be expm1(-5), so replacing it would leave about 1e-16 / 1e-9 of relative error
+    g = np.array([[0.0, 5.0 + 1e-9, 5.0 + 2e-9, 5.0 - 1e-9]])
+    with pytest.warns(UserWarning, match="negative margin"):
+        small = float(ldr_kl_loss(jnp.asarray(g), jnp.asarray([0]), lam=1.0, margin=-5.0)[0])
+    with mpmath.workdps(40):
+        a = [mpmath.mpf(0)] + [mpmath.mpf(-5) + mpmath.mpf(float(v)) for v in g[0, 1:]]
+        exact = float(mpmath.log(sum(mpmath.exp(v) for v in a) / 4))
+    assert abs(small - exact) <= 1e-12 * abs(exact)
 
 
 def test_fused_ldr_kl_rows_of_every_evaluation_in_one_batch(x64):

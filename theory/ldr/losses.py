@@ -275,14 +275,29 @@ def _fused_parts(logits, labels, c, lam):
 def _fused_mean_form(logits, labels, c, lam):
     r""":math:`\psi_\lambda = m + \lambda\,\mathrm{log1p}(\frac1K \sum_k t_k)` with
     :math:`t_k = \mathrm{expm1}((a_k - m)/\lambda) \in (-1, 0]`, from one pass over the logits
-    (:math:`a_k - m = (f_k - F) + (d - m)` for ``k != y``, a scatter for ``y``, whose term is
-    :math:`\mathrm{expm1}(-m/\lambda)`). Every term has the same sign, so the sum has full relative precision,
-    and where :math:`T/K \ge 1/2` the ``log1p`` is well conditioned: the precision of the two-branch ``log1p``
-    branch, for ``lam`` beyond the spread of the margins, without building the margin vector."""
+    (:math:`a_k - m = (f_k - F) + (d - m)` for ``k != y``; the label's term is :math:`\mathrm{expm1}(-m/\lambda)`,
+    as :math:`a_y = 0`). Every term has the same sign, so the sum has full relative precision, and where
+    :math:`T/K \ge 1/2` the ``log1p`` is well conditioned: the precision of the two-branch ``log1p`` branch, for
+    ``lam`` beyond the spread of the margins, without building the margin vector.
+
+    With ``c >= 0`` the pass sums every class, the label's included as :math:`\mathrm{expm1}((c - m)/\lambda)`,
+    and that term is then replaced by the label's own: it is no larger in size than the one added (:math:`c - m \ge
+    -m`), so the result is at least the computed sum in size and keeps its relative precision, and the ``expm1``
+    fuses into the reduction (1.1x optax's value for this pass, against 1.9x with the scatter). A negative margin,
+    for which the replaced term could dominate, takes the scatter (``lax.cond`` on ``c``)."""
     top, d, m = _fused_shift(logits, labels, c)
-    t = _without_label(jnp.expm1(((logits - top[..., None]) + (d - m)[..., None]) * (1.0 / lam)[..., None]), labels)
-    mean = (jnp.expm1(-m / lam) + jnp.sum(t, axis=-1)) / logits.shape[-1]
-    return m + lam * log1p(mean)
+
+    def terms():
+        return jnp.expm1(((logits - top[..., None]) + (d - m)[..., None]) * (1.0 / lam)[..., None])
+
+    def every_class(_):
+        return jnp.sum(terms(), axis=-1) - jnp.expm1((c - m) / lam)
+
+    def scattered(_):
+        return jnp.sum(_without_label(terms(), labels), axis=-1)
+
+    rest = jax.lax.cond(c >= 0, every_class, scattered, None)
+    return m + lam * log1p((jnp.expm1(-m / lam) + rest) / logits.shape[-1])
 
 
 def _needs_two_branch(total, num_classes, dtype):
