@@ -353,9 +353,7 @@ def _limit_parts(logits, labels, c, lam, *, weights):
         if not weights:
             return (value,)
         _, coef, e, q = finite
-        top = (a == jnp.max(a, axis=-1, keepdims=True)).astype(a.dtype)
-        p = jnp.where((lam == 0)[..., None], top / jnp.sum(top, axis=-1, keepdims=True), 1.0 / a.shape[-1])
-        p = _without_label(p, labels)
+        p = _without_label(_limit_weights(a, lam), labels)
         return (value, jnp.where(special, jnp.ones((), coef.dtype), coef), jnp.where(special[..., None], p, e),
                 jnp.where(special, jnp.sum(p, axis=-1), q))
 
@@ -518,21 +516,24 @@ def _weights_core(logits, labels, margin, lam):
     return _weights_of_a(margin_vector(logits, labels, margin), lam)
 
 
+def _limit_weights(a, lam):
+    """``p*`` of the margins ``a`` at the limits: uniform on the argmax set where ``lam = 0``, uniform on every class
+    elsewhere (``lam = inf``); ``lam`` a scalar or of the batch shape."""
+    top = (a == jnp.max(a, axis=-1, keepdims=True)).astype(a.dtype)
+    return jnp.where((jnp.asarray(lam) == 0)[..., None], top / jnp.sum(top, axis=-1, keepdims=True),
+                     jnp.asarray(1.0 / a.shape[-1], a.dtype))
+
+
 def _weights_of_a(a, lam):
     if not is_traced(lam):
         lam = float(lam)
-        if lam == 0.0:
-            top = a == jnp.max(a, axis=-1, keepdims=True)
-            return top / jnp.sum(top, axis=-1, keepdims=True)
-        if math.isinf(lam):
-            return jnp.full(a.shape, 1.0 / a.shape[-1], a.dtype)
+        if lam == 0.0 or math.isinf(lam):
+            return _limit_weights(a, lam)
         return jax.nn.softmax(a / lam, axis=-1)
     lam = _traced_lam(lam, a.dtype)
-    top = (a == jnp.max(a, axis=-1, keepdims=True)).astype(a.dtype)
-    safe = jnp.where((lam == 0) | jnp.isinf(lam), jnp.ones((), a.dtype), lam)
-    p = jax.nn.softmax(a / safe, axis=-1)
-    uniform = jnp.full(a.shape, 1.0 / a.shape[-1], a.dtype)
-    return jnp.where(lam == 0, top / jnp.sum(top, axis=-1, keepdims=True), jnp.where(jnp.isinf(lam), uniform, p))
+    special = (lam == 0) | jnp.isinf(lam)
+    p = jax.nn.softmax(a / jnp.where(special, jnp.ones((), a.dtype), lam), axis=-1)
+    return jnp.where(special, _limit_weights(a, lam), p)
 
 
 def ldr_kl_weights(logits, labels, *, lam, margin=0.0):
