@@ -177,7 +177,8 @@ def _sorted_l2(f, y, lam, c):
     return np.sum(p * np.where(p > 0, a, 0.0), axis=-1) - 0.5 * lam * np.sum((p - 1.0 / K) ** 2, axis=-1)
 
 
-@pytest.mark.parametrize("K", [64, 1000])
+# compressed rows of 16 + 1, 23 + 1 and 125 + 1 entries: -inf padding to 24, none, and to 128
+@pytest.mark.parametrize("K", [64, 184, 1000])
 @pytest.mark.parametrize("lam", [0.05, 1.0, 10.0])
 def test_l2_block_solve_equals_the_sorted_projection(x64, K, lam):
     """From 32 classes on, the l2 threshold is solved on the block maxima and certified by each block's second

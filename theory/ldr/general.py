@@ -372,7 +372,8 @@ def _block_count(K):
 def _top_two(x, axis):
     """The largest and second largest entries of ``x`` along ``axis`` (as a multiset: a tied maximum is also the
     second): one variadic reduction whose leaves are ``(x, -inf)`` pairs, merged as
-    ``(max(h, h'), max(min(h, h'), l, l'))`` (no sort, no top_k; one pass over ``x``)."""
+    ``(max(h, h'), max(min(h, h'), l, l'))`` (no sort, no top_k; one pass over ``x``). A running pair over the
+    slices of ``axis`` (elementwise maxima and minima) is 2.7x slower on XLA's CPU backend at ``[4096, 8, 125]``."""
     def merge(a, b):
         (h1, l1), (h2, l2) = a, b
         return jnp.maximum(h1, h2), jnp.maximum(jnp.minimum(h1, h2), jnp.maximum(l1, l2))
@@ -426,11 +427,14 @@ def _l2_parts(logits, labels, c, lam):
         members = jnp.where(idx == y[:, None], -jnp.inf, jnp.take_along_axis(f, idx, axis=-1))  # the label left out
         own_hi, own_lo = _top_two(members, axis=1)
 
-        def at_label_block(v, own):
-            return jnp.put_along_axis(v, col[:, None], own[:, None], axis=-1, inplace=False)
-
-        comp = jnp.concatenate([at_label_block(hi, own_hi), x_y[:, None]], axis=-1)
-        second = at_label_block(lo, own_lo)
+        # the compressed row: the blocks' maxima (the label's block without the label), x_y in column w, and -inf
+        # (entries that add exact zeros) up to a multiple of 8 columns, where the solve's row reductions
+        # vectorise without a remainder (126 -> 128 at K = 1000: 40% faster on CPU). Selects against a column
+        # index, which fuse into one pass (a scatter and a concatenate each cost a pass over it of their own).
+        j = jnp.arange(w + 1 + (-(w + 1) % 8))
+        padded = jnp.pad(hi, ((0, 0), (0, j.size - w)), constant_values=-jnp.inf)
+        comp = jnp.where(j == col[:, None], own_hi[:, None], jnp.where(j == w, x_y[:, None], padded))
+        second = jnp.where(jnp.arange(w) == col[:, None], own_lo[:, None], lo)
     top = jnp.max(comp, axis=-1)  # the largest x_j
     z = comp - top[:, None]
     tau, n = _michelot_rows(z, lam, -lam, comp.shape[-1] + 2)  # max z - lam = -lam is a lower bound

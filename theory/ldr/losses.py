@@ -144,8 +144,11 @@ def _by_chunks(need, chunk, fn, carry):
     ``fn`` must leave a row it is given unchanged where ``need`` is false."""
     n = need.shape[0]
     chunk = min(n, chunk)
-    order = jnp.argsort(~need, stable=True)  # the rows needing work first
     todo = jnp.sum(need)
+    # the rows needing work first, each group in row order (a stable argsort of ~need, by counting: a sort of the
+    # batch costs a millisecond on CPU at 4096 rows)
+    place = jnp.where(need, jnp.cumsum(need) - 1, todo + jnp.cumsum(~need) - 1)
+    order = jnp.zeros(n, place.dtype).at[place].set(jnp.arange(n, dtype=place.dtype), unique_indices=True)
 
     def body(state):
         start, carry = state
