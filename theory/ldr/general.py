@@ -45,6 +45,7 @@ from theory.ldr.losses import (
     _traced_lam,
     _weights_of_a,
     _without_label,
+    _zero_at_label,
     check_lam,
     check_margin,
     margin_vector,
@@ -483,7 +484,7 @@ def _l2_logits_jvp(primals, tangents):
     q = rest * inv
     tangent = jnp.zeros_like(value)
     if type(dlogits) is not SymbolicZero:
-        p = _without_label(jnp.maximum((logits - top[..., None]) - tau[..., None], 0.0) * inv[..., None], labels)
+        p = _zero_at_label(jnp.maximum((logits - top[..., None]) - tau[..., None], 0.0) * inv[..., None], labels)
         tangent = tangent + jnp.sum(p * dlogits, axis=-1) - q * _label_entry(dlogits, labels)
     if type(dc) is not SymbolicZero:
         tangent = tangent + q * dc

@@ -134,8 +134,17 @@ def _label_entry(values, labels):
 
 
 def _without_label(values, labels):
-    """``values [..., K]`` with the label's entry set to 0 (a scatter of one entry per row: no mask over the row)."""
+    """``values [..., K]`` with the label's entry set to 0 (a scatter of one entry per row: no mask over the row).
+    For an array that is reduced: a mask in the reduction keeps XLA's CPU backend from vectorising it."""
     return jnp.put_along_axis(values, labels[..., None], jnp.zeros((), values.dtype), axis=-1, inplace=False)
+
+
+def _zero_at_label(values, labels):
+    """``values [..., K]`` with the label's entry set to 0 by a select against the column index, for an array that is
+    written out (a gradient): the select fuses into the pass that writes it and what follows it (the cotangent's
+    scale), where a scatter ends that pass and the scale takes one of its own."""
+    iota = jax.lax.broadcasted_iota(labels.dtype, values.shape, values.ndim - 1)
+    return jnp.where(iota == labels[..., None], jnp.zeros((), values.dtype), values)
 
 
 def _by_chunks(need, chunk, fn, carry):
@@ -144,11 +153,8 @@ def _by_chunks(need, chunk, fn, carry):
     ``fn`` must leave a row it is given unchanged where ``need`` is false."""
     n = need.shape[0]
     chunk = min(n, chunk)
+    order = jnp.argsort(~need, stable=True)  # the rows needing work first
     todo = jnp.sum(need)
-    # the rows needing work first, each group in row order (a stable argsort of ~need, by counting: a sort of the
-    # batch costs a millisecond on CPU at 4096 rows)
-    place = jnp.where(need, jnp.cumsum(need) - 1, todo + jnp.cumsum(~need) - 1)
-    order = jnp.zeros(n, place.dtype).at[place].set(jnp.arange(n, dtype=place.dtype), unique_indices=True)
 
     def body(state):
         start, carry = state
