@@ -38,20 +38,39 @@ def interleaved(programs, args, repeat, *, sample_seconds=0.03):
     the slowest program's single-call time sets it), divided by the count: a single call of a few milliseconds is
     at the mercy of one scheduler tick, a burst of ten is not.
     """
-    first = {label: _first_call(fn, *args) for label, fn in programs.items()}
-    single = max(_first_call(fn, *args) for fn in programs.values())
-    calls = max(1, math.ceil(sample_seconds / max(single, 1e-9)))
-    times = {label: [] for label in programs}
-    order = list(programs.items())
+    return interleaved_groups({None: (programs, args)}, repeat, sample_seconds=sample_seconds)[None]
+
+
+def interleaved_groups(groups, repeat, *, sample_seconds=0.03):
+    """:func:`interleaved` for several groups of programs, each ``name: (programs, args)``, with the rounds of every
+    group interleaved: round r samples each group in turn (forward order on even rounds, reverse on odd ones), and
+    the burst length is set per group. ``{name: (timed, times)}`` as :func:`interleaved` returns for one group.
+
+    A group's rounds are spread over the whole run instead of one stretch of it, so a slow spell of the machine
+    (another tenant's load, which can slow a memory-bound program more than the compute-bound one it is paired
+    with) reaches a few rounds of every group, which the median over rounds drops, not most rounds of one group.
+    """
+    plan = {}
+    for name, (programs, args) in groups.items():
+        first = {label: _first_call(fn, *args) for label, fn in programs.items()}
+        single = max(_first_call(fn, *args) for fn in programs.values())
+        plan[name] = (list(programs.items()), args, first, max(1, math.ceil(sample_seconds / max(single, 1e-9))))
+    times = {name: {label: [] for label in groups[name][0]} for name in groups}
+    names = list(groups)
     for r in range(repeat):
-        for label, fn in (order if r % 2 == 0 else order[::-1]):
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                out = fn(*args)
-            jax.block_until_ready(out)
-            times[label].append((time.perf_counter() - t0) / calls)
-    steady = {label: statistics.median(ts) for label, ts in times.items()}
-    return {label: (max(first[label] - steady[label], 0.0), steady[label]) for label in programs}, times
+        for name in (names if r % 2 == 0 else names[::-1]):
+            order, args, _, calls = plan[name]
+            for label, fn in (order if r % 2 == 0 else order[::-1]):
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    out = fn(*args)
+                jax.block_until_ready(out)
+                times[name][label].append((time.perf_counter() - t0) / calls)
+    out = {}
+    for name, (_, _, first, _) in plan.items():
+        steady = {label: statistics.median(ts) for label, ts in times[name].items()}
+        out[name] = ({label: (max(first[label] - steady[label], 0.0), steady[label]) for label in steady}, times[name])
+    return out
 
 
 def paired_ratio(times, label, reference):
