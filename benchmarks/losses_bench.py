@@ -97,11 +97,6 @@ def entries_benchmark(entries, rows, num_classes, repeat):
     return {entry.name: _summary(entry, *samples[entry.name], shapes[entry.name], repeat) for entry in entries}
 
 
-def entry_benchmark(entry, rows, num_classes, repeat):
-    """Rows and ratios of one entry against optax's cross-entropy on the same shape."""
-    return entries_benchmark([entry], rows, num_classes, repeat)[entry.name]
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=4096)

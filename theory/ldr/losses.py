@@ -349,12 +349,19 @@ def _scalar_margin_parts(logits, labels, c, lam, *, weights):
     return jax.lax.cond(jnp.any(fallback), two_branch, lambda _: certified, None)
 
 
+def _at_limits(lam):
+    """``(special, safe)``: where a traced ``lam`` is 0 or inf, and ``lam`` with those entries set to 1, a finite
+    stand-in for the evaluations whose results the limits' entries then discard."""
+    special = (lam == 0) | jnp.isinf(lam)
+    return special, jnp.where(special, jnp.ones((), lam.dtype), lam)
+
+
 def _limit_parts(logits, labels, c, lam, *, weights):
     """:func:`_scalar_margin_parts` for a traced ``lam`` that may be 0 or inf on some rows: those rows take the limits
     (:func:`_max_margin`, the mean) and their weights (uniform on the argmax set, uniform), under ``lax.cond`` so
     that a batch without such rows never pays for them. ``lam`` enters the fused evaluation as 1 on those rows."""
-    special = (lam == 0) | jnp.isinf(lam)
-    finite = _scalar_margin_parts(logits, labels, c, jnp.where(special, jnp.ones((), lam.dtype), lam), weights=weights)
+    special, safe = _at_limits(lam)
+    finite = _scalar_margin_parts(logits, labels, c, safe, weights=weights)
 
     def limits(_):
         a = margin_vector(logits, labels, c)
@@ -394,8 +401,8 @@ def _ldr_kl_scalar_jvp(limits, primals, tangents):
     if type(dlam) is not SymbolicZero:
         a = margin_vector(logits, labels, c)
         if limits:  # the limits do not depend on lam: their rows' lam-derivative is 0
-            special = (lam == 0) | jnp.isinf(lam)
-            kl = jnp.where(special, 0.0, _kl_to_uniform(a, jnp.where(special, jnp.ones((), lam.dtype), lam)))
+            special, safe = _at_limits(lam)
+            kl = jnp.where(special, 0.0, _kl_to_uniform(a, safe))
         else:
             kl = _kl_to_uniform(a, lam)
         tangent = tangent - kl * dlam
@@ -444,9 +451,7 @@ def _ldr_kl_of_a(a, lam):
             return jnp.mean(a, axis=-1)
         return _psi(a, jnp.full(a.shape[:-1], lam, a.dtype))
     lam = _traced_lam(lam, a.dtype)
-    special = (lam == 0) | jnp.isinf(lam)
-    safe = jnp.broadcast_to(jnp.where(special, jnp.ones((), a.dtype), lam), a.shape[:-1])
-    finite = _psi(a, safe)
+    finite = _psi(a, jnp.broadcast_to(_at_limits(lam)[1], a.shape[:-1]))
     return jnp.where(lam == 0, _max_margin(a), jnp.where(jnp.isinf(lam), jnp.mean(a, axis=-1), finite))
 
 
@@ -540,9 +545,8 @@ def _weights_of_a(a, lam):
             return _limit_weights(a, lam)
         return jax.nn.softmax(a / lam, axis=-1)
     lam = _traced_lam(lam, a.dtype)
-    special = (lam == 0) | jnp.isinf(lam)
-    p = jax.nn.softmax(a / jnp.where(special, jnp.ones((), a.dtype), lam), axis=-1)
-    return jnp.where(special, _limit_weights(a, lam), p)
+    special, safe = _at_limits(lam)
+    return jnp.where(special, _limit_weights(a, lam), jax.nn.softmax(a / safe, axis=-1))
 
 
 def ldr_kl_weights(logits, labels, *, lam, margin=0.0):
