@@ -65,6 +65,21 @@ def python_loop_trainer(n, d, batch, s2, lr, steps):
     return run
 
 
+def replicate_benchmark(*, seeds=8, steps=300, batch=512, n=10, d=4, noise_var=0.25, lr=1e-2):
+    """``train_lsa`` over ``seeds`` replicates in one call against a Python loop over the seeds of the same
+    jitted trainer (one replicate per call): ``(rows, {"loop / vmap": ratio of steady-state times})``."""
+    key = jax.random.key(0)
+    kw = dict(num_samples=n, dim=d, num_steps=steps, batch=batch, noise_var=noise_var, lr=lr)
+
+    def looped():  # the same jitted trainer, one replicate per call
+        return [train_lsa(key=k, num_replicates=1, **kw) for k in jax.random.split(key, seeds)]
+
+    rows = {"train_lsa jit(vmap) over seeds": timeit(lambda: train_lsa(key=key, num_replicates=seeds, **kw), repeat=3),
+            "python loop over seeds (jitted trainer)": timeit(looped, repeat=3)}
+    return rows, {"loop / vmap": rows["python loop over seeds (jitted trainer)"][1]
+                  / rows["train_lsa jit(vmap) over seeds"][1]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=8)
@@ -92,14 +107,8 @@ def main(argv=None):
     res["python_loop"] = {"first_seed_s": first_l, "steady_s": steady_l, "seed_steps_per_s": S * T / steady_l}
     res["speedup_vmap_over_loop"] = steady_l / steady
 
-    def looped():  # the same jitted trainer, one replicate per call
-        return [train_lsa(key=k, num_samples=n, dim=d, num_steps=T, batch=batch, num_replicates=1, noise_var=s2, lr=lr)
-                for k in jax.random.split(key, S)]
-
-    rows = {"train_lsa jit(vmap) over seeds": timeit(lambda: vm(T), repeat=3),
-            "python loop over seeds (jitted trainer)": timeit(looped, repeat=3)}
-    res["replicates"] = {"rows": rows, "ratios": {"loop / vmap": rows["python loop over seeds (jitted trainer)"][1]
-                                                  / rows["train_lsa jit(vmap) over seeds"][1]}}
+    rows, ratios = replicate_benchmark(seeds=S, steps=T, batch=batch, n=n, d=d)
+    res["replicates"] = {"rows": rows, "ratios": ratios}
 
     print(json.dumps(res, indent=1))
     if a.json:
