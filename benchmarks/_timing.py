@@ -95,3 +95,12 @@ def report(benchmarks: dict, json_path=None, *, width: int = 36) -> dict:
         with open(json_path, "w") as fh:
             json.dump(out, fh, indent=1)
     return out
+
+
+def loop_over_vmap(vmapped, loop, labels, *, repeat=5):
+    """``(rows, loop / vmap)`` of a simulator's vmapped replicates (``vmapped()``, one call) and a Python loop of
+    one-replicate calls (``loop()``): the two timed in alternation, one call per sample (:func:`interleaved`), and
+    the ratio the median over rounds of the paired ratios (:func:`paired_ratio`). ``labels``: ``(vmap row, loop
+    row)``."""
+    rows, times = interleaved(dict(zip(labels, (vmapped, loop), strict=True)), (), repeat, sample_seconds=0.0)
+    return rows, paired_ratio(times, labels[1], labels[0])

@@ -22,7 +22,7 @@ import time
 import jax
 import jax.numpy as jnp
 import optax
-from _timing import timeit
+from _timing import loop_over_vmap
 
 from theory.icl.lsa import context_readout, make_prompt
 from theory.icl.simulate import _adam, _conditional_risk, _init_params, _sample_tasks, train_lsa
@@ -74,10 +74,9 @@ def replicate_benchmark(*, seeds=8, steps=300, batch=512, n=10, d=4, noise_var=0
     def looped():  # the same jitted trainer, one replicate per call
         return [train_lsa(key=k, num_replicates=1, **kw) for k in jax.random.split(key, seeds)]
 
-    rows = {"train_lsa jit(vmap) over seeds": timeit(lambda: train_lsa(key=key, num_replicates=seeds, **kw), repeat=3),
-            "python loop over seeds (jitted trainer)": timeit(looped, repeat=3)}
-    return rows, {"loop / vmap": rows["python loop over seeds (jitted trainer)"][1]
-                  / rows["train_lsa jit(vmap) over seeds"][1]}
+    rows, ratio = loop_over_vmap(lambda: train_lsa(key=key, num_replicates=seeds, **kw), looped,
+                                 ("train_lsa jit(vmap) over seeds", "python loop over seeds (jitted trainer)"))
+    return rows, {"loop / vmap": ratio}
 
 
 def main(argv=None):

@@ -24,7 +24,7 @@ import json
 
 import jax
 import jax.numpy as jnp
-from _timing import interleaved, paired_ratio, timeit
+from _timing import interleaved, loop_over_vmap, paired_ratio
 
 from theory.ldr import aldr_alpha_from_code, aldr_kl_loss, ldr_kl_loss, ldr_loss
 
@@ -69,7 +69,7 @@ def loss_benchmark(batch, classes, repeat=20):
     return rows, ratios
 
 
-def simulator_benchmark(loss="ldr_kl", hyper=10.0, repeat=3):
+def simulator_benchmark(loss="ldr_kl", hyper=10.0, repeat=5):
     """The vmapped replicates of the noisy-label trainer against a Python loop of one-replicate calls."""
     import numpy as np
 
@@ -92,12 +92,11 @@ def simulator_benchmark(loss="ldr_kl", hyper=10.0, repeat=3):
         return [[_run(keys[s:s + 1], means, eta[i:i + 1], kind[i:i + 1], *hyper_args, **static)[0]
                  for s in range(seeds)] for i in range(len(etas))]
 
-    rows = {f"vmap over {len(etas)} settings x {seeds} seeds (one call)": timeit(vmapped, repeat=repeat),
-            "Python loop of one-replicate calls (jitted)": timeit(loop, repeat=repeat)}
+    rows, ratio = loop_over_vmap(vmapped, loop, (f"vmap over {len(etas)} settings x {seeds} seeds (one call)",
+                                                 "Python loop of one-replicate calls (jitted)"), repeat=repeat)
     gap = np.max(np.abs(np.asarray(vmapped()).reshape(len(etas), seeds)
                         - np.array([[np.asarray(a).item() for a in row] for row in loop()])))
-    first, second = rows.values()
-    return rows, {"loop / vmap (steady)": second[1] / first[1], "max |accuracy vmap - loop|": float(gap)}
+    return rows, {"loop / vmap (steady)": ratio, "max |accuracy vmap - loop|": float(gap)}
 
 
 def main(argv=None):

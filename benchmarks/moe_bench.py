@@ -24,7 +24,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import report, timeit
+from _timing import loop_over_vmap, report, timeit
 
 from theory.moe import MoEParams
 from theory.moe.fit import _fit, fit_batch
@@ -96,16 +96,16 @@ def replicate_simulator(n, R, em_iters=50, polish_iters=100, newton_iters=30):
             return [one(x[r], y[r], w[r], jax.tree_util.tree_map(lambda v, r=r: v[r], init)).params.b
                     for r in range(R)]
 
-        vm = timeit(vmapped, repeat=2)
-        lp = timeit(loop, repeat=2)
+        rows, ratio = loop_over_vmap(vmapped, loop, ("fit_batch (chunked vmap, one call)",
+                                                     "Python loop of a jitted one-replicate fit"), repeat=3)
         gap = np.abs(np.asarray(vmapped()) - np.stack([np.asarray(b) for b in loop()]))
     # The same replicates, rounded differently (a chunk of replicates against one): the singleton atoms' intercepts
     # agree closely, while the split cell's atoms are not identifiable and may settle elsewhere (docs/moe.md).
     layout = np.asarray(design.layout)
     single = [i for i, j in enumerate(layout) if np.sum(layout == j) == 1]
     out = report({f"moe replicate simulator (over-specified, n = {n}, {R} replicates, chunks of {chunk})": (
-        {"fit_batch (chunked vmap, one call)": vm, "Python loop of a jitted one-replicate fit": lp},
-        {"loop / vmap (steady)": lp[1] / vm[1], "max |b_vmap - b_loop|": float(np.max(gap)),
+        rows,
+        {"loop / vmap (steady)": ratio, "max |b_vmap - b_loop|": float(np.max(gap)),
          "max |b_vmap - b_loop|, singleton atoms": float(np.max(gap[..., single]))})})
     return next(iter(out.values()))
 
