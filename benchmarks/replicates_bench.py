@@ -1,4 +1,4 @@
-"""The replicate benchmarks with the CPU split into one JAX device per core (``theory.devices.use_cpu_cores``).
+"""The replicate benchmarks with the CPU split into one JAX device per core (``jax_num_cpu_devices``).
 
 The compsum, icl, ldr and moe benchmarks time each simulator's vmapped replicates in one call against a Python
 loop of one-replicate calls of the same jitted program, on JAX's single CPU device. On a CPU the gain of the
@@ -8,44 +8,45 @@ split into one device per core, so the vmapped replicates are split over the cor
 are over the GPUs of a GPU machine; the loop's one-replicate calls run on the first device, as a Python loop
 does. ``max |... vmap - loop|`` rows check that the two runs computed the same replicates.
 
+This is a measurement, not a setting the library makes: with as many CPU devices as cores, jaxlib's batched
+LAPACK kernels can deadlock (docs/verify.md, "Several devices"); these four simulators ran to the end in every
+run here, the aggregate simulator did not.
+
 Usage: python benchmarks/replicates_bench.py [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 
-from theory.devices import use_cpu_cores
+import jax
 
-CORES = use_cpu_cores()  # before any JAX computation: the devices are fixed when the backend starts
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+jax.config.update("jax_num_cpu_devices", CORES)  # before any JAX computation: the devices are fixed then
 
 import compsum_bench  # noqa: E402  (after the devices are set)
 import icl_bench  # noqa: E402
-import jax  # noqa: E402
 import ldr_bench  # noqa: E402
 import moe_bench  # noqa: E402
+from _timing import report  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    out = {"devices": [str(d) for d in jax.devices()]}
+    print(f"devices: {jax.devices()}")
     runs = {"compsum": lambda: compsum_bench.simulator_benchmark(8),
             "icl": icl_bench.replicate_benchmark,
             "ldr": ldr_bench.simulator_benchmark,
             "moe": lambda: tuple(moe_bench.replicate_simulator(1000, 40).values())}
+    results = {}
     for name, run in runs.items():
         rows, ratios = run()
-        out[name] = {"rows": rows, "ratios": {f"{k} ({CORES} CPU devices)" if k.startswith("loop") else k: v
-                                              for k, v in ratios.items()}}
-        print(name, json.dumps(out[name]["ratios"]), flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1)
-    return out
-
+        results[name] = (rows, {f"{k} ({CORES} CPU devices)" if k.startswith("loop") else k: v
+                                for k, v in ratios.items()})
+    return report(results, args.json)
 
 if __name__ == "__main__":
     main()

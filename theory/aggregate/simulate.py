@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory._random import check_key
-from theory._training import shard_replicates
+from theory._training import over_replicates
 from theory._validation import check_dtype, check_int, check_real
 from theory.aggregate._checks import old_spellings
 
@@ -135,7 +135,7 @@ def _reduced(key, m, n, rho, signal, noise, *, n_max, dim, n_draws, dtype, mean_
         return jax.vmap(lambda m_, n_, r_: _per_case(grams, u, m_, n_, r_, signal, noise, mean_direction, slope))(
             m, n, rho)
 
-    return jax.vmap(one_draw)(shard_replicates(jax.random.split(key, n_draws)))
+    return over_replicates(one_draw, key, n_draws)
 
 
 def _run_reduced(key, n, m, rho, signal, noise, *, dim, n_draws, max_samples, dtype, slope, mean_direction=False):
@@ -263,7 +263,7 @@ def _full(key, rho, signal, noise, *, n, dim, k, n_draws, sort, dtype):
 
         return jax.vmap(risk)(rho)
 
-    return jax.vmap(one_draw)(shard_replicates(jax.random.split(key, n_draws)))
+    return over_replicates(one_draw, key, n_draws)
 
 
 @old_spellings(positional=("key",), **_RENAMED)

@@ -37,7 +37,7 @@ import numpy as np
 
 from theory._compat import keyword_only
 from theory._random import check_key
-from theory._training import shard_replicates, train
+from theory._training import map_replicates, shard_replicates, train
 from theory._validation import check_choice, check_dtype, check_int, check_real, is_traced
 from theory.icl._args import as_array, check_covariance, check_square
 from theory.icl.lsa import context_readout, make_prompt
@@ -202,7 +202,7 @@ def _train(keys, noise_var, chol_x, chol_w, lr, lr_final, init_scale, *, n, d, s
         params = _init_params(k_init, d, init_scale, dtype)
         return train(loss_fn, params, _adam(lr, lr_final, steps), key=k_data, num_steps=steps)
 
-    return jax.vmap(one_seed)(keys)
+    return map_replicates(one_seed, keys)
 
 
 def _check_training(d, steps, batch, n_seeds, noise_var, cov_x, cov_w, target, lr, lr_final, init_scale):
@@ -304,7 +304,7 @@ def _train_padded(keys, eval_key, n, d, relu, noise_var, chol_x, chol_w, lr, lr_
         m1, m2 = jnp.mean(jax.lax.map(evaluate, jax.random.split(eval_key, eval_batches)), axis=0)
         return params, losses, m1, m2
 
-    return jax.vmap(one_seed)(keys)
+    return map_replicates(one_seed, keys)
 
 
 @keyword_only("key")
