@@ -9,8 +9,8 @@ are over the GPUs of a GPU machine; the loop's one-replicate calls run on the fi
 does. ``max |... vmap - loop|`` rows check that the two runs computed the same replicates.
 
 This is a measurement, not a setting the library makes: with as many CPU devices as cores, jaxlib's batched
-LAPACK kernels can deadlock (docs/verify.md, "Several devices"); these four simulators ran to the end in every
-run here, the aggregate simulator did not.
+LAPACK kernels can deadlock (docs/verify.md, "Several devices"; the aggregate simulator hung that way until it
+stopped calling them).
 
 Usage: python benchmarks/replicates_bench.py [--json FILE]
 """

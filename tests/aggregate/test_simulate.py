@@ -99,3 +99,18 @@ def test_deprecated_spellings_warn_and_give_the_same_draws():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(TypeError, match="key"):
         conditional_bias_variance(num_samples=64, dim=D, bag_size=4, rho=0.5, num_replicates=2, key=0)
+
+
+@pytest.mark.parametrize("dim", [1, 3, 10, 60])
+def test_sweep_inverse_equals_the_lapack_inverse_of_an_spd_matrix(dim):
+    from theory.aggregate.simulate import _spd_inverse
+
+    rows = np.random.default_rng(dim).normal(size=(dim + 8, dim))
+    M = rows.T @ rows  # SPD, condition number of order 10-100
+    with jax.enable_x64(True):
+        inv = np.asarray(_spd_inverse(jnp.asarray(M)))
+        batched = np.asarray(jax.vmap(_spd_inverse)(jnp.stack([jnp.asarray(M), 2.0 * jnp.asarray(M)])))
+    # entrywise error of order cond(M) * eps relative to the largest entry (M has cond of order 10-1000 here)
+    atol = 1e-12 * np.abs(np.linalg.inv(M)).max()
+    np.testing.assert_allclose(inv, np.linalg.inv(M), rtol=1e-10, atol=atol)
+    np.testing.assert_allclose(batched, np.stack([inv, inv / 2.0]), rtol=1e-10, atol=atol)  # vmap: (2M)^-1 = M^-1 / 2

@@ -90,13 +90,40 @@ def _gram_upto(prefix, Xp, m):
     return prefix[j] + part.T @ rows
 
 
+def _spd_inverse(M):
+    r"""The inverse of a symmetric positive-definite ``M [d, d]`` by :math:`d` sweeps (Gauss-Jordan elimination
+    without pivoting, stable for SPD matrices): sweeping pivot :math:`k` maps :math:`A` to
+    :math:`A - a_{\cdot k} a_{k \cdot} / a_{kk}` off row and column :math:`k`, :math:`a_{\cdot k} / a_{kk}` and
+    :math:`a_{k \cdot} / a_{kk}` on them and :math:`-1 / a_{kk}` at the pivot; all :math:`d` sweeps give
+    :math:`-M^{-1}`.
+
+    Plain array operations, not a LAPACK call: under ``vmap`` jaxlib's batched LAPACK kernels split the batch
+    over XLA's CPU thread pool and wait for the parts, which deadlocks when every thread of that pool runs a
+    device's program (several CPU devices; docs/verify.md, "Several devices").
+
+    References:
+        Goodnight, *A Tutorial on the SWEEP Operator*, The American Statistician 33 (1979).
+    """
+    d = M.shape[0]
+    idx = jnp.arange(d)
+
+    def sweep(k, A):
+        pivot = A[k, k]
+        col, row = A[:, k], A[k, :]
+        on_col, on_row = idx[:, None] == k, idx[None, :] == k
+        B = jnp.where(on_col | on_row, A / pivot, A - jnp.outer(col, row) / pivot)
+        return jnp.where(on_col & on_row, -1.0 / pivot, B)
+
+    return -jax.lax.fori_loop(0, d, sweep, M)
+
+
 def _per_case(grams, u, m, n, rho, signal, noise, mean_direction, slope):
     """(bias2, variance), or their rho-derivatives with ``slope``, of one case of one draw."""
     A = _gram_upto(*grams, m)
     B = _gram_upto(*grams, n) - A
     M = A + rho * B
     d = M.shape[0]
-    m_inv = jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(M), jnp.eye(d, dtype=M.dtype))
+    m_inv = _spd_inverse(M)
     m_inv = 0.5 * (m_inv + m_inv.T)
     P = m_inv @ B  # E[theta_hat | X] - theta0 = -rho P theta0 (sign irrelevant)
     am = A @ m_inv
