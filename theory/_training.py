@@ -259,6 +259,9 @@ def map_replicates(fn: Callable[..., Any], *xs, chunk_size: int | str | None = N
         if sharding is None:
             return vmapped(*args)
         spec = sharding.spec
+        # check_vma=False: a loop inside fn whose carry starts from a constant (optax's line-search state in the MoE
+        # fit) would otherwise need a pcast to "varying" written into fn; every replicate is independent, so the
+        # per-device values need no such typing
         return jax.shard_map(vmapped, mesh=sharding.mesh, in_specs=tuple(spec for _ in args), out_specs=spec,
                              check_vma=False)(*args)
 
