@@ -194,3 +194,20 @@ def test_auto_chunks_split_over_devices():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["chunk"] == 16  # 16 fit on the 8 devices: three chunks, evened out to 14, 16 to split
     assert result["chunked"] and result["same"] and result["same_tiny"] and result["placed"] == 8
+
+
+def test_sequential_under_vmap_runs_one_element_per_call_and_equals_the_calls():
+    calls = []
+
+    def solve(A, b):
+        calls.append(A.shape)  # traced shapes: the wrapped function only ever sees one element
+        return jnp.linalg.solve(A, b)
+
+    one = _training.sequential_under_vmap(solve)
+    A = jnp.eye(3) * jnp.arange(1.0, 9.0)[:, None, None] + 0.1  # [8, 3, 3]
+    b = jnp.arange(3.0)
+    nested = jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(0, None)))(A.reshape(2, 4, 3, 3), b)
+    assert set(calls) == {(3, 3)}
+    expected = np.stack([np.asarray(solve(a, b)) for a in A])
+    np.testing.assert_array_equal(np.asarray(nested).reshape(8, 3), expected)
+    assert "scan" in _primitives(jax.make_jaxpr(jax.vmap(one, in_axes=(0, None)))(A, b).jaxpr)

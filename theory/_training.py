@@ -31,6 +31,7 @@ __all__ = [
     "replicate_memory_budget",
     "parse_bytes",
     "jaxpr_bytes",
+    "sequential_under_vmap",
 ]
 
 BUDGET_ENV = "THEORY_MEMORY_BUDGET"
@@ -319,3 +320,34 @@ def over_replicates(fn: Callable[..., Any], key, num_replicates: int, *args, chu
     per-replicate inputs other than keys.)
     """
     return map_replicates(lambda k: fn(k, *args), jax.random.split(key, num_replicates), chunk_size=chunk_size)
+
+
+def sequential_under_vmap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (positional array arguments), but under ``vmap`` its batch runs one element at a time (``lax.map``).
+
+    For LAPACK calls (a Cholesky factor, ``jnp.linalg.solve``) inside a vmapped simulator. jaxlib's batched LAPACK
+    kernels split a batch over XLA's CPU thread pool and wait for the parts; a device's program runs on a thread of
+    that same pool, so with several CPU devices every thread of the pool can end up waiting in such a kernel, with
+    none left to run the parts (jaxlib 0.10.2: the aggregate simulator's batched Cholesky solves hung on 2 CPU
+    devices at 32 replicates; docs/verify.md, "Several devices"). One matrix per call runs on the calling thread.
+    Each element computes what the unbatched call computes, wherever and in whatever batch it runs. Nested ``vmap``
+    s nest the loops. Forward mode only under ``vmap`` (``jax.custom_batching.custom_vmap``).
+    """
+
+    @jax.custom_batching.custom_vmap
+    def one(*args):
+        return fn(*args)
+
+    @one.def_vmap
+    def _rule(axis_size, in_batched, *args):
+        del axis_size
+        mapped = [a for a, b in zip(args, in_batched, strict=True) if b]
+
+        def element(xs):
+            it = iter(xs)
+            return one(*(next(it) if b else a for a, b in zip(args, in_batched, strict=True)))
+
+        out = jax.lax.map(element, mapped)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return functools.wraps(fn)(one)

@@ -102,15 +102,17 @@ def test_deprecated_spellings_warn_and_give_the_same_draws():
 
 
 @pytest.mark.parametrize("dim", [1, 3, 10, 60])
-def test_sweep_inverse_equals_the_lapack_inverse_of_an_spd_matrix(dim):
+def test_spd_inverse_equals_the_lapack_inverse_and_its_vmap_the_unbatched_calls(dim):
     from theory.aggregate.simulate import _spd_inverse
 
     rows = np.random.default_rng(dim).normal(size=(dim + 8, dim))
     M = rows.T @ rows  # SPD, condition number of order 10-100
     with jax.enable_x64(True):
         inv = np.asarray(_spd_inverse(jnp.asarray(M)))
+        twice = np.asarray(_spd_inverse(2.0 * jnp.asarray(M)))
         batched = np.asarray(jax.vmap(_spd_inverse)(jnp.stack([jnp.asarray(M), 2.0 * jnp.asarray(M)])))
     # entrywise error of order cond(M) * eps relative to the largest entry (M has cond of order 10-1000 here)
     atol = 1e-12 * np.abs(np.linalg.inv(M)).max()
     np.testing.assert_allclose(inv, np.linalg.inv(M), rtol=1e-10, atol=atol)
-    np.testing.assert_allclose(batched, np.stack([inv, inv / 2.0]), rtol=1e-10, atol=atol)  # vmap: (2M)^-1 = M^-1 / 2
+    np.testing.assert_allclose(twice, inv / 2.0, rtol=1e-10, atol=atol)  # (2M)^-1 = M^-1 / 2
+    np.testing.assert_array_equal(batched, np.stack([inv, twice]))  # under vmap: one unbatched call per matrix

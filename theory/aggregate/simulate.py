@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory._random import check_key
-from theory._training import over_replicates
+from theory._training import over_replicates, sequential_under_vmap
 from theory._validation import check_dtype, check_int, check_real
 from theory.aggregate._checks import old_spellings
 
@@ -90,31 +90,16 @@ def _gram_upto(prefix, Xp, m):
     return prefix[j] + part.T @ rows
 
 
+@sequential_under_vmap
 def _spd_inverse(M):
-    r"""The inverse of a symmetric positive-definite ``M [d, d]`` by :math:`d` sweeps (Gauss-Jordan elimination
-    without pivoting, stable for SPD matrices): sweeping pivot :math:`k` maps :math:`A` to
-    :math:`A - a_{\cdot k} a_{k \cdot} / a_{kk}` off row and column :math:`k`, :math:`a_{\cdot k} / a_{kk}` and
-    :math:`a_{k \cdot} / a_{kk}` on them and :math:`-1 / a_{kk}` at the pivot; all :math:`d` sweeps give
-    :math:`-M^{-1}`.
+    """The inverse of a symmetric positive-definite ``M [d, d]`` from its Cholesky factor (LAPACK ``potrf`` and
+    triangular solves), one matrix per LAPACK call under ``vmap``
+    (:func:`~theory._training.sequential_under_vmap`: batched LAPACK kernels can deadlock several CPU devices)."""
+    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(M), jnp.eye(M.shape[0], dtype=M.dtype))
 
-    Plain array operations, not a LAPACK call: under ``vmap`` jaxlib's batched LAPACK kernels split the batch
-    over XLA's CPU thread pool and wait for the parts, which deadlocks when every thread of that pool runs a
-    device's program (several CPU devices; docs/verify.md, "Several devices").
 
-    References:
-        Goodnight, *A Tutorial on the SWEEP Operator*, The American Statistician 33 (1979).
-    """
-    d = M.shape[0]
-    idx = jnp.arange(d)
-
-    def sweep(k, A):
-        pivot = A[k, k]
-        col, row = A[:, k], A[k, :]
-        on_col, on_row = idx[:, None] == k, idx[None, :] == k
-        B = jnp.where(on_col | on_row, A / pivot, A - jnp.outer(col, row) / pivot)
-        return jnp.where(on_col & on_row, -1.0 / pivot, B)
-
-    return -jax.lax.fori_loop(0, d, sweep, M)
+#: ``jnp.linalg.solve`` one system per LAPACK call under ``vmap`` (see :func:`_spd_inverse`).
+_solve = sequential_under_vmap(jnp.linalg.solve)
 
 
 def _per_case(grams, u, m, n, rho, signal, noise, mean_direction, slope):
@@ -285,7 +270,7 @@ def _full(key, rho, signal, noise, *, n, dim, k, n_draws, sort, dtype):
         rhs = k * x_bar.T @ y_bar
 
         def risk(r):
-            theta = jnp.linalg.solve(A + r * B, rhs)
+            theta = _solve(A + r * B, rhs)
             return jnp.sum((theta - theta0) ** 2)
 
         return jax.vmap(risk)(rho)
