@@ -1,9 +1,10 @@
 r"""Training in JAX: MECO (:math:`\gamma < 1`), the plug-in (:math:`\gamma = 1`), MECO with the exact partition
 function, NCE and eNCE on 1-D Gaussian mean estimation, and the estimator-level experiments behind the claims.
 
-Every run is one compiled function: ``lax.fori_loop``/``lax.scan`` over steps, ``vmap`` over replicates; the
-hyperparameters (step size, :math:`\gamma`, :math:`\beta`, :math:`R`, the number of steps) are traced, so one
-compile serves a whole sweep. Replicate ``r`` draws the same data and noise batches for every method (common
+Every run is one compiled function: ``lax.fori_loop``/``lax.scan`` over steps, ``vmap`` over replicates
+(``theory._training.map_replicates``: chunked to the memory budget, split over the local devices); the
+hyperparameters (step size, :math:`\gamma`, :math:`\beta`, :math:`R`, the number of steps) are traced, so one compile
+serves a whole sweep. Replicate ``r`` draws the same data and noise batches for every method (common
 random numbers), so methods are compared on paired runs.
 
 * :func:`gaussian_mean_runs`: statistics of a run (first step within ``tol`` of :math:`R`, mean offset and mean
@@ -32,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from theory._random import check_key
+from theory._training import map_replicates, over_replicates
 from theory._validation import check_choice, check_dtype, check_int, check_real
 from theory.cnce.gaussian import HALF_LOG_2PI, PARAMETERISATIONS, gaussian_log_density, log_unnormalised
 from theory.cnce.losses import ence_loss, nce_loss
@@ -128,7 +130,7 @@ def _runs(keys, method, hp, num_steps, burn_in, tol, B, m, param):
         hit = jnp.where(hit < 0, num_steps + 1, hit)
         return {"steps_to_tol": hit, "mse": sq / n, "offset": off / n, "final": state[0]}
 
-    return jax.vmap(one)(keys)
+    return map_replicates(one, keys)
 
 
 def _hyper(data_mean, noise_mean, lr, gamma, beta, theta0, dtype):
@@ -202,7 +204,7 @@ def _trajectories(keys, method, hp, num_steps, stride, B, m, param):
         _, thetas = jax.lax.scan(body, state, jnp.arange(num_steps))
         return thetas[stride - 1::stride]
 
-    return jax.vmap(one)(keys)
+    return map_replicates(one, keys)
 
 
 def gaussian_mean_trajectories(*, key, method, data_mean, num_steps, lr, noise_mean=0.0, gamma=0.1, beta=1.0,
@@ -243,7 +245,7 @@ def _bias_runs(keys, theta, mu, gammas, burn_in, m, num_steps, param):
         (_, total), _ = jax.lax.scan(body, (lz, jnp.zeros((), dtype)), jnp.arange(num_steps))
         return total / (num_steps - burn_in)
 
-    return jax.vmap(lambda k: jax.vmap(lambda g: one(k, g))(gammas))(keys)
+    return map_replicates(lambda k: jax.vmap(lambda g: one(k, g))(gammas), keys)
 
 
 def gradient_bias_at_fixed_theta(*, key, theta, gammas, noise_mean=0.0, num_noise=10, num_steps=400, burn_in=100,
@@ -285,7 +287,7 @@ def _gradient_draws(key, theta, R, mu, B, m, n, param):
         return meco_gradient(theta, x, xn, _exact_log_z(theta, param), model=model,
                              log_noise=lambda z: gaussian_log_density(z, mean=mu))
 
-    return jax.vmap(one)(jax.random.split(key, n))
+    return over_replicates(one, key, n)
 
 
 def gradient_samples(*, key, theta, data_mean, noise_mean=0.0, batch_size=8, num_noise=8, num_samples=100000,
