@@ -330,8 +330,9 @@ def sequential_under_vmap(fn: Callable[..., Any]) -> Callable[..., Any]:
     that same pool, so with several CPU devices every thread of the pool can end up waiting in such a kernel, with
     none left to run the parts (jaxlib 0.10.2: the aggregate simulator's batched Cholesky solves hung on 2 CPU
     devices at 32 replicates; docs/verify.md, "Several devices"). One matrix per call runs on the calling thread.
-    Each element computes what the unbatched call computes, wherever and in whatever batch it runs. Nested ``vmap``
-    s nest the loops. Forward mode only under ``vmap`` (``jax.custom_batching.custom_vmap``).
+    Each element computes what the unbatched call computes, wherever and in whatever batch it runs; nested
+    ``vmap`` calls nest the loops. Forward-mode differentiation only: ``jax.custom_batching.custom_vmap`` has no
+    reverse mode, with or without ``vmap`` (the aggregate simulators differentiate in closed form, not by ``grad``).
     """
 
     @jax.custom_batching.custom_vmap

@@ -106,12 +106,12 @@ def test_spd_inverse_equals_the_lapack_inverse_and_its_vmap_the_unbatched_calls(
     from theory.aggregate.simulate import _spd_inverse
 
     rows = np.random.default_rng(dim).normal(size=(dim + 8, dim))
-    M = rows.T @ rows  # SPD, condition number of order 10-100
+    M = rows.T @ rows  # SPD, condition number 1 (d = 1) to 970 (d = 60)
     with jax.enable_x64(True):
         inv = np.asarray(_spd_inverse(jnp.asarray(M)))
         twice = np.asarray(_spd_inverse(2.0 * jnp.asarray(M)))
         batched = np.asarray(jax.vmap(_spd_inverse)(jnp.stack([jnp.asarray(M), 2.0 * jnp.asarray(M)])))
-    # entrywise error of order cond(M) * eps relative to the largest entry (M has cond of order 10-1000 here)
+    # entrywise error of order cond(M) * eps relative to the largest entry (at most 2e-13 here)
     atol = 1e-12 * np.abs(np.linalg.inv(M)).max()
     np.testing.assert_allclose(inv, np.linalg.inv(M), rtol=1e-10, atol=atol)
     np.testing.assert_allclose(twice, inv / 2.0, rtol=1e-10, atol=atol)  # (2M)^-1 = M^-1 / 2
