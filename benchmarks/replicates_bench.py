@@ -10,7 +10,7 @@ does. ``max |... vmap - loop|`` rows check that the two runs computed the same r
 
 This is a measurement, not a setting the library makes: with as many CPU devices as cores, jaxlib's batched
 LAPACK kernels can deadlock (docs/verify.md, "Several devices"; the aggregate simulator hung that way until it
-stopped calling them).
+stopped handing them batches: it now makes one LAPACK call per matrix).
 
 Usage: python benchmarks/replicates_bench.py [--json FILE]
 """
