@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._random import check_key
 from theory._training import over_replicates, sequential_under_vmap
 from theory._validation import check_dtype, check_int, check_real
@@ -132,8 +133,8 @@ def _per_case(grams, u, m, n, rho, signal, noise, mean_direction, slope):
 
 def _draw(key, n_max, dim, dtype):
     kx, ku = jax.random.split(key)
-    X = jax.random.normal(kx, (n_max, dim), dtype)
-    u = jax.random.normal(ku, (dim,), dtype)
+    X = _random.normal(kx, (n_max, dim), dtype)
+    u = _random.normal(ku, (dim,), dtype)
     return X, u / jnp.linalg.norm(u)
 
 
@@ -258,10 +259,10 @@ def _full(key, rho, signal, noise, *, n, dim, k, n_draws, sort, dtype):
 
     def one_draw(key):
         kx, ke, ku, kp = jax.random.split(key, 4)
-        X = jax.random.normal(kx, (n, dim), dtype)
-        u = jax.random.normal(ku, (dim,), dtype)
+        X = _random.normal(kx, (n, dim), dtype)
+        u = _random.normal(ku, (dim,), dtype)
         theta0 = jnp.sqrt(signal) * u / jnp.linalg.norm(u)
-        y = X @ theta0 + jnp.sqrt(noise) * jax.random.normal(ke, (n,), dtype)
+        y = X @ theta0 + jnp.sqrt(noise) * _random.normal(ke, (n,), dtype)
         order = jnp.where(sort, jnp.argsort(y), jax.random.permutation(kp, n))  # sort traced: one compile
         x_bar = X[order].reshape(m, k, dim).mean(axis=1)
         y_bar = y[order].reshape(m, k).mean(axis=1)

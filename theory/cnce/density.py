@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._random import check_key
 from theory._validation import check_choice, check_dtype, check_int, check_real
 from theory.cnce.losses import nce_loss
@@ -35,7 +36,7 @@ def ring_samples(key, num_samples, dtype=jnp.float32):
     mode = jax.random.randint(k1, (num_samples,), 0, _MODES)
     angle = 2 * math.pi * mode / _MODES
     centre = _RADIUS * jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=-1)
-    return (centre + _STD * jax.random.normal(k2, (num_samples, 2))).astype(dtype)
+    return (centre + _STD * _random.normal(k2, (num_samples, 2))).astype(dtype)
 
 
 def ring_log_density(x):
@@ -50,7 +51,7 @@ def init_energy(key, hidden=64, dtype=jnp.float32):
     """Parameters of the MLP 2-hidden-hidden-1 with softplus activations (LeCun-normal weights)."""
     ks = jax.random.split(check_key(key), 3)
     sizes = [(2, hidden), (hidden, hidden), (hidden, 1)]
-    return [{"w": (jax.random.normal(k, s) / math.sqrt(s[0])).astype(dtype), "b": jnp.zeros(s[1], dtype)}
+    return [{"w": (_random.normal(k, s) / math.sqrt(s[0])).astype(dtype), "b": jnp.zeros(s[1], dtype)}
             for k, s in zip(ks, sizes, strict=True)]
 
 
@@ -99,7 +100,7 @@ def _fit(key, data, lr, gamma, is_nce, *, num_steps, batch_size, hidden):
         p, state, log_u = carry
         k = jax.random.fold_in(kr, t)
         x = train[jax.random.randint(jax.random.fold_in(k, 0), (batch_size,), 0, train.shape[0])]
-        xn = mean + jax.random.normal(jax.random.fold_in(k, 1), (batch_size, 2), dtype) @ chol.T
+        xn = mean + _random.normal(jax.random.fold_in(k, 1), (batch_size, 2), dtype) @ chol.T
         def nce_grad(p, log_u):
             def loss(q):
                 lm = energy_log_density(q["net"], x) - q["c"]
@@ -122,7 +123,7 @@ def _fit(key, data, lr, gamma, is_nce, *, num_steps, batch_size, hidden):
         upd, state = opt.update(grad, state, p)
         return (optax.apply_updates(p, upd), state, log_u), None
 
-    xn0 = mean + jax.random.normal(jax.random.fold_in(kr, -1 & 0x7FFFFFFF), (batch_size, 2), dtype) @ chol.T
+    xn0 = mean + _random.normal(jax.random.fold_in(kr, -1 & 0x7FFFFFFF), (batch_size, 2), dtype) @ chol.T
     log_u0 = logmeanexp(energy_log_density(params["net"], xn0) - log_q(xn0))
     (params, _, _), _ = jax.lax.scan(step, (params, opt.init(params), log_u0), jnp.arange(num_steps))
     grid, area = _grid(dtype)

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._figures import measured, plt, predicted, save, series_style
 from theory.cnce.claims import COUPLING, MA_BIAS, STATIONARY, _bias_measure, _coupling_measure, _stationary_measure
 from theory.cnce.contrastive import expected_npc_multiplier, npc_multiplier_mean_field
@@ -57,8 +58,8 @@ def _ci(values):
 def _mc_losses(key, R, thetas, reps, n):
     """Monte-Carlo compositional NLL and NCE loss (normalised model) at each theta: [reps, len(thetas)] each."""
     kx, kn = jax.random.split(key)
-    x = R + jax.random.normal(kx, (reps, n))
-    xn = jax.random.normal(kn, (reps, n))
+    x = R + _random.normal(kx, (reps, n))
+    xn = _random.normal(kn, (reps, n))
     lq_x, lq_n = gaussian_log_density(x), gaussian_log_density(xn)
     nll, nce = [], []
     for t in thetas:

@@ -32,6 +32,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from theory import _random
 from theory._random import check_key
 from theory._training import map_replicates, over_replicates
 from theory._validation import check_choice, check_dtype, check_int, check_real
@@ -49,8 +50,8 @@ METHODS = ("meco", "plugin", "exact", "nce", "ence")
 
 def _draws(key, t, R, mu, B, m, dtype):
     k = jax.random.fold_in(key, t)
-    x = R + jax.random.normal(jax.random.fold_in(k, 0), (B,), dtype)
-    xn = mu + jax.random.normal(jax.random.fold_in(k, 1), (m,), dtype)
+    x = R + _random.normal(jax.random.fold_in(k, 0), (B,), dtype)
+    xn = mu + _random.normal(jax.random.fold_in(k, 1), (m,), dtype)
     return x, xn
 
 
@@ -102,7 +103,7 @@ def _update(method, state, x, xn, hp, param):
 
 def _init(key, theta0, hp, param, m, dtype):
     mu = hp["mu"]
-    xn = mu + jax.random.normal(jax.random.fold_in(key, -1 & 0x7FFFFFFF), (m,), dtype)
+    xn = mu + _random.normal(jax.random.fold_in(key, -1 & 0x7FFFFFFF), (m,), dtype)
     model = log_unnormalised(param)
     log_u = logmeanexp(model(theta0, xn) - gaussian_log_density(xn, mean=mu))
     c0 = _exact_log_z(theta0, param)  # NCE/eNCE start from the normalised model
@@ -235,7 +236,7 @@ def _bias_runs(keys, theta, mu, gammas, burn_in, m, num_steps, param):
     def one(key, gamma):
         def body(carry, t):
             log_u, total = carry
-            xn = mu + jax.random.normal(jax.random.fold_in(key, t), (m,), dtype)
+            xn = mu + _random.normal(jax.random.fold_in(key, t), (m,), dtype)
             log_r = model(theta, xn) - gaussian_log_density(xn, mean=mu)
             log_u = ma_update_log(log_u, log_r, gamma=gamma)
             s = _score(theta, xn, param)
@@ -282,8 +283,8 @@ def _gradient_draws(key, theta, R, mu, B, m, n, param):
     dtype = theta.dtype
 
     def one(k):
-        x = R + jax.random.normal(jax.random.fold_in(k, 0), (B,), dtype)
-        xn = mu + jax.random.normal(jax.random.fold_in(k, 1), (m,), dtype)
+        x = R + _random.normal(jax.random.fold_in(k, 0), (B,), dtype)
+        xn = mu + _random.normal(jax.random.fold_in(k, 1), (m,), dtype)
         return meco_gradient(theta, x, xn, _exact_log_z(theta, param), model=model,
                              log_noise=lambda z: gaussian_log_density(z, mean=mu))
 

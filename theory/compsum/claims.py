@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory.compsum import adversarial, box, exact, gaps
 from theory.compsum.bounds import consistency_bound, consistency_transform, small_t_constant, sqrt_bound_constant
 from theory.compsum.losses import comp_sum_loss, comp_sum_psi
@@ -119,7 +120,7 @@ def _ce_measure(key, cfg):
     with jax.enable_x64(True):
         k1, k2, k3 = jax.random.split(key, 3)
         shape = (cfg["batch"], cfg["n_classes"])
-        logits = jax.random.normal(k1, shape, F64) * jnp.exp(jax.random.uniform(k2, shape[:1] + (1,), F64, -3, 9.3))
+        logits = _random.normal(k1, shape, F64) * jnp.exp(_random.uniform(k2, shape[:1] + (1,), F64, -3, 9.3))
         labels = jax.random.randint(k3, shape[:1], 0, cfg["n_classes"])
         loss = comp_sum_loss(logits, labels, tau=1.0)
         return Measurement.exact(loss, inputs={"logits": np.asarray(logits), "labels": np.asarray(labels)},
@@ -284,7 +285,7 @@ def _flipped_label_problem(key, *, m, num_classes, dim=2):
     """
     n = num_classes
     X, pi, _ = make_linear_problem(key=key, num_samples=m, num_classes=n, dim=dim, dtype=F64)
-    t = jax.random.uniform(jax.random.fold_in(key, 1), (m,), F64, 0.05, 1.0 / (n - 1))
+    t = _random.uniform(jax.random.fold_in(key, 1), (m,), F64, 0.05, 1.0 / (n - 1))
     P = jnp.broadcast_to(((1.0 + t) / n)[:, None], (m, n)).at[:, -1].add(-t)
     return X, pi, P, jnp.full((m,), n - 1)
 

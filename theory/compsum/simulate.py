@@ -29,6 +29,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 
+from theory import _random
 from theory._compat import keyword_only
 from theory._random import check_key
 from theory._training import shard_replicates
@@ -101,9 +102,9 @@ def _draw(key, n_cases, m_pad, n_pad, dtype):
     alpha = jnp.asarray(_ALPHAS, dtype)[jax.random.randint(k_alpha, (n_cases, m_pad), 0, len(_ALPHAS))]
     g = jax.random.gamma(k_p, alpha[..., None] * jnp.ones(n_pad, dtype), dtype=dtype)
     sigma = jnp.asarray(_SIGMAS, dtype)[jax.random.randint(k_sig, (n_cases, m_pad), 0, len(_SIGMAS))]
-    H = sigma[..., None] * jax.random.normal(k_h, (n_cases, m_pad, n_pad), dtype)
+    H = sigma[..., None] * _random.normal(k_h, (n_cases, m_pad, n_pad), dtype)
     tie = jax.random.bernoulli(k_tie, 0.1, (n_cases, m_pad))
-    u = jax.random.uniform(k_pos, (n_cases, m_pad), dtype)
+    u = _random.uniform(k_pos, (n_cases, m_pad), dtype)
     return w, g, H, tie, u
 
 
@@ -219,9 +220,9 @@ def make_gaussian_mixture(*, key, num_samples=500, num_classes=3, dim=2, scale=1
 @functools.partial(jax.jit, static_argnames=("m", "n_classes", "dim", "dtype"))
 def _gaussian_mixture(key, scale, noise, noise_var, m, n_classes, dim, dtype):
     k_mu, k_y, k_x = jax.random.split(key, 3)
-    mu = scale * jax.random.normal(k_mu, (n_classes, dim), dtype)
+    mu = scale * _random.normal(k_mu, (n_classes, dim), dtype)
     labels = jax.random.randint(k_y, (m,), 0, n_classes)
-    X = mu[labels] + noise * jax.random.normal(k_x, (m, dim), dtype)
+    X = mu[labels] + noise * _random.normal(k_x, (m, dim), dtype)
     P = jax.nn.softmax((X @ mu.T - 0.5 * jnp.sum(mu * mu, axis=-1)) / noise_var, axis=-1)
     return X, jnp.full((m,), 1.0 / m, dtype), P, labels
 
@@ -249,10 +250,10 @@ def make_linear_problem(*, key, num_samples=200, num_classes=3, dim=2, wiggle=0.
 @functools.partial(jax.jit, static_argnames=("m", "n_classes", "dim", "dtype"))
 def _linear_problem(key, wiggle, m, n_classes, dim, dtype):
     kx, kpi, kw, kb, kg = jax.random.split(key, 5)
-    X = 1.5 * jax.random.normal(kx, (m, dim), dtype)
+    X = 1.5 * _random.normal(kx, (m, dim), dtype)
     pi = jax.random.dirichlet(kpi, 5.0 * jnp.ones(m, dtype)).astype(dtype)
-    logits = (X @ jax.random.normal(kw, (dim, n_classes), dtype) + jax.random.normal(kb, (n_classes,), dtype)
-              + wiggle * jnp.sin(3.0 * X[:, :1]) * jax.random.normal(kg, (n_classes,), dtype))
+    logits = (X @ _random.normal(kw, (dim, n_classes), dtype) + _random.normal(kb, (n_classes,), dtype)
+              + wiggle * jnp.sin(3.0 * X[:, :1]) * _random.normal(kg, (n_classes,), dtype))
     return X, pi, jax.nn.softmax(logits, axis=-1)
 
 
@@ -377,8 +378,8 @@ def _train(keys, taus, init_scales, X, pi, P, P_train, lr, steps, record_every):
 
     def init(key):
         kw, kb = jax.random.split(key)
-        return jnp.concatenate([jax.random.normal(kw, (dim, n), X.dtype),
-                                jax.random.normal(kb, (1, n), X.dtype)]).T  # [n, dim + 1]
+        return jnp.concatenate([_random.normal(kw, (dim, n), X.dtype),
+                                _random.normal(kb, (1, n), X.dtype)]).T  # [n, dim + 1]
 
     Wb = init_scales[None, None, :, None, None] * jax.vmap(init)(keys)[:, None, None]  # [R, 1, S, n, dim + 1]
     Wb = shard_replicates(jnp.broadcast_to(Wb, (R, T, S, n, dim + 1)).reshape(runs, n, dim + 1))

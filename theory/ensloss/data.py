@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._random import check_key, numpy_rng
 from theory._validation import check_array, check_dtype, check_int, check_real, is_traced
 from theory.ensloss._checks import as_float64_or_traced, real_array
@@ -59,7 +60,7 @@ def gaussian_classes(*, key, num_samples, mean, dtype=jnp.float32):
 
 
 def _gaussian_classes(key, n, mu):
-    r = jax.random.normal(key, (n, mu.shape[0] + 1), mu.dtype)  # one PRNG call: the label is the sign of a normal
+    r = _random.normal(key, (n, mu.shape[0] + 1), mu.dtype)  # one PRNG call: the label is the sign of a normal
     y = jnp.where(r[:, 0] > 0, 1.0, -1.0).astype(mu.dtype)
     return y[:, None] * mu + r[:, 1:], y
 

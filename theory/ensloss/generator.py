@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._random import check_key
 from theory._validation import check_array, check_real, is_traced, nan_unless
 from theory.ensloss._checks import hyper
@@ -230,7 +231,7 @@ def sample_ensloss_derivatives(key, margins, *, box_cox=0.0, clip=-1.0, tail_thr
     """
     key = check_key(key)
     z = _check_margins(margins)
-    normals = jax.random.normal(key, z.shape, z.dtype)
+    normals = _random.normal(key, z.shape, z.dtype)
     return ensloss_derivatives(z, normals, box_cox=box_cox, clip=clip, tail_threshold=tail_threshold, eps=eps)
 
 

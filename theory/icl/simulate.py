@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._compat import keyword_only
 from theory._random import check_key
 from theory._training import map_replicates, shard_replicates, train
@@ -61,12 +62,12 @@ def _factors(d, cov_x, cov_w, target):
 
 def _sample_tasks(key, batch, n, d, noise_var, chol_x, chol_w, target, dtype):
     kx, kw, ke, ka = jax.random.split(key, 4)
-    X = jax.random.normal(kx, (batch, n, d), dtype) @ jnp.asarray(chol_x, dtype).T
-    noise = jnp.sqrt(jnp.asarray(noise_var, dtype)) * jax.random.normal(ke, (batch, n), dtype)
+    X = _random.normal(kx, (batch, n, d), dtype) @ jnp.asarray(chol_x, dtype).T
+    noise = jnp.sqrt(jnp.asarray(noise_var, dtype)) * _random.normal(ke, (batch, n), dtype)
     if target == "linear":
-        w = jax.random.normal(kw, (batch, d), dtype) @ jnp.asarray(chol_w, dtype).T
+        w = _random.normal(kw, (batch, d), dtype) @ jnp.asarray(chol_w, dtype).T
         return X, jnp.einsum("bnd,bd->bn", X, w) + noise, w
-    v = jax.random.normal(kw, (batch, d), dtype)
+    v = _random.normal(kw, (batch, d), dtype)
     v = v / jnp.linalg.norm(v, axis=-1, keepdims=True)
     a = jnp.where(jax.random.bernoulli(ka, 0.5, (batch,)), 1.0, -1.0).astype(dtype)
     return X, a[:, None] * jax.nn.relu(jnp.einsum("bnd,bd->bn", X, v)) + noise, (a, v)
@@ -182,8 +183,8 @@ def _adam(lr, lr_final, steps):
 
 def _init_params(key, d, scale, dtype):
     k1, k2 = jax.random.split(key)
-    W_KQ = scale * jax.random.normal(k1, (d + 1, d + 1), dtype)
-    W_PV = (scale * jax.random.normal(k2, (d + 1, d + 1), dtype)).at[d, d].set(1.0)  # c = 1: not the rank-one point
+    W_KQ = scale * _random.normal(k1, (d + 1, d + 1), dtype)
+    W_PV = (scale * _random.normal(k2, (d + 1, d + 1), dtype)).at[d, d].set(1.0)  # c = 1: not the rank-one point
     return W_KQ, W_PV
 
 
@@ -271,7 +272,7 @@ def _train_padded(keys, eval_key, n, d, relu, noise_var, chol_x, chol_w, lr, lr_
     dims = (jnp.arange(d_pad) < d).astype(dtype)  # the covariates are the first d coordinates
 
     def sample(k):  # the context moment S = (1/n) sum_j z_j z_j^T and the task of `batch` prompts
-        z = jax.random.normal(k, (batch, n_pad + 1, d_pad + 1), dtype)  # one draw: fewer RNG ops to compile
+        z = _random.normal(k, (batch, n_pad + 1, d_pad + 1), dtype)  # one draw: fewer RNG ops to compile
         X = (z[:, :n_pad, :d_pad] @ chol_x.T) * rows[:, None]
         u, noise = z[:, n_pad, :d_pad], z[:, :n_pad, d_pad]
         w, v = u @ chol_w.T, u * dims

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._random import check_key, numpy_rng
 from theory._training import over_replicates, train
 from theory._validation import check_array, check_dtype, check_int, check_real
@@ -43,7 +44,7 @@ def _as_2d(name, y):
 @functools.partial(jax.jit, static_argnames=("num_samples", "chunk_size"))
 def _posterior_draws(key, mean, root, *, num_samples, chunk_size=None):
     def one(k):
-        xi = jax.random.normal(k, (root.shape[1], mean.shape[1]), mean.dtype)
+        xi = _random.normal(k, (root.shape[1], mean.shape[1]), mean.dtype)
         return mean + root @ xi
 
     return over_replicates(one, key, num_samples, chunk_size=chunk_size)
@@ -56,7 +57,7 @@ def _posterior_errors(key, mean, root, y_test, *, num_samples, chunk_size=None):
     chunks = -(-num_samples // chunk)
 
     def block(k):
-        xi = jax.random.normal(k, (chunk, root.shape[1], mean.shape[1]), mean.dtype)
+        xi = _random.normal(k, (chunk, root.shape[1], mean.shape[1]), mean.dtype)
         f = mean[None] + jnp.einsum("ij,njk->nik", root, xi)
         return jnp.mean((f - y_test[None]) ** 2, axis=(1, 2))
 
@@ -116,8 +117,8 @@ def init_mlp(key, dim: int, width: int, depth: int, outputs: int, dtype=jnp.floa
     for k, (a, b) in zip(keys, zip(sizes[:-1], sizes[1:], strict=True), strict=True):
         kw, kb = jax.random.split(k)
         bound = 1.0 / math.sqrt(a)
-        params.append((jax.random.uniform(kw, (a, b), dtype, -bound, bound),
-                       jax.random.uniform(kb, (b,), dtype, -bound, bound)))
+        params.append((_random.uniform(kw, (a, b), dtype, -bound, bound),
+                       _random.uniform(kb, (b,), dtype, -bound, bound)))
     return params
 
 

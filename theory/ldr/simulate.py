@@ -25,7 +25,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from theory import _training
+from theory import _random, _training
 from theory._compat import keyword_only
 from theory._random import check_key
 from theory._training import train
@@ -79,12 +79,12 @@ LOSSES = {"ldr_kl": _ldr_kl, "ldr_v1": _ldr_v1, "aldr_kl": _aldr_kl, "aldr_norm"
 
 def _uniform(key, labels, eta, K):
     k1, k2 = jax.random.split(key)
-    coin = jax.random.uniform(k1, labels.shape) < eta
+    coin = _random.uniform(k1, labels.shape) < eta
     return jnp.where(coin, jax.random.randint(k2, labels.shape, 0, K), labels)
 
 
 def _pairflip(key, labels, eta, K):
-    coin = jax.random.uniform(key, labels.shape) < eta
+    coin = _random.uniform(key, labels.shape) < eta
     return jnp.where(coin, (labels + 1) % K, labels)
 
 
@@ -161,7 +161,7 @@ def _mixture(key, means, n, scale):
     K, dim = means.shape
     ky, kx = jax.random.split(key)
     y = jax.random.randint(ky, (n,), 0, K)
-    return means[y] + scale * jax.random.normal(kx, (n, dim), means.dtype), y
+    return means[y] + scale * _random.normal(kx, (n, dim), means.dtype), y
 
 
 @keyword_only("num_samples", leading=("key",))
@@ -196,7 +196,7 @@ def _init(key, sizes, dtype):
     params = []
     for k, (m, n) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:], strict=True),
                          strict=True):
-        params.append((jax.random.normal(k, (m, n), dtype) * jnp.sqrt(2.0 / (m + n)).astype(dtype),
+        params.append((_random.normal(k, (m, n), dtype) * jnp.sqrt(2.0 / (m + n)).astype(dtype),
                        jnp.zeros((n,), dtype)))
     return params
 
@@ -316,7 +316,7 @@ def train_noisy(*, key, losses, etas, kinds, n_seeds=3, num_classes=None, dim=10
         chunk_size = check_int("chunk_size", chunk_size, low=1)
     names = tuple(sorted({n for n, _ in losses}))
     k_means, k_seeds = jax.random.split(key)
-    means = sep * jax.random.normal(k_means, (K, dim), dtype)
+    means = sep * _random.normal(k_means, (K, dim), dtype)
     keys = jax.vmap(lambda s: jax.random.fold_in(k_seeds, s))(jnp.arange(n_seeds))
     accs = []
     for name, hyper in losses:

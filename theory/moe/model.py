@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._validation import check_choice, check_int, check_real, is_traced, nan_unless, renamed_argument
 
 __all__ = [
@@ -413,11 +414,11 @@ def _sample(key, params: MoEParams, n: int, K: int, selection: str, x_low, x_hig
     """Jittable sampler: X ~ U[x_low, x_high]^d, z ~ Categorical(gate(X)), Y ~ N(a_z.X + b_z, v_z)."""
     kx, kz, ke = jax.random.split(key, 3)
     d = params.beta1.shape[1]
-    x = jax.random.uniform(kx, (n, d), dtype, x_low, x_high)
+    x = _random.uniform(kx, (n, d), dtype, x_low, x_high)
     mask = _topk_mask(_scores(params, x, selection), K)
     z = jax.random.categorical(kz, _log_gates(params, x, mask), axis=-1)
     mu = jnp.sum(x * params.a[z], axis=-1) + params.b[z]
-    y = mu + jnp.sqrt(params.var[z]) * jax.random.normal(ke, (n,), dtype)
+    y = mu + jnp.sqrt(params.var[z]) * _random.normal(ke, (n,), dtype)
     return x, y
 
 

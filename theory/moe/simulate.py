@@ -32,6 +32,7 @@ import jax.flatten_util  # noqa: F401
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._random import numpy_rng
 from theory._validation import check_int, check_real, renamed_argument
 from theory.moe.fit import fit_batch
@@ -175,7 +176,7 @@ def _init(key, design: Design, B: int, dtype) -> MoEParams:
     ks = jax.random.split(key, 5)
 
     def noise(i, shape):
-        return design.init_sd * jax.random.normal(ks[i], (B, *shape), dtype)
+        return design.init_sd * _random.normal(ks[i], (B, *shape), dtype)
 
     return MoEParams(jnp.asarray(c.beta0, dtype) + noise(0, (k,)) * free,
                      jnp.asarray(c.beta1, dtype) + noise(1, (k, 1)) * free[:, None],
