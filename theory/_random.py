@@ -117,10 +117,10 @@ def _normal_threefry(key_data, shape, dtype):
 
 
 def _threefry_data(key, shape, dtype):
-    """The ``uint32[2]`` data of ``key`` when :func:`normal` and :func:`uniform` can make JAX's numbers themselves,
-    else None: a scalar threefry key (typed, or raw under the default implementation), JAX's partitionable
-    threefry mode (its default), a concrete shape of fewer than 2**32 elements, and float32 or float64 exactly
-    as requested (JAX would canonicalise any other request, with its warning)."""
+    """``(uint32[2] data of key, shape as a tuple of ints)`` when :func:`normal` and :func:`uniform` can make JAX's
+    numbers themselves, else None: a scalar threefry key (typed, or raw under the default implementation), JAX's
+    partitionable threefry mode (its default), a concrete shape of fewer than 2**32 elements, and float32 or float64
+    exactly as requested (JAX would canonicalise any other request, with its warning)."""
     if not jax.config.jax_threefry_partitionable:
         return None
     try:
@@ -135,9 +135,9 @@ def _threefry_data(key, shape, dtype):
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.ndim != 0 or str(jax.random.key_impl(key)) != "threefry2x32":
             return None
-        return jax.random.key_data(key)
+        return jax.random.key_data(key), shape
     if key.dtype == np.uint32 and key.shape == (2,) and jax.config.jax_default_prng_impl == "threefry2x32":
-        return key
+        return key, shape
     return None
 
 
@@ -161,10 +161,10 @@ def uniform(key, shape=(), dtype=None, minval=0.0, maxval=1.0):
         (Threefry); the JAX documentation, "jax.random" (the partitionable threefry mode).
     """
     dtype = _default_float() if dtype is None else dtype
-    data = _threefry_data(key, shape, dtype)
-    if data is None:
+    fast = _threefry_data(key, shape, dtype)
+    if fast is None:
         return jax.random.uniform(key, shape, dtype, minval, maxval)
-    return _uniform_threefry(data, tuple(int(s) for s in shape), np.dtype(dtype), minval, maxval)
+    return _uniform_threefry(*fast, np.dtype(dtype), minval, maxval)
 
 
 def normal(key, shape=(), dtype=None):
@@ -177,7 +177,7 @@ def normal(key, shape=(), dtype=None):
         Salmon et al., SC 2011 (Threefry); the JAX documentation, "jax.random.normal".
     """
     dtype = _default_float() if dtype is None else dtype
-    data = _threefry_data(key, shape, dtype)
-    if data is None:
+    fast = _threefry_data(key, shape, dtype)
+    if fast is None:
         return jax.random.normal(key, shape, dtype)
-    return _normal_threefry(data, tuple(int(s) for s in shape), np.dtype(dtype))
+    return _normal_threefry(*fast, np.dtype(dtype))

@@ -98,7 +98,7 @@ def _derivatives_of(loss_index, normals, z, gen):
 def _batch(key, n, batch_size, dtype):
     """``(indices, normals)`` of one step from a single PRNG call: ``batch_size`` indices uniform on ``[0, n)`` (as
     ``floor(n Phi(N))``) and ``batch_size`` standard normals for the generator."""
-    # jax.random.normal, not theory._random.normal: with the unrolled hash this step ran 1.7-2.4x slower in the
+    # jax.random.normal, not theory._random.normal: with the unrolled hash this step ran 1.5-2.4x slower in the
     # trainings of ensloss.excess_risk_rate and ensloss.overfitting_gap (two processes on one core, measured)
     r = jax.random.normal(key, (2, batch_size), dtype)
     idx = jnp.floor(jax.scipy.special.ndtr(r[0]) * n).astype(jnp.int32)
