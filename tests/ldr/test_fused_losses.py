@@ -47,6 +47,30 @@ def test_fused_ldr_kl_value_and_gradients_match_the_plain_formula(x64, lam, c, s
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:negative margin")
+@pytest.mark.parametrize("c", [1.0, -3.0, 1.0001, 10.0])
+def test_fused_ldr_kl_value_keeps_float32_precision_on_both_label_removals(c):
+    """The value alone, float32, lam = 1: for ``c <= lam`` (1.0 at the threshold, -3.0) the sum over every class minus
+    the label's term, otherwise (1.0001, 10.0) the scatter. Half the rows put the label 25 above the rest (the label's
+    term dominates the sum, the case the subtraction could spoil: its rounding is at most ``1 + e^{c/lam}`` times the
+    sum's). Against mpmath on the same float32 logits, within ``(1 + e) log2(K)`` float32 ulps of ``|psi| + lam``
+    (the worst factor the threshold allows, times a pairwise sum's rounding); taking the subtraction at ``c = 10``
+    errs by about 5000 ulps there."""
+    lam, K = 1.0, 64
+    rng = np.random.default_rng(3)
+    f = (rng.normal(size=(48, K)) * 3.0).astype(np.float32)
+    y = rng.integers(0, K, 48)
+    f[np.arange(0, 48, 2), y[::2]] += 25.0
+    got = np.asarray(jax.jit(lambda f, y: ldr_kl_loss(f, y, lam=lam, margin=c))(jnp.asarray(f), jnp.asarray(y)),
+                     np.float64)
+    with mpmath.workdps(30):
+        exact = np.array([float(lam * mpmath.log(mpmath.fsum(
+            mpmath.exp((mpmath.mpf(float(f[r, k])) - mpmath.mpf(float(f[r, y[r]])) + (c if k != y[r] else 0)) / lam)
+            for k in range(K)) / K)) for r in range(48)])
+    ulps = np.abs(got - exact) / ((np.abs(exact) + lam) * np.finfo(np.float32).eps)
+    assert ulps.max() <= (1.0 + np.e) * np.log2(K), ulps.max()
+
+
 def test_fused_mean_form_with_a_negative_margin_matches_the_plain_formula(x64):
     """lam beyond the spread (every row near its mean) with c < 0: the mean form removes the label's term by a
     scatter there (summing every class and replacing the label's term keeps the precision only for c >= 0)."""

@@ -257,7 +257,7 @@ def _fused_shift(logits, labels, c):
     return top, d, jnp.maximum(d, jnp.zeros((), logits.dtype))
 
 
-def _fused_parts(logits, labels, c, lam):
+def _fused_parts(logits, labels, c, lam, *, weights=True):
     r"""The LDR-KL sum for a scalar margin ``c`` from one max and one exponential pass over the logits.
 
     With ``F = max_k f_k`` (unmasked), ``d = c + F - f_y`` and ``m = max(0, d)`` (the largest margin
@@ -272,10 +272,34 @@ def _fused_parts(logits, labels, c, lam):
     and the weights are :math:`p_k = e^{(d-m)/\lambda} e_k / T` (``k != y``),
     :math:`1 - p_y = e^{(d-m)/\lambda} r/T` (summed over ``k != y``: no cancellation). Returns
     ``(value, scale, e, rest, T)`` with ``scale = e^{(d-m)/\lambda}``.
+
+    Without ``weights`` (the value alone: ``e`` is ``None``) and with ``c <= lam`` on every row, ``r`` is the sum
+    over every class minus the label's term :math:`e^{(f_y - F)/\lambda}`: no scatter, so the exponential fuses
+    into the reduction (the value 1.03x optax's cross-entropy at ``(4096, 1000)``, against 1.36x with the scatter,
+    measured paired). The subtraction costs no precision in ``T``: the sum's rounding error, relative to it, is
+    multiplied by :math:`e^{(d-m)/\lambda}(r + e^{(f_y - F)/\lambda}) / T \le 1 + e^{c/\lambda} \le 1 + e` (as
+    :math:`e^{(d-m)/\lambda} e^{(f_y-F)/\lambda} = e^{(c-m)/\lambda}` and :math:`T \ge e^{-m/\lambda}`). A
+    larger margin, for which the label's term could dominate ``T``, takes the scatter (``lax.cond``).
     """
     top, d, m = _fused_shift(logits, labels, c)
-    e = _without_label(jnp.exp((logits - top[..., None]) * (1.0 / lam)[..., None]), labels)
-    rest = jnp.sum(e, axis=-1)
+    inv = (1.0 / lam)[..., None]
+
+    def terms():
+        return jnp.exp((logits - top[..., None]) * inv)
+
+    if weights:
+        e = _without_label(terms(), labels)
+        rest = jnp.sum(e, axis=-1)
+    else:
+        e = None
+
+        def every_class(_):
+            return jnp.sum(terms(), axis=-1) - jnp.exp((_label_entry(logits, labels) - top) / lam)
+
+        def scattered(_):
+            return jnp.sum(_without_label(terms(), labels), axis=-1)
+
+        rest = jax.lax.cond(jnp.all(c <= lam), every_class, scattered, None)
     scale = jnp.exp((d - m) / lam)
     total = jnp.exp(-m / lam) + scale * rest
     return m + lam * jnp.log(total / logits.shape[-1]), scale, e, rest, total
@@ -327,7 +351,7 @@ def _scalar_margin_parts(logits, labels, c, lam, *, weights):
     the margin vector. The weights need no such care (a ratio of positive terms) and pass through.
     """
     K = logits.shape[-1]
-    value, scale, e, rest, total = _fused_parts(logits, labels, c, lam)
+    value, scale, e, rest, total = _fused_parts(logits, labels, c, lam, weights=weights)
     coef = scale / total
     fallback = _needs_two_branch(total, K, logits.dtype)
     near_mean = total >= 0.5 * K
@@ -464,8 +488,9 @@ def ldr_kl_loss(logits, labels, *, lam, margin=0.0):
         \quad \psi_0 = \max_k a_k \text{ (Crammer-Singer)},\quad \psi_\infty = \tfrac1K\textstyle\sum_k a_k.
 
     Shift invariant and finite for logits of any size (float32 logits of 1e4 included). For a scalar
-    margin it is one max and one exponential pass over the logits (the label's term removed by a
-    scatter, not a mask). Rows whose sum is near its mean (``lam`` beyond the spread of the margins) take a
+    margin it is one max and one exponential pass over the logits (the label's term subtracted from the sum over
+    every class when ``c <= lam``, removed by a scatter otherwise and for the gradient; never a mask). Rows whose
+    sum is near its mean (``lam`` beyond the spread of the margins) take a
     ``log1p/expm1`` form around the mean from a second pass, and rows with ``c/lam`` beyond the exponent range
     the two-branch evaluation of the margin vector (a max-shifted log-sum-exp for small ``lam``, the
     ``log1p/expm1`` form for large ``lam``), each under ``lax.cond``: a batch without such rows never pays for
