@@ -20,6 +20,8 @@ from jax.test_util import check_grads
 from theory.compsum import comp_sum_loss
 from theory.ldr.general import ldr_loss
 from theory.ldr.losses import (
+    _by_chunks,
+    _rows_first,
     crammer_singer_loss,
     ldr_kl_loss,
     ldr_kl_weights,
@@ -182,6 +184,27 @@ def test_crammer_singer_block_search_gives_the_row_maximum_and_the_last_maximise
                lambda h: ldr_loss(h, jnp.asarray(y), reg="kl", lam=0.0, k=1, margin=0.5)):
         np.testing.assert_array_equal(jax.jit(fn)(jnp.asarray(f)), value)
         np.testing.assert_array_equal(jax.jit(jax.grad(lambda h, fn=fn: jnp.sum(fn(h))))(jnp.asarray(f)), grad)
+
+
+# ---- the rows-needing-work stage of the exact solves (hypothesis) ------------------------------
+
+_ROWS_FIRST = jax.jit(_rows_first)
+_VISITED = {chunk: jax.jit(lambda need, chunk=chunk: _by_chunks(
+    need, chunk, lambda rows, seen: seen.at[rows].set(jnp.where(need[rows], seen[rows] + 1, seen[rows])),
+    jnp.zeros(need.shape, jnp.int32))) for chunk in (1, 5, 64)}
+
+
+@given(st.lists(st.booleans(), min_size=40, max_size=40), st.sampled_from([1, 5, 64]))
+def test_rows_first_is_the_stable_partition_and_chunks_reach_exactly_the_needed_rows(flags, chunk):
+    """``_rows_first`` equals a stable ``argsort(~need)`` with the count of needed rows, and ``_by_chunks`` calls
+    its function on every needed row (once, or twice where the last chunk is shifted back to fit) and on no
+    other row's state."""
+    need = np.array(flags)
+    order, todo = _ROWS_FIRST(jnp.asarray(need))
+    np.testing.assert_array_equal(order, np.argsort(~need, kind="stable"))
+    assert int(todo) == need.sum()
+    visits = np.asarray(_VISITED[chunk](jnp.asarray(need)))
+    assert np.all(visits[~need] == 0) and np.all((visits[need] >= 1) & (visits[need] <= 2)), visits
 
 
 # ---- properties specific to LDR-KL (hypothesis) -----------------------------------------------

@@ -147,14 +147,28 @@ def _zero_at_label(values, labels):
     return jnp.where(iota == labels[..., None], jnp.zeros((), values.dtype), values)
 
 
+def _rows_first(need):
+    """``(order, todo)``: the row indices with the rows where ``need`` holds first, each part in row order (what a
+    stable ``argsort(~need)`` gives), and their count. A running count and one scatter of the permutation, about 7x
+    faster than the sort on XLA's CPU backend at 4096 rows (a third of a cross-entropy pass over ``(4096, 1000)``
+    logits, paid on every call)."""
+    n = need.shape[0]
+    rank = jnp.cumsum(need.astype(jnp.int32))  # rank[i] = #{j <= i: need[j]}
+    todo = rank[-1]
+    rows = jnp.arange(n, dtype=jnp.int32)
+    position = jnp.where(need, rank - 1, todo + rows - rank)
+    return jnp.zeros(n, jnp.int32).at[position].set(rows, unique_indices=True), todo
+
+
 def _by_chunks(need, chunk, fn, carry):
     """``carry`` after ``fn(rows, carry)`` on the rows where ``need`` holds, ``chunk`` rows at a time (a gather of
     those rows: the rare rows of a later stage never cost a pass over the batch; none needed, nothing runs).
     ``fn`` must leave a row it is given unchanged where ``need`` is false."""
     n = need.shape[0]
+    if n == 0:
+        return carry
     chunk = min(n, chunk)
-    order = jnp.argsort(~need, stable=True)  # the rows needing work first
-    todo = jnp.sum(need)
+    order, todo = _rows_first(need)
 
     def body(state):
         start, carry = state
