@@ -750,7 +750,13 @@ def _aldr_measure(key, cfg):
                              "Brent (SciPy, float64)")
 
 
-_aldr_solve = jax.jit(jax.vmap(lambda f, y, lam0, alpha, c: aldr_kl_solve(f, y, lam0=lam0, alpha=alpha, margin=c)[0]))
+@jax.jit
+def _aldr_solve(f, y, lam0, alpha, c):
+    """``aldr_kl_solve``'s value for each case (its own hyperparameters), the cases one after another in one program
+    (``lax.map``): vmapped, the solve's loops and branches become batched ones, which took 2.3 s to compile at K = 5
+    against 1.0 s, for the same bits."""
+    return jax.lax.map(lambda case: aldr_kl_solve(case[0], case[1], lam0=case[2], alpha=case[3], margin=case[4])[0],
+                       (f, y, lam0, alpha, c))
 
 
 def _aldr_predict(cfg):
