@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
+from theory import losses
 from theory.compsum import comp_sum_loss
 from theory.ldr.general import ldr_loss
 from theory.ldr.losses import (
@@ -205,6 +206,16 @@ def test_rows_first_is_the_stable_partition_and_chunks_reach_exactly_the_needed_
     assert int(todo) == need.sum()
     visits = np.asarray(_VISITED[chunk](jnp.asarray(need)))
     assert np.all(visits[~need] == 0) and np.all((visits[need] >= 1) & (visits[need] <= 2)), visits
+
+
+def test_chunks_over_an_empty_batch_return_the_carry_untouched():
+    """No rows: nothing runs (the running count of an empty batch has no last entry to read)."""
+    carry = jnp.arange(3.0)
+    assert _by_chunks(jnp.zeros((0,), bool), 4, lambda rows, c: c + 1.0, carry) is carry
+    for name in ("ldr_l2", "aldr_kl"):  # the two users, on a (0, K) batch
+        entry = losses.get(name)
+        hyper = {**entry.defaults(5), **({"alpha": 2.0 * math.log(5)} if name == "aldr_kl" else {})}
+        assert entry.fn(jnp.zeros((0, 5)), jnp.zeros((0,), jnp.int32), **hyper).shape == (0,)
 
 
 # ---- properties specific to LDR-KL (hypothesis) -----------------------------------------------
