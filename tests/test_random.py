@@ -19,17 +19,19 @@ def _same(a, b):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_normal_and_uniform_are_jax_random_bit_for_bit(shape, x64):
     with jax.enable_x64(x64):
-        for dtype in ((None, jnp.float32, jnp.float64) if x64 else (None, jnp.float32)):
-            pairs = [(lambda k, d=dtype: jax.random.normal(k, shape, d),
-                      lambda k, d=dtype: _random.normal(k, shape, d)),
-                     (lambda k, d=dtype: jax.random.uniform(k, shape, d, -2.0, 3.0),
-                      lambda k, d=dtype: _random.uniform(k, shape, d, -2.0, 3.0))]
-            for ref, ours in pairs:
-                jitted = jax.jit(ref), jax.jit(ours)  # compiled once, called on every seed's key
-                for seed in (0, 1, 2**31 - 1):
-                    key = jax.random.key(seed)
-                    assert _same(jitted[0](key), jitted[1](key)), (shape, dtype, seed)
-                    assert _same(ref(key), ours(key)), (shape, dtype, seed)  # eager: one compiled program, as JAX's
+        dtypes = (None, jnp.float32, jnp.float64) if x64 else (None, jnp.float32)
+
+        def draws(module):  # every dtype of both draws, in one program: compiled once, called on every seed's key
+            return lambda k: [(module.normal(k, shape, d), module.uniform(k, shape, d, -2.0, 3.0)) for d in dtypes]
+
+        jitted = jax.jit(draws(jax.random)), jax.jit(draws(_random))
+        for seed in (0, 1, 2**31 - 1):
+            key = jax.random.key(seed)
+            for d, ref, ours in zip(dtypes, jitted[0](key), jitted[1](key)):
+                assert all(map(_same, ref, ours)), (shape, d, seed)
+                # eager: one compiled program per draw, as JAX's
+                assert _same(jax.random.normal(key, shape, d), _random.normal(key, shape, d)), (shape, d, seed)
+                assert _same(jax.random.uniform(key, shape, d, -2.0, 3.0), _random.uniform(key, shape, d, -2.0, 3.0))
 
 
 def test_vmapped_keys_raw_keys_and_traced_bounds_give_jax_random_draws():
