@@ -17,6 +17,13 @@ once and then swapped): XLA's own preset ``--xla_cpu_opt_preset=CPU_OPT_PRESET_F
 small: a whole run of the suite makes about 4,750 of them, 74 ms each on average (352 s of the 800 s the two
 workers spend), plus 137 s tracing and lowering.
 
+LLVM level 0 instead of 1 (2026-12-07, the whole suite with ``CI=true`` on 2 cores, compile seconds per test
+from ``jax.monitoring``): XLA's compile time fell from 454 to 274 s, but the programs that do real work ran 2-5x
+slower (the default-scale ensloss claims 38 -> 207 s, icl 46 -> 108 s, moe 83 -> 138 s), and the suite took 1335
+worker-seconds against 1033 (718 s against 543 s). Taking the better level for every test would have given 896;
+splitting by kind (level 1 for the default-scale runs only) gave 1035, since the smoke runs and the figure
+scripts also lose more run time than they gain in compilation. Not used.
+
 XLA sizes its CPU thread pools from the cores the process may run on. Two workers on two cores would each start
 threads for both cores, and their parallel operations would contend for the same cores; pinned to one core each
 (:func:`own_cores`), the suite ran faster on a 2-core machine: 380 s against 446 s, and 425 s against 451 s, in
