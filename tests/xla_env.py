@@ -31,11 +31,12 @@ two pairs of runs one after the other (the same tests; run-to-run spread on that
 """
 
 import os
-import subprocess
-import sys
 
-#: The code-generation flags of the test processes (a flag already in XLA_FLAGS wins).
-TEST_XLA_FLAGS = {"xla_cpu_use_fusion_emitters": "false", "xla_backend_optimization_level": "1"}
+from theory.cli import CPU_LEGACY_EMITTERS, CPU_OPTIMIZATION_LEVEL, _xla_starts_with
+
+#: The code-generation flags of the test processes, those of the ``theory`` command on a CPU (a flag already in
+#: XLA_FLAGS wins).
+TEST_XLA_FLAGS = dict([CPU_LEGACY_EMITTERS.split("="), ("xla_backend_optimization_level", str(CPU_OPTIMIZATION_LEVEL))])
 
 #: Added in a test worker that runs on one core (:func:`own_cores`). XLA splits each program's LLVM module into
 #: parts compiled on separate threads; on one core the parts compile one after another and the split only adds
@@ -47,10 +48,9 @@ DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 
 
 def _accepted(flags):
-    """Whether this jaxlib starts a CPU backend with ``flags``: XLA aborts the process on a flag it does not know."""
-    probe = "import jax.numpy as jnp; jnp.zeros(1).block_until_ready()"
-    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
-    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True).returncode == 0
+    """Whether this jaxlib starts a CPU backend with ``flags`` (the ``theory`` command's own check, in a child
+    process: XLA aborts the process on a flag it does not know)."""
+    return _xla_starts_with(flags)
 
 
 def use_test_flags(*, one_core: bool = False):

@@ -548,25 +548,54 @@ def test_compile_cache_writes_compiled_functions_and_the_flag_leaves_jax_alone(m
         cache._reset_jax_cache()  # the rest of the session compiles as before
 
 
-@pytest.mark.parametrize(("platforms", "flags", "running", "expected"), [
-    ("cpu", "--xla_force_host_platform_device_count=8", False,
-     "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=1"),
-    ("", "", False, "--xla_backend_optimization_level=1"),  # no accelerator plugin in the test environment
-    ("cpu", "--xla_backend_optimization_level=3", False, "--xla_backend_optimization_level=3"),
-    ("cuda", "", False, ""),
-    ("cpu", "", True, ""),
+LEVEL, LEGACY = "--xla_backend_optimization_level=1", "--xla_cpu_use_fusion_emitters=false"
+
+
+@pytest.mark.parametrize(("platforms", "flags", "running", "accepted", "expected"), [
+    ("cpu", "--xla_force_host_platform_device_count=8", False, True,
+     f"--xla_force_host_platform_device_count=8 {LEVEL} {LEGACY}"),
+    ("", "", False, True, f"{LEVEL} {LEGACY}"),  # no accelerator plugin in the test environment
+    ("cpu", "", False, False, LEVEL),  # an XLA without the legacy emitters' flag
+    ("cpu", "--xla_backend_optimization_level=3", False, True, f"--xla_backend_optimization_level=3 {LEGACY}"),
+    ("cpu", "--xla_cpu_use_fusion_emitters=true", False, True, f"--xla_cpu_use_fusion_emitters=true {LEVEL}"),
+    ("cpu", f"{LEGACY} {LEVEL[:-1]}2", False, True, f"{LEGACY} {LEVEL[:-1]}2"),
+    ("cuda", "", False, True, ""),
+    ("cpu", "", True, True, ""),
 ])
-def test_commands_compile_cpu_code_at_llvm_level_1_unless_told_otherwise(platforms, flags, running, expected,
-                                                                          monkeypatch):
-    """Level 1 on a CPU-only installation, before the backend starts; a level already in XLA_FLAGS, a possible
-    accelerator or a running backend leave XLA_FLAGS as it was."""
+def test_commands_compile_cpu_code_at_llvm_level_1_with_the_legacy_emitters_unless_told_otherwise(
+        platforms, flags, running, accepted, expected, monkeypatch):
+    """Level 1, and the legacy emitters where XLA knows their flag, on a CPU-only installation, before the backend
+    starts; a flag already in XLA_FLAGS, a possible accelerator or a running backend leave XLA_FLAGS as it was."""
     from jax._src import xla_bridge
 
     monkeypatch.setenv("JAX_PLATFORMS", platforms)
     monkeypatch.setenv("XLA_FLAGS", flags)
     monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: running)
+    monkeypatch.setattr(cli, "_xla_accepts", lambda flag, memo_dir: accepted and flag == LEGACY[2:])
     cli._cpu_code_generation()
     assert os.environ["XLA_FLAGS"] == expected
+
+
+def test_whether_xla_accepts_a_flag_is_asked_once_per_jaxlib_and_kept(monkeypatch, tmp_path):
+    """One child process per flag and jaxlib version with a memo folder (none after it), one per call without; a
+    memo that cannot be read is asked again and rewritten, one that cannot be written still gives the answer."""
+    from importlib import metadata
+
+    asked = []
+    monkeypatch.setattr(cli, "_xla_starts_with", lambda flags: asked.append(flags) or "unknown" not in flags)
+    assert cli._xla_accepts("xla_known=1", tmp_path) and cli._xla_accepts("xla_known=1", tmp_path)
+    assert not cli._xla_accepts("xla_unknown=1", tmp_path) and not cli._xla_accepts("xla_unknown=1", tmp_path)
+    assert asked == ["--xla_known=1", "--xla_unknown=1"]
+    memo = json.loads((tmp_path / "xla-flags.json").read_text())
+    assert memo == {f"jaxlib {metadata.version('jaxlib')}: --xla_known=1": True,
+                    f"jaxlib {metadata.version('jaxlib')}: --xla_unknown=1": False}
+    (tmp_path / "xla-flags.json").write_text("not json")
+    assert cli._xla_accepts("xla_known=1", tmp_path) and len(asked) == 3
+    assert json.loads((tmp_path / "xla-flags.json").read_text())[f"jaxlib {metadata.version('jaxlib')}: --xla_known=1"]
+    assert cli._xla_accepts("xla_known=1", None) and cli._xla_accepts("xla_known=1", None) and len(asked) == 5
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert cli._xla_accepts("xla_known=1", blocked / "sub") and len(asked) == 6
 
 
 def test_work_units_multiply_parallel_and_sequential_sizes():
