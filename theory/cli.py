@@ -37,7 +37,7 @@ CPU_OPTIMIZATION_LEVEL = 1
 #: emitters compile the many small fusions of a run about a third faster than its MLIR fusion emitters, and the
 #: programs run as fast. A first default-scale ``theory verify`` on 2 cores (2026-12-07, one run after the other):
 #: 118 s against 152 s, compile 108 s against 173 s and run 121 s both (summed over the two worker processes),
-#: the same verdicts, estimates equal to 1e-9 relative or closer (and, for a quantity that is zero up to rounding,
+#: the same verdicts, estimates equal to 6e-9 relative or closer (and, for a quantity that is zero up to rounding,
 #: in its rounding). XLA is retiring these emitters; where the flag is gone the command runs without it.
 CPU_LEGACY_EMITTERS = "xla_cpu_use_fusion_emitters=false"
 
