@@ -83,10 +83,12 @@ def _xla_accepts(flag: str, memo_dir: Path | None) -> bool:
     if isinstance(known.get(key), bool):
         return known[key]
     accepted = _xla_starts_with(f"--{flag}")
-    if memo is not None:
+    if memo is not None:  # written whole and then renamed, so a run started beside this one never reads half of it
+        part = memo.with_name(f"{memo.name}.{os.getpid()}.part")
         try:
             memo.parent.mkdir(parents=True, exist_ok=True)
-            memo.write_text(json.dumps({**known, key: accepted}, indent=1))
+            part.write_text(json.dumps({**known, key: accepted}, indent=1))
+            os.replace(part, memo)
         except OSError:  # a read-only cache folder: asked again next time
             pass
     return accepted

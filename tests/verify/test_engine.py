@@ -586,6 +586,7 @@ def test_whether_xla_accepts_a_flag_is_asked_once_per_jaxlib_and_kept(monkeypatc
     assert cli._xla_accepts("xla_known=1", tmp_path) and cli._xla_accepts("xla_known=1", tmp_path)
     assert not cli._xla_accepts("xla_unknown=1", tmp_path) and not cli._xla_accepts("xla_unknown=1", tmp_path)
     assert asked == ["--xla_known=1", "--xla_unknown=1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xla-flags.json"]  # renamed into place, nothing left over
     memo = json.loads((tmp_path / "xla-flags.json").read_text())
     assert memo == {f"jaxlib {metadata.version('jaxlib')}: --xla_known=1": True,
                     f"jaxlib {metadata.version('jaxlib')}: --xla_unknown=1": False}
