@@ -308,8 +308,8 @@ def _fused_parts(logits, labels, c, lam, *, weights=True):
         e = None
 
         def every_class(_):
-            # the label's term as the sum computed it (the same expression, so the same rounding)
-            return jnp.sum(terms(), axis=-1) - jnp.exp((_label_entry(logits, labels) - top) * (1.0 / lam))
+            # the label's term as the sum computed it (the same expression and factor, so the same rounding)
+            return jnp.sum(terms(), axis=-1) - jnp.exp((_label_entry(logits, labels) - top) * inv[..., 0])
 
         def scattered(_):
             return jnp.sum(_without_label(terms(), labels), axis=-1)
