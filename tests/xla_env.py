@@ -13,7 +13,9 @@ Tried on top of these and not used (313 compile-heavy tests of ldr, moe, compsum
 process on one core, XLA's compile seconds summed by ``jax.monitoring``; two runs each, on the two cores at
 once and then swapped): XLA's own preset ``--xla_cpu_opt_preset=CPU_OPT_PRESET_FAST_COMPILE`` compiled slower
 (91.5 and 96.8 s against 73.8 and 73.5 s); ``--xla_cpu_use_xnnpack=false`` (72.1 s) and
-``--xla_cpu_max_isa=AVX2`` (72.8 s) are inside the run-to-run spread. The compiles themselves are many and
+``--xla_cpu_max_isa=AVX2`` (72.8 s) are inside the run-to-run spread, as is
+``--xla_llvm_disable_expensive_passes=true`` (2026-12-07, 317 tests side by side on the two cores: 95.1 s against
+97.9 s). The compiles themselves are many and
 small: a whole run of the suite makes about 4,750 of them, 74 ms each on average (352 s of the 800 s the two
 workers spend), plus 137 s tracing and lowering.
 
