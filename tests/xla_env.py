@@ -49,10 +49,9 @@ ONE_CORE_XLA_FLAGS = {"xla_cpu_parallel_codegen_split_count": "1"}
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 
 
-def _accepted(flags):
-    """Whether this jaxlib starts a CPU backend with ``flags`` (the ``theory`` command's own check, in a child
-    process: XLA aborts the process on a flag it does not know)."""
-    return _xla_starts_with(flags)
+#: Whether this jaxlib starts a CPU backend with ``flags``: the ``theory`` command's own check, in a child process
+#: (XLA aborts the process on a flag it does not know); a module attribute, so that tests can replace it.
+_accepted = _xla_starts_with
 
 
 def use_test_flags(*, one_core: bool = False):
