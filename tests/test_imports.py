@@ -5,7 +5,8 @@ The modules below are imported one after another in one fresh interpreter; after
 cvxpy (reference solvers), matplotlib (figures), sympy (proofs) and rich (the CLI's table) must not be there.
 ``sys.modules`` only grows, so a heavy library that any of the imports loads is seen, and charged to the first
 import that brings it in. The check is deterministic, not timed; ``benchmarks/import_bench.py`` measures the
-times. Importing must not flip JAX's global x64 flag either.
+times. Importing must not flip JAX's global x64 flag either, nor start JAX's backend (loading the claim registry
+included), so that a script can still configure JAX's devices afterwards.
 """
 
 import json
@@ -40,6 +41,14 @@ for module_name in {modules!r}:
         import jax
         x64 = bool(jax.config.jax_enable_x64)
     out[module_name] = {{"heavy": sorted(heavy_roots() - before), "jax": jax_loaded, "x64": x64}}
+import jax
+from theory import verify
+out["claims"] = len(verify.claims())  # every topic's claims module, the moe designs built at its import included
+try:  # possible only before JAX's backend starts
+    jax.config.update("jax_num_cpu_devices", 3)
+    out["devices_after_claims"] = len(jax.devices())
+except RuntimeError as exc:
+    out["devices_after_claims"] = str(exc)
 print(json.dumps(out))
 """
 
@@ -72,6 +81,13 @@ def test_importing_leaves_jax_x64_off(imported, module):
 
 def test_importing_theory_does_not_load_jax(imported):
     assert imported["theory"]["jax"] is False
+
+
+def test_loading_every_claim_leaves_the_jax_devices_to_configure(imported):
+    """Importing the modules and building the claim registry does no JAX work: a script can still choose its devices
+    afterwards (``jax_num_cpu_devices`` must be set before JAX's backend starts)."""
+    assert imported["claims"] > 0
+    assert imported["devices_after_claims"] == 3, imported["devices_after_claims"]
 
 
 def test_the_probe_sees_a_heavy_import(imported):

@@ -1,5 +1,8 @@
 """Plain NumPy reference implementations (oracles for tests, baseline for the benchmark; not public API).
 
+:func:`topk_sets_numpy` also checks a :class:`~theory.moe.simulate.Design` (every true expert selected
+somewhere on the support of X), so that building the module's designs at import does no JAX work.
+
 Written independently of :mod:`theory.moe.model` / :mod:`theory.moe.fit`: the top-K set by a stable
 argsort, the gate and density by explicit loops over the selected experts, and one generalised EM
 iteration (weighted least squares, Newton gate step with step halving) with NumPy linear algebra.

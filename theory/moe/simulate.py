@@ -45,9 +45,9 @@ from theory.moe.model import (
     _sample,
     _scores,
     _topk_mask,
-    selection_mask,
     validate_params,
 )
+from theory.moe.reference import topk_sets_numpy
 from theory.moe.voronoi import voronoi_cells, voronoi_loss_exact, voronoi_loss_over
 
 __all__ = ["Design", "TRUTH", "EXACT_DESIGN", "OVER_SPECIFIED_DESIGN", "WRONG_TOP_K_DENSE_DESIGN",
@@ -114,7 +114,8 @@ class Design:
         if t.dim != 1:
             raise ValueError(f"the rate designs use dim = 1 and X ~ U[-1, 1], got dim = {t.dim}")
         grid = np.linspace(-1.0, 1.0, 2001)[:, None]
-        never = np.flatnonzero(~selection_mask(t, grid, top_k=self.top_k).any(axis=0))
+        # in NumPy: the module's designs are built when it is imported, which must not start JAX's backend
+        never = np.flatnonzero(~topk_sets_numpy(t, grid, self.top_k).any(axis=0))
         if never.size:
             raise ValueError(f"true experts {never.tolist()} are never selected on the support [-1, 1] of X "
                              "(their parameters are not identifiable; docs/moe.md#identifiability)")
