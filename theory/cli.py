@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from theory import verify
+from theory.verify.cache import write_json
 from theory.verify.report import COLUMNS
 
 __all__ = ["main"]
@@ -83,12 +84,9 @@ def _xla_accepts(flag: str, memo_dir: Path | None) -> bool:
     if isinstance(known.get(key), bool):
         return known[key]
     accepted = _xla_starts_with(f"--{flag}")
-    if memo is not None:  # written whole and then renamed, so a run started beside this one never reads half of it
-        part = memo.with_name(f"{memo.name}.{os.getpid()}.part")
+    if memo is not None:  # written whole, so a run started beside this one never reads half of it
         try:
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            part.write_text(json.dumps({**known, key: accepted}, indent=1))
-            os.replace(part, memo)
+            write_json(memo, {**known, key: accepted})
         except OSError:  # a read-only cache folder: asked again next time
             pass
     return accepted

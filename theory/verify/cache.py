@@ -21,8 +21,10 @@ References:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 __all__ = ["ENV_VAR", "default_cache_dir", "enable_compile_cache"]
@@ -77,6 +79,20 @@ def enable_compile_cache(path: str | os.PathLike | None = None) -> Path | None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _reset_jax_cache()
     return folder
+
+
+def write_json(path: Path, data) -> None:
+    """Write ``data`` as JSON to ``path`` whole: into a temporary file beside it, then renamed into place, so a
+    process started beside this one never reads half of it. Raises ``OSError`` (nothing is left behind)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _reset_jax_cache() -> None:

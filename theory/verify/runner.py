@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-import os
 import platform
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -18,6 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from theory.verify.cache import write_json
 from theory.verify.claim import (
     _ACTIVE,
     _REGISTERED,
@@ -300,14 +299,7 @@ def _record_timings(verdicts: Sequence[Verdict], scale: str) -> None:
         data = _read_timings(path)
         data.setdefault(scale, {}).update(
             {v.claim_id: round(v.seconds_compile + v.seconds_run, 3) for v in verdicts})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".claim_seconds.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(path, data)
     except Exception:  # a timings file never fails a run
         pass
 
