@@ -15,7 +15,12 @@ once and then swapped): XLA's own preset ``--xla_cpu_opt_preset=CPU_OPT_PRESET_F
 (91.5 and 96.8 s against 73.8 and 73.5 s); ``--xla_cpu_use_xnnpack=false`` (72.1 s) and
 ``--xla_cpu_max_isa=AVX2`` (72.8 s) are inside the run-to-run spread, as is
 ``--xla_llvm_disable_expensive_passes=true`` (2026-12-07, 317 tests side by side on the two cores: 95.1 s against
-97.9 s). The compiles themselves are many and
+97.9 s), and so is turning off XLA's YNNPACK fusions,
+``--xla_cpu_experimental_ynn_fusion_type=-reduce,-eltwise,-dot,-individual_dot,-individual_convolution``
+(2026-12-07, 654 compile-heavy tests of the loss registry, ldr, moe, aggregate and compsum on one core each, side
+by side: 107.6 s of XLA compile against 109.1 s). ``xla_cpu_disable_loop_unrolling``,
+``xla_cpu_disable_slp_vectorizer`` and ``xla_cpu_optimize_for_size`` are in jaxlib 0.10's option list, but its
+``XLA_FLAGS`` parser rejects them (unknown flags, which abort the process). The compiles themselves are many and
 small: a whole run of the suite makes about 4,750 of them, 74 ms each on average (352 s of the 800 s the two
 workers spend), plus 137 s tracing and lowering.
 
