@@ -377,6 +377,19 @@ def test_jit_vmap_and_grad_agree_with_eager_calls(entry):
 
 
 @_params(lambda e: True)
+def test_float32_logits_give_float32_values_and_gradients_with_x64_on(entry):
+    """With x64 on, float32 logits and Python-float hyperparameters give float32 values and gradients (a weakly typed
+    hyperparameter must not promote the loss to float64, nor make the branches of its ``lax.switch`` disagree)."""
+    k = _k(entry)
+    hyper = entry.defaults(k)
+    rng = np.random.default_rng(8)
+    with jax.enable_x64(True):
+        f, y = jnp.asarray(rng.normal(size=(ROWS, k)), jnp.float32), jnp.asarray(rng.integers(0, k, ROWS))
+        value, grad = jax.value_and_grad(lambda f: jnp.sum(entry.fn(f, y, **hyper)))(f)
+    assert value.dtype == grad.dtype == jnp.float32
+
+
+@_params(lambda e: True)
 @SOME
 @given(data=st.data())
 def test_gradient_matches_central_differences_in_float64(entry, data):

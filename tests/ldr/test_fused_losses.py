@@ -154,6 +154,24 @@ def test_top_k_from_the_logits_matches_the_margin_vector_path(x64, K, k):
     np.testing.assert_allclose(ldr_loss(f, y, lam=0.0, margin=0.4, reg="none", k=k), top.mean(-1), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype, rtol", [(jnp.float64, 1e-12), (jnp.float32, 2e-6)])
+def test_top_k_keeps_the_logits_dtype_and_equals_the_margin_vector_path(x64, dtype, rtol):
+    """Float32 logits give a float32 value and gradient with x64 on (the capped fractions m/k once promoted the
+    closed form to float64, and ``lax.switch`` over the limits of ``lam`` then raised a TypeError), equal to the
+    margin-vector path (``lax.top_k`` of the margins, the closed form and its weights) in float64, on rows with no
+    capped weight and on a row whose label's weight is capped."""
+    f, y = _batch(64, 1000, 1.0, seed=21)
+    f = f.at[5, y[5]].add(12.0)
+    value, grad = jax.value_and_grad(lambda h: ldr_loss(h, y, lam=1.0, margin=0.5, k=2).sum())(f.astype(dtype))
+    assert value.dtype == grad.dtype == dtype
+    p = np.asarray(ldr_weights(f, y, lam=1.0, margin=0.5, k=2))
+    assert p[5, int(y[5])] == pytest.approx(0.5) and p[np.arange(64) != 5].max() < 0.5
+    q = 1.0 - np.take_along_axis(p, np.asarray(y)[:, None], axis=-1)
+    ref_grad = np.where(np.arange(1000) == np.asarray(y)[:, None], -q, p)  # d psi/d f_j = p_j, -(1 - p_y) at y
+    np.testing.assert_allclose(float(value), _plain_topk(f, y, 1.0, 0.5, 2).sum(), rtol=rtol)
+    np.testing.assert_allclose(np.asarray(grad, np.float64), ref_grad, rtol=10 * rtol, atol=rtol / 1000)
+
+
 @pytest.mark.parametrize("reg, lam", [("kl", 0.5), ("none", 0.0)])
 def test_top_k_gradients_match_central_differences(x64, reg, lam):
     f, y = _batch(3, 6, 2.0, seed=4)

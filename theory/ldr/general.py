@@ -169,14 +169,16 @@ def _topk_closed_form(vals, tail_of, lam, k, K):
     z_top = (vals - shift) * (1.0 / lam)[..., None]
     L = _suffix_logsumexp(jnp.concatenate([z_top, jnp.log(tail_of(shift))], axis=-1), k)
     m = jnp.arange(k)
-    head = (1.0 - m / k) * jnp.exp(z_top - L)  # largest rest weight when the first m entries are capped
+    # the capped fractions m/k in the dtype of the values (an integer divided is float64 wherever x64 is on)
+    head = (1.0 - m.astype(vals.dtype) / k) * jnp.exp(z_top - L)  # largest rest weight, the first m capped
     first = jnp.argmax(head <= (1.0 / k) * (1.0 + 1e-12), axis=-1)[..., None]
     pick = m == first  # one-hot selections (take_along_axis on top_k outputs is slow on CPU)
     L_first = jnp.sum(jnp.where(pick, L, 0.0), axis=-1, keepdims=True)
-    share = 1.0 - first / k
+    capped = first.astype(vals.dtype) / k
+    share = 1.0 - capped
     capped_sum = jnp.sum(jnp.where(m < first, vals, 0.0), axis=-1, keepdims=True)
     value = (capped_sum / k + share * (shift + lam[..., None] * (L_first - jnp.log(K * share)))
-             - lam[..., None] * (first / k) * math.log(K / k))[..., 0]
+             - lam[..., None] * capped * math.log(K / k))[..., 0]
     cap_at = jnp.sum(jnp.where(m == jnp.maximum(first - 1, 0), vals, 0.0), axis=-1, keepdims=True)
     return jnp.where(feasible, value, -jnp.inf), (feasible, shift, first, share, L_first, cap_at)
 
@@ -580,7 +582,7 @@ def _solve(logits, labels, margin, lam, *, reg, k, mode, weights):
     if mode == "cs" and k == 1 and not weights and jnp.ndim(margin) == 0:  # Crammer-Singer, from the logits
         return _hinge_core(logits, labels, margin, kind="cs")
     if mode == "cs" and k > 1 and not weights and jnp.ndim(margin) == 0:  # the top-k SVM, from the logits
-        c = nan_unless(jnp.isfinite(margin), margin)
+        c = nan_unless(jnp.isfinite(margin), jnp.asarray(margin, logits.dtype))
         return nan_unless(~jnp.isnan(c), jnp.mean(_top_margins(logits, labels, c, k)[0], axis=-1))
     if mode in ("mean", "cs"):
         return _limit(margin_vector(logits, labels, margin), k, weights, "inf" if mode == "mean" else "zero")
