@@ -154,6 +154,8 @@ def test_top_k_from_the_logits_matches_the_margin_vector_path(x64, K, k):
     np.testing.assert_allclose(ldr_loss(f, y, lam=0.0, margin=0.4, reg="none", k=k), top.mean(-1), rtol=1e-12)
 
 
+# float32: the rounding of sums over K = 1000 terms, about sqrt(K) eps = 2e-6 (measured here: 1.1e-7 on the value,
+# 8.4e-7 on the gradient's entries); float64: the tolerance of the other float64 comparisons in this file
 @pytest.mark.parametrize("dtype, rtol", [(jnp.float64, 1e-12), (jnp.float32, 2e-6)])
 def test_top_k_keeps_the_logits_dtype_and_equals_the_margin_vector_path(x64, dtype, rtol):
     """Float32 logits give a float32 value and gradient with x64 on (the capped fractions m/k once promoted the
@@ -169,7 +171,7 @@ def test_top_k_keeps_the_logits_dtype_and_equals_the_margin_vector_path(x64, dty
     q = 1.0 - np.take_along_axis(p, np.asarray(y)[:, None], axis=-1)
     ref_grad = np.where(np.arange(1000) == np.asarray(y)[:, None], -q, p)  # d psi/d f_j = p_j, -(1 - p_y) at y
     np.testing.assert_allclose(float(value), _plain_topk(f, y, 1.0, 0.5, 2).sum(), rtol=rtol)
-    np.testing.assert_allclose(np.asarray(grad, np.float64), ref_grad, rtol=10 * rtol, atol=rtol / 1000)
+    np.testing.assert_allclose(np.asarray(grad, np.float64), ref_grad, rtol=rtol, atol=rtol / 1000)
 
 
 @pytest.mark.parametrize("reg, lam", [("kl", 0.5), ("none", 0.0)])

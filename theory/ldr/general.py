@@ -537,6 +537,12 @@ def _limit(a, k, weights, which):
     return _max_margin(a) if k == 1 else _topk_none(a, k)
 
 
+def _scalar_margin(margin, dtype):
+    """A scalar margin ``c`` in the logits' dtype (a Python float would make it float64 with x64 on), NaN where it
+    is not finite (a traced invalid margin)."""
+    return nan_unless(jnp.isfinite(margin), jnp.asarray(margin, dtype))
+
+
 def _traced(logits, labels, margin, lam, reg, k, weights):
     """A traced ``lam``: 0 and inf by ``lax.switch`` (a scalar ``lam``: only the branch taken runs) or ``where``;
     NaN where invalid (negative, NaN, or 0 for l2). The top-k LDR-KL value with a scalar margin is computed from
@@ -554,10 +560,10 @@ def _traced(logits, labels, margin, lam, reg, k, weights):
             return _limit(a_of(), k, weights, "zero")
         lam = jnp.broadcast_to(lam, batch)
         if reg == "kl" and not weights and jnp.ndim(margin) == 0:
-            c = nan_unless(jnp.isfinite(margin), jnp.asarray(margin, logits.dtype))
+            c = _scalar_margin(margin, logits.dtype)
             return _topk_kl_logits(logits, labels, c, lam, k)
         if reg == "l2" and not weights and jnp.ndim(margin) == 0:
-            c = nan_unless(jnp.isfinite(margin), jnp.asarray(margin, logits.dtype))
+            c = _scalar_margin(margin, logits.dtype)
             return nan_unless(~jnp.isnan(c), _l2_logits(logits, labels, c, lam))
         return _regularised(a_of(), lam, reg, k, weights)
 
@@ -582,7 +588,7 @@ def _solve(logits, labels, margin, lam, *, reg, k, mode, weights):
     if mode == "cs" and k == 1 and not weights and jnp.ndim(margin) == 0:  # Crammer-Singer, from the logits
         return _hinge_core(logits, labels, margin, kind="cs")
     if mode == "cs" and k > 1 and not weights and jnp.ndim(margin) == 0:  # the top-k SVM, from the logits
-        c = nan_unless(jnp.isfinite(margin), jnp.asarray(margin, logits.dtype))
+        c = _scalar_margin(margin, logits.dtype)
         return nan_unless(~jnp.isnan(c), jnp.mean(_top_margins(logits, labels, c, k)[0], axis=-1))
     if mode in ("mean", "cs"):
         return _limit(margin_vector(logits, labels, margin), k, weights, "inf" if mode == "mean" else "zero")
