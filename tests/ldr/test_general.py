@@ -229,6 +229,76 @@ def test_few_largest_is_lax_top_k_with_ties_and_masked_entries(n, k):
         np.testing.assert_array_equal(got, want)
 
 
+def _rows_for_selection(K, k, rng):
+    """Rows that stress the two-level selection: normal, equal, integer-tied, mostly masked, and two with a near
+    tie at the k-th largest value (1 and 1 + 2 ulps, below the keys' rounding, the smaller at the lower index: the
+    keys choose it, the certificate fails and the exact search runs)."""
+    normal = rng.normal(size=(8, K))
+    equal = np.zeros((4, K))
+    ints = rng.integers(-3, 3, (8, K)).astype(float)
+    masked = rng.normal(size=(8, K))
+    masked[rng.random(masked.shape) < 0.99] = -np.inf
+    near = rng.normal(size=(2, K)) - 10.0
+    near[:, K - 1 - (K // 16) * np.arange(k - 1)] = 5.0 + np.arange(k - 1)  # the k - 1 largest, in other blocks
+    near[:, 5] = 1.0
+    near[:, K // 2] = np.nextafter(np.nextafter(np.float32(1.0), np.float32(2.0)), np.float32(2.0))
+    return np.concatenate([normal, equal, ints, masked, near]).astype(np.float32)
+
+
+@pytest.mark.parametrize(("K", "k"), [(200, 3), (1000, 6)])
+def test_two_level_top_k_finds_the_k_largest_values_and_their_classes(K, k):
+    """``_top_k`` (rounded keys on two levels, certified on the exact values, uncertified rows searched again)
+    against ``lax.top_k``: the same values as a multiset, k distinct indices holding them, and the derivative of
+    each value on its own entry, in float32 and float64; the near-tie rows really fail the keys' certificate."""
+    from theory.ldr.general import _block_size, _largest_by_keys, _top_k
+
+    rng = np.random.default_rng(K + k)
+    x32 = _rows_for_selection(K, k, rng)
+    size = _block_size(K, k)
+    _, kth, left = jax.jit(lambda m: _largest_by_keys(m, k))(x32[-2:].reshape(2, K // size, size).max(-1))
+    assert np.all(np.asarray(left) > np.asarray(kth))  # chosen by the keys: 1 in, 1 + 2 ulps out
+    weights = jnp.arange(1.0, k + 1.0)
+
+    @jax.jit
+    def top_and_grad(x):
+        finite = jnp.where(jnp.isinf(x), -50.0, x)
+        grad = jax.grad(lambda v: jnp.sum(_top_k(v, k)[0] * weights.astype(v.dtype)))(finite)
+        return _top_k(x, k), jax.lax.top_k(x, k)[0], _top_k(finite, k)[1], grad
+
+    for dtype in (jnp.float32, jnp.float64):
+        with jax.enable_x64(dtype == jnp.float64):
+            x = jnp.asarray(x32, dtype)
+            (vals, idx), want, picked, grad = jax.tree.map(np.asarray, top_and_grad(x))
+            np.testing.assert_array_equal(-np.sort(-vals, axis=-1), want)
+            np.testing.assert_array_equal(np.take_along_axis(x32.astype(vals.dtype), idx, axis=-1), vals)
+            assert all(len(set(row)) == k for row in idx.tolist())
+            expected = np.zeros_like(grad)
+            np.put_along_axis(expected, picked, np.broadcast_to(np.asarray(weights, grad.dtype), picked.shape), -1)
+            np.testing.assert_array_equal(grad, expected)
+
+
+def test_sorted_descending_orders_by_value_then_index_and_keeps_each_derivative():
+    """The rank-based sort of a short axis: decreasing values, ties to the smaller index (``lax.top_k``'s order on
+    distinct indices), -inf entries kept, the first ``keep`` positions; the derivative of position p goes to the
+    entry sorted there."""
+    from theory.ldr.general import _sorted_descending
+
+    rng = np.random.default_rng(3)
+    vals = rng.integers(-2, 3, (256, 7)).astype(np.float32)
+    vals[rng.random(vals.shape) < 0.2] = -np.inf
+    idx = np.argsort(rng.random((256, 7)), axis=-1).astype(np.int32)  # distinct class indices per row
+    order = np.lexsort((idx, -vals), axis=-1)
+    got_v, got_i = jax.jit(lambda v, i: _sorted_descending(v, i, keep=5))(vals, idx)
+    np.testing.assert_array_equal(got_v, np.take_along_axis(vals, order, -1)[:, :5])
+    np.testing.assert_array_equal(got_i, np.take_along_axis(idx, order, -1)[:, :5])
+    finite = np.where(np.isinf(vals), -9.0, vals)
+    grad = jax.grad(lambda v: jnp.sum(_sorted_descending(v, idx, keep=5)[0] * jnp.arange(1.0, 6.0)))(finite)
+    order = np.lexsort((idx, -finite), axis=-1)
+    expected = np.zeros_like(finite)
+    np.put_along_axis(expected, order[:, :5], np.broadcast_to(np.arange(1.0, 6.0), (256, 5)), axis=-1)
+    np.testing.assert_array_equal(grad, expected)
+
+
 @pytest.mark.parametrize("k", [2, 5])
 def test_top_k_from_the_logits_equals_the_margin_vector_form_with_ties(k):
     """The scalar-margin path (tail sum from clamped exponentials, gradient by index compares) against the same
