@@ -388,12 +388,13 @@ def _topk_kl_logits_jvp(k, primals, tangents):
     tangent = jnp.zeros_like(value)
     if type(dlogits) is not SymbolicZero:
         iota = jax.lax.broadcasted_iota(idx.dtype, logits.shape, logits.ndim - 1)
-        f_y = _label_entry(logits, labels)[..., None]
+        # p of every class from its margin, computed as the top k margins were (the closed form caps tied margins
+        # together, and a top class's softmax weight needs the exponent the value used: at logits of 1e4 the
+        # exponent (f - (f_y - c + s))/lam was 2.4e-4/lam off): one compare, not one per top-k class
+        a = (c + logits) - _label_entry(logits, labels)[..., None]
         first, cap_at = parts[2], parts[5]
-        # the capped classes by their margins (the closed form caps tied margins together), the others' softmax
-        # weight recomputed: one compare, not one per top-k class
-        capped = (feasible[..., None] & (first > 0)) & ((c + logits) - f_y >= cap_at)
-        grad = jnp.where(capped, jnp.asarray(1.0 / k, logits.dtype), coef * jnp.exp((logits - (f_y - c + shift)) * inv))
+        capped = (feasible[..., None] & (first > 0)) & (a >= cap_at)
+        grad = jnp.where(capped, jnp.asarray(1.0 / k, logits.dtype), coef * jnp.exp((a - shift) * inv))
         grad = jnp.where(iota == labels[..., None].astype(idx.dtype), -q[..., None], grad)
         tangent = tangent + jnp.sum(grad * dlogits, axis=-1)
     if type(dc) is not SymbolicZero:
