@@ -284,11 +284,15 @@ def _topk_closed_form(vals, tail_of, lam, k, K):
 
 
 def _topk_weights(a, lam, k, parts):
-    """``p`` of the top-k solution at the margins ``a`` (entries where ``a`` is given; 0 on infeasible rows)."""
+    r"""``p`` of the top-k solution at the margins ``a`` (entries where ``a`` is given; 0 on infeasible rows): the
+    capped margins (tied ones together) at 1/k, the rest :math:`(1 - m/k)\,e^{(a_j - s)/\lambda - L_m}`. One pass
+    with one compare and no select per top-k class or for infeasible rows (their share is zeroed instead), so it is
+    also the gradient pass of the scalar-margin path."""
     feasible, shift, first, share, L_first, cap_at = parts
-    capped = (first > 0) & (a >= cap_at)
-    p = jnp.where(capped, 1.0 / k, share * jnp.exp((a - shift) * (1.0 / lam)[..., None] - L_first)).astype(a.dtype)
-    return jnp.where(feasible[..., None], p, jnp.zeros((), a.dtype))
+    capped = (feasible[..., None] & (first > 0)) & (a >= cap_at)
+    share = jnp.where(feasible[..., None], share, jnp.zeros((), share.dtype))
+    return jnp.where(capped, jnp.asarray(1.0 / k, a.dtype),
+                     share * jnp.exp((a - shift) * (1.0 / lam)[..., None] - L_first)).astype(a.dtype)
 
 
 def _topk_parts(a, lam, k):
@@ -331,7 +335,7 @@ def _topk_kl(a, lam, k):
 
 
 def _topk_of_logits(logits, labels, c, lam, k):
-    r"""Top-k LDR-KL for a scalar margin ``c`` straight from the logits: ``(value, parts, vals, idx)``.
+    r"""Top-k LDR-KL for a scalar margin ``c`` straight from the logits: ``(value, parts)``.
 
     The top k margins ``vals`` (classes ``idx``) come from :func:`_top_margins` (no margin vector). The tail sum
     :math:`\sum_{j \notin \text{top-}k} e^{(a_j - s)/\lambda}` is :math:`C = \sum_j e^{\min(c + f_j - f_y - s,
@@ -359,7 +363,7 @@ def _topk_of_logits(logits, labels, c, lam, k):
         return jnp.maximum(total - top - clamped(f_y) + own, 0.0)
 
     value, parts = _topk_closed_form(vals, tail_of, lam, k, logits.shape[-1])
-    return nan_unless(~jnp.isnan(c), value), parts, vals, idx
+    return nan_unless(~jnp.isnan(c), value), parts
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
@@ -370,38 +374,27 @@ def _topk_kl_logits(logits, labels, c, lam, k):
 
 def _topk_kl_logits_jvp(k, primals, tangents):
     # d psi = sum_{j != y} p_j df_j - q df_y + q dc - KL(p || u) dlam with q = 1 - p_y (p_y <= 1/k <= 1/2: no
-    # cancellation). Outside the top k, p_j = (1 - m/k) e^{-L_m} e^{(c + f_j - f_y - s)/lam}; the top k classes take
-    # their capped or softmax weights and the label -q, selected by index compares: the gradient is one pass over
-    # the logits (the exponential recomputed in it), with no tail array and no scatter.
+    # cancellation). p_j comes from each class's margin (c + f_j) - f_y, computed as the value's top margins were
+    # (a top class's softmax weight needs the exponent the value used: at logits of 1e4, (f_j - (f_y - c + s))/lam
+    # was 2.4e-4/lam off), and the label takes -q by an index compare: the gradient is one pass over the logits
+    # (the exponential recomputed in it), with no tail array and no scatter.
     logits, labels, c, lam = primals
     dlogits, _, dc, dlam = tangents
-    value, parts, vals, idx = _topk_of_logits(logits, labels, c, lam, k)
-    feasible, shift, _, share, L_first, _ = parts
-    zero = jnp.zeros((), logits.dtype)
-    inv = (1.0 / lam)[..., None]
-    coef = jnp.where(feasible[..., None], share * jnp.exp(-L_first), zero)  # [..., 1]
-    p_top = _topk_weights(vals, lam, k, parts)  # [..., k], 0 on infeasible rows
-    y_top = idx == labels[..., None]
-    p_y = jnp.where(jnp.any(y_top, axis=-1), jnp.sum(jnp.where(y_top, p_top, zero), axis=-1),
-                    (coef * jnp.exp(-shift * inv))[..., 0])  # a_y = 0
-    q = jnp.where(feasible, 1.0 - p_y, zero)
+    value, parts = _topk_of_logits(logits, labels, c, lam, k)
+    feasible = parts[0]
+    p_y = _topk_weights(jnp.zeros(value.shape + (1,), logits.dtype), lam, k, parts)[..., 0]  # a_y = 0
+    q = jnp.where(feasible, 1.0 - p_y, jnp.zeros((), logits.dtype))
     tangent = jnp.zeros_like(value)
+    if type(dlogits) is not SymbolicZero or type(dlam) is not SymbolicZero:
+        p = _topk_weights((c + logits) - _label_entry(logits, labels)[..., None], lam, k, parts)
     if type(dlogits) is not SymbolicZero:
-        iota = jax.lax.broadcasted_iota(idx.dtype, logits.shape, logits.ndim - 1)
-        # p of every class from its margin, computed as the top k margins were (the closed form caps tied margins
-        # together, and a top class's softmax weight needs the exponent the value used: at logits of 1e4 the
-        # exponent (f - (f_y - c + s))/lam was 2.4e-4/lam off): one compare, not one per top-k class
-        a = (c + logits) - _label_entry(logits, labels)[..., None]
-        first, cap_at = parts[2], parts[5]
-        capped = (feasible[..., None] & (first > 0)) & (a >= cap_at)
-        grad = jnp.where(capped, jnp.asarray(1.0 / k, logits.dtype), coef * jnp.exp((a - shift) * inv))
-        grad = jnp.where(iota == labels[..., None].astype(idx.dtype), -q[..., None], grad)
+        iota = jax.lax.broadcasted_iota(jnp.int32, logits.shape, logits.ndim - 1)
+        grad = jnp.where(iota == labels[..., None].astype(jnp.int32), -q[..., None], p)
         tangent = tangent + jnp.sum(grad * dlogits, axis=-1)
     if type(dc) is not SymbolicZero:
         tangent = tangent + q * dc
     if type(dlam) is not SymbolicZero:
-        a = c + logits - _label_entry(logits, labels)[..., None]
-        p = _without_label(_topk_weights(a, lam, k, parts), labels)
+        p = _without_label(p, labels)
         kl = jnp.sum(_xlogkx(p, logits.shape[-1]), axis=-1) + _xlogkx(p_y, logits.shape[-1])
         tangent = tangent - jnp.where(feasible, kl, 0.0) * dlam
     return value, tangent
