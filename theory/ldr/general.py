@@ -120,6 +120,16 @@ def _top_k_exact(x, k, size):
     return vals, jnp.take_along_axis(best, i // size, axis=-1) * size + i % size
 
 
+def _top_k_of_few_rows(x, k, size):
+    """The top-k classes of a few rows (the uncertified rows of :func:`_top_k`): ``lax.top_k`` in float32, whose XLA
+    CPU kernel is a partial sort per row (170 us for 64 rows of 1000; in a jitted top-k LDR-KL it compiles in 0.1 s
+    where the index rounds of :func:`_top_k_exact` take 0.7 s), the index rounds in other dtypes, which XLA's CPU
+    backend takes through a full sort (11 ms for 64 rows of 1000 in float64)."""
+    if x.dtype == jnp.float32:
+        return jax.lax.top_k(x, k)[1]
+    return _top_k_exact(x, k, size)[1]
+
+
 #: A selection key's bits above those of the smallest positive normal float32 (:func:`_selection_keys`).
 _KEY_BITS = 30
 
@@ -209,7 +219,7 @@ def _top_k(x, k):
     ok = jnp.maximum(blocks_left, cand_left) <= kth
 
     def exact(rows, idx):
-        again = _top_k_exact(xs[rows], k, size)[1]
+        again = _top_k_of_few_rows(xs[rows], k, size)
         return idx.at[rows].set(jnp.where(ok[rows][:, None], idx[rows], again))
 
     idx = _by_chunks(~ok, 64, exact, idx).reshape(batch + (k,))
