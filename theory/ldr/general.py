@@ -201,7 +201,7 @@ def _top_k(x, k):
     blocks only (the same values; among tied entries the chosen indices may differ). Each level selects by the
     rounded keys of :func:`_largest_by_keys`, and a row is certified when nothing left out on either level exceeds
     the smallest value chosen; a row that is not (a near tie under the rounding, about one row in 4000 at k = 6 on
-    normal logits) is searched again by index reductions (:func:`_top_k_exact`), in chunks of 64 gathered rows. The
+    normal logits) is searched again (:func:`_top_k_of_few_rows`), in chunks of 64 gathered rows. The
     values are gathered from ``x`` at the indices, so they carry its derivative."""
     n = x.shape[-1]
     size = _block_size(n, k)
