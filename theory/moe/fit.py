@@ -118,6 +118,15 @@ def _gate_Q(Bm, z, r, mask):
     return jnp.sum(jnp.where(mask, r * (eta - lse), 0.0))
 
 
+#: ``jnp.linalg.solve`` and ``jnp.linalg.eigh`` one matrix per LAPACK call under ``vmap``
+#: (:func:`~theory._training.sequential_under_vmap`): jaxlib's batched LAPACK kernels split a batch over XLA's CPU
+#: thread pool and wait for the parts, so with several CPU devices every thread can end up waiting (jaxlib 0.10.2: the
+#: vmapped fit of 20 over-specified replicates split over 2 CPU devices hung in the batched ``eigh`` of the Newton gap;
+#: docs/verify.md, "Several devices"). Each call computes what the batched call computes for its matrix.
+_solve = _training.sequential_under_vmap(jnp.linalg.solve)
+_eigh = _training.sequential_under_vmap(lambda H: tuple(jnp.linalg.eigh(H)))
+
+
 def _em_step(params: MoEParams, x, y, w, K, selection: str, ref: int):
     """One generalised EM iteration (jittable). Returns ``(new_params, mean loglik at params)``."""
     k, d = params.beta1.shape
@@ -134,7 +143,7 @@ def _em_step(params: MoEParams, x, y, w, K, selection: str, ref: int):
     zz = (z[:, :, None] * z[:, None, :]).reshape(-1, (d + 1) ** 2)  # (n, (d+1)^2)
     A = (r.T @ zz).reshape(k, d + 1, d + 1) + 1e-10 * jnp.eye(d + 1, dtype=x.dtype)
     c = r.T @ (z * y[:, None])
-    coef = jnp.linalg.solve(A, c[..., None])[..., 0]  # (k, d+1)
+    coef = jax.vmap(_solve)(A, c)  # (k, d+1), one expert's system per call
     resid = y[:, None] - z @ coef.T
     var = jnp.maximum(jnp.sum(r * resid**2, axis=0) / jnp.maximum(rs, 1e-30), VAR_FLOOR)
     ok = rs > 1e-10
@@ -151,7 +160,7 @@ def _em_step(params: MoEParams, x, y, w, K, selection: str, ref: int):
     P = len(free) * (d + 1)
     Hf = H[free][:, :, free].reshape(P, P)
     gf = grad[free].reshape(P)
-    step = jnp.linalg.solve(-Hf + 1e-9 * jnp.eye(P, dtype=x.dtype), gf).reshape(len(free), d + 1)
+    step = _solve(-Hf + 1e-9 * jnp.eye(P, dtype=x.dtype), gf).reshape(len(free), d + 1)
     direction = jnp.zeros_like(Bm).at[free].set(step)
     q0 = _gate_Q(Bm, z, r, mask)
     qs = jax.vmap(lambda t: _gate_Q(Bm + t * direction, z, r, mask))(jnp.asarray(_GATE_STEPS, x.dtype))
@@ -304,7 +313,7 @@ def _newton_direction(derivatives, v, keep):
     g, H = derivatives(v)
     g = g * keep
     H = H * keep[:, None] * keep[None, :] + jnp.diag(1.0 - keep)
-    evals, evecs = jnp.linalg.eigh(H)
+    evals, evecs = _eigh(H)
     scale = jnp.max(jnp.abs(evals))
     lam = jnp.maximum(jnp.abs(evals), 1e-8 * scale)
     proj = evecs.T @ g
